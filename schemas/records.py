@@ -1,0 +1,63 @@
+"""Typed daily records: what a patient's day amounted to, and what was expected of it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class DailySummary:
+    """One patient's local day, from the merged grid of all their sources.
+
+    Minutes are whole minutes of the local day. ``steps`` is None when no source had step
+    data that day. ``valid`` is the wear-based valid-day flag (RULES.md: >= 10 h worn between
+    07:00 and 22:00); ``data_day`` means any data arrived for the day (RPM counting).
+    ``resolution_s`` is the coarsest resolution that contributed (60, 3600 or 86400); bouts
+    and stationary measures are None when the data is coarser than a minute.
+    """
+
+    patient_id: str
+    local_date: date
+    steps: float | None
+    valid: bool
+    data_day: bool
+    wear_minutes: int
+    wear_minutes_daytime: int
+    wear_method: str
+    resolution_s: int
+    sources: tuple[str, ...] = ()
+    walking_minutes: int | None = None
+    walking_bouts: int | None = None
+    longest_walking_bout_min: int | None = None
+    moderate_minutes: int | None = None
+    stationary_minutes: int | None = None
+    sitting_minutes: int | None = None
+    longest_stationary_bout_min: int | None = None
+    prolonged_stationary_bouts: int | None = None
+    sedentary_breaks: int | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target value and where it came from (``protocol:<id>@<version>``, ``override``,
+    ``baseline``), so a clinician can see why a number is expected."""
+
+    value: float
+    origin: str
+
+
+@dataclass(frozen=True)
+class DayTargets:
+    """The targets in force for one patient on one local day."""
+
+    patient_id: str
+    local_date: date
+    protocol: str
+    phase: str
+    week: int
+    steps_low: Target | None
+    steps_high: Target | None = None
+    walking_bouts_min: Target | None = None
+    stationary_bout_max_min: Target | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
