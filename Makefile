@@ -1,0 +1,35 @@
+# rehabwatch: the two commands a newcomer needs are `make demo` and `make test`.
+# Both create their own virtual environment (.venv) and install what they need.
+
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test deps system-deps bench clean
+
+demo: deps
+	$(BIN)/python -m rehabwatch.demo
+
+test: deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: deps
+	$(BIN)/python bench/run_all.py
+
+deps: $(STAMP) system-deps
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(STAMP)
+
+# PostgreSQL server binaries for the storage tests (Debian package; needs root or sudo).
+system-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql; }
+
+clean:
+	rm -rf $(VENV) rehabwatch.db demo-out

@@ -1,0 +1,1 @@
+"""rehabwatch composition root: settings, database, CLI, app assembly."""

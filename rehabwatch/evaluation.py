@@ -1,0 +1,89 @@
+"""Database wiring of the pure processors: grids in, daily summaries and alerts out.
+
+The batch command (``rehabwatch evaluate``) and the stream agents call the same functions,
+so both paths give the same results on the same data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from ingest.store import stored_grids, upsert_grid
+from processors.merge import merge_day
+from processors.summary import summarize
+from schemas.daygrid import DayGrid
+from schemas.models import DailySummaryRow, GridRow
+from schemas.records import DailySummary
+
+
+def summary_to_dict(summary: DailySummary) -> dict[str, Any]:
+    doc = dataclasses.asdict(summary)
+    doc["local_date"] = summary.local_date.isoformat()
+    doc["sources"] = list(summary.sources)
+    return doc
+
+
+def summary_from_dict(doc: dict[str, Any]) -> DailySummary:
+    names = {f.name for f in dataclasses.fields(DailySummary)}
+    kw = {k: v for k, v in doc.items() if k in names}
+    kw["local_date"] = date.fromisoformat(doc["local_date"])
+    kw["sources"] = tuple(doc.get("sources", ()))
+    return DailySummary(**kw)
+
+
+def store_grid(session: Session, grid: DayGrid) -> bool:
+    """Idempotent overlay upsert of one grid; True when the stored grid changed."""
+    return upsert_grid(session, grid)
+
+
+def build_summaries(grids: list[DayGrid]) -> list[DailySummary]:
+    """Pure: one summary per local day present in ``grids`` (any order), by date."""
+    by_day: dict[date, list[DayGrid]] = {}
+    for grid in grids:
+        by_day.setdefault(grid.local_date, []).append(grid)
+    return [summarize(merge_day(day_grids)) for _, day_grids in sorted(by_day.items())]
+
+
+def summarize_day(session: Session, patient_id: str, day: date) -> DailySummary | None:
+    """Merge and summarize one stored day, and store the summary (None: no data that day)."""
+    found = build_summaries(stored_grids(session, patient_id, day, day))
+    if not found:
+        session.execute(delete(DailySummaryRow).where(
+            DailySummaryRow.patient_id == patient_id, DailySummaryRow.local_date == day))
+        return None
+    _upsert_summary(session, found[0])
+    return found[0]
+
+
+def summarize_range(session: Session, patient_id: str, first: date | None,
+                    last: date | None) -> list[DailySummary]:
+    """Summaries (computed from the stored grids, not stored) for days in a range."""
+    first = first or date.min
+    last = last or date.max
+    return build_summaries(stored_grids(session, patient_id, first, last))
+
+
+def data_days(session: Session, patient_id: str) -> tuple[date, date] | None:
+    """First and last local day with a stored grid."""
+    row = session.execute(select(GridRow.local_date).where(GridRow.patient_id == patient_id)
+                          .order_by(GridRow.local_date)).scalars().all()
+    return (row[0], row[-1]) if row else None
+
+
+def _upsert_summary(session: Session, summary: DailySummary) -> None:
+    row = session.scalar(select(DailySummaryRow).where(
+        DailySummaryRow.patient_id == summary.patient_id,
+        DailySummaryRow.local_date == summary.local_date))
+    if row is None:
+        row = DailySummaryRow(patient_id=summary.patient_id, local_date=summary.local_date)
+        session.add(row)
+    row.steps, row.valid, row.payload = summary.steps, summary.valid, summary_to_dict(summary)
+
+
+def days_between(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]

@@ -1,0 +1,179 @@
+"""Database models (SQLAlchemy 2.x): the system of record.
+
+Times are stored as naive UTC and handed back as aware UTC (:class:`UTCDateTime`), so SQLite
+and PostgreSQL behave the same. Grid arrays are stored as zlib-compressed little-endian bytes
+(:func:`pack_array`), which round-trip bit for bit, NaN included.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import date, datetime, timezone
+from typing import Any
+
+import numpy as np
+from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, LargeBinary,
+                        String, Text, TypeDecorator, UniqueConstraint)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from schemas.daygrid import DayGrid, Source
+
+ARRAY_DTYPES = {"f8": np.dtype("<f8"), "i1": np.dtype("i1")}
+
+
+def pack_array(arr: np.ndarray | None) -> bytes | None:
+    """Array -> compressed bytes (float64 or int8, little-endian)."""
+    if arr is None:
+        return None
+    dtype = ARRAY_DTYPES["i1"] if arr.dtype.kind == "i" else ARRAY_DTYPES["f8"]
+    return zlib.compress(np.ascontiguousarray(arr, dtype=dtype).tobytes(), 1)
+
+
+def unpack_array(blob: bytes | None, dtype: str) -> np.ndarray | None:
+    """Inverse of :func:`pack_array`; ``dtype`` is ``"f8"`` or ``"i1"``."""
+    if blob is None:
+        return None
+    return np.frombuffer(zlib.decompress(blob), dtype=ARRAY_DTYPES[dtype]).copy()
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC datetimes out; naive values are refused."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the database")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Patient(Base):
+    """A patient and their care plan (procedure, start date, zone, team, overrides)."""
+
+    __tablename__ = "patients"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    team: Mapped[str] = mapped_column(String(64), default="default", index=True)
+    procedure: Mapped[str] = mapped_column(String(32))
+    start_date: Mapped[date] = mapped_column(Date)
+    tz: Mapped[str] = mapped_column(String(64))
+    overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class SourceRow(Base):
+    """A device or app that sent data for a patient."""
+
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("patient_id", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    device: Mapped[str] = mapped_column(String(100), default="")
+    serial: Mapped[str] = mapped_column(String(64), default="")
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Upload(Base):
+    """Every upload, whatever became of it: content hash, format, status, counts, reason."""
+
+    __tablename__ = "uploads"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(String(64), index=True)
+    filename: Mapped[str] = mapped_column(String(255), default="")
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    status: Mapped[str] = mapped_column(String(16))  # stored | partial | duplicate | rejected
+    reason: Mapped[str] = mapped_column(Text, default="")
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    grids: Mapped[int] = mapped_column(Integer, default=0)
+    steps: Mapped[float] = mapped_column(Float, default=0.0)
+    skipped: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class GridRow(Base):
+    """One stored day grid: (patient, source, local day, resolution) is unique."""
+
+    __tablename__ = "day_grids"
+    __table_args__ = (UniqueConstraint("patient_id", "source_id", "local_date", "resolution_s"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"),
+                                            index=True)
+    source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
+    local_date: Mapped[date] = mapped_column(Date, index=True)
+    resolution_s: Mapped[int] = mapped_column(Integer)
+    tz: Mapped[str] = mapped_column(String(64))
+    n_slots: Mapped[int] = mapped_column(Integer)
+    total_steps: Mapped[float] = mapped_column(Float)
+    steps: Mapped[bytes] = mapped_column(LargeBinary)
+    worn: Mapped[bytes] = mapped_column(LargeBinary)
+    sedentary_s: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    upright_s: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    stepping_s: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    extra: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    origin: Mapped[str] = mapped_column(String(64), default="")
+    upload_id: Mapped[int | None] = mapped_column(ForeignKey("uploads.id"), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    source: Mapped[SourceRow] = relationship(lazy="joined")
+
+
+class SyncEvent(Base):
+    """A device sync reported by an export (e.g. Fitbit syncEvents), in UTC."""
+
+    __tablename__ = "sync_events"
+    __table_args__ = (UniqueConstraint("patient_id", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class DailySummaryRow(Base):
+    """The stored daily summary of a patient's merged day (JSON of :class:`DailySummary`)."""
+
+    __tablename__ = "daily_summaries"
+    __table_args__ = (UniqueConstraint("patient_id", "local_date"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"),
+                                            index=True)
+    local_date: Mapped[date] = mapped_column(Date)
+    steps: Mapped[float | None] = mapped_column(Float, nullable=True)
+    valid: Mapped[bool] = mapped_column(Boolean)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+def grid_from_row(row: GridRow, patient_id: str) -> DayGrid:
+    """The DayGrid stored in ``row``."""
+    return DayGrid(
+        patient_id, Source.from_key(row.source.key), row.local_date, row.tz, row.resolution_s,
+        steps=unpack_array(row.steps, "f8"), worn=unpack_array(row.worn, "i1"),
+        sedentary_s=unpack_array(row.sedentary_s, "f8"),
+        upright_s=unpack_array(row.upright_s, "f8"),
+        stepping_s=unpack_array(row.stepping_s, "f8"),
+        origin=row.origin, extra=dict(row.extra or {}))
+
+
+def fill_row(row: GridRow, grid: DayGrid) -> None:
+    """Write ``grid``'s values into ``row`` (keys are set by the caller)."""
+    row.tz, row.n_slots, row.total_steps = grid.tz, grid.n_slots, grid.total_steps
+    row.steps, row.worn = pack_array(grid.steps), pack_array(grid.worn)
+    row.sedentary_s, row.upright_s = pack_array(grid.sedentary_s), pack_array(grid.upright_s)
+    row.stepping_s = pack_array(grid.stepping_s)
+    row.extra, row.origin, row.updated_at = dict(grid.extra), grid.origin, utcnow()
