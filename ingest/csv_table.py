@@ -1,0 +1,93 @@
+"""Reading CSV exports into checked columns, and building interval batches from them.
+
+Shared by the Fitbit/Fitabase and the generic CSV parsers. Tables are read as text (every
+cell a string) with the file's line number as row index, so each defect can name its line;
+pandas' errors are translated to :class:`CorruptFile` here, once.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from ingest.base import ParseResult, PatientSeries
+from ingest.errors import CorruptFile
+from ingest.timestamps import reject_lines
+from schemas.binning import IntervalBatch
+from schemas.daygrid import Source
+
+
+def decode(data: bytes, filename: str) -> str:
+    """The file as text (UTF-8, with or without BOM)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CorruptFile(f"{filename}: not UTF-8 text (byte {exc.start})") from exc
+
+
+def head_lines(head: bytes, n: int = 2) -> list[list[str]]:
+    """The first ``n`` lines of ``head`` split into stripped CSV fields (for sniffing)."""
+    text = head[:4096].decode("utf-8-sig", errors="replace")
+    lines = text.splitlines()[:n]
+    return [[field.strip() for field in row] for row in csv.reader(lines)]
+
+
+def read_table(text: str, filename: str, header_line: int = 1) -> pd.DataFrame:
+    """All rows below the header (1-based ``header_line``) as strings, indexed by line number.
+
+    Blank lines are dropped; a row with too many fields rejects the file."""
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
+                            skip_blank_lines=False, skiprows=header_line - 1)
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise CorruptFile(f"{filename}: not a well-formed CSV table ({exc})") from exc
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame.index = frame.index + header_line + 1
+    blank = frame.isna() | (frame == "")
+    return frame[~blank.all(axis=1)]
+
+
+def numbers(frame: pd.DataFrame, columns: list[str], filename: str, *,
+            allow_empty: bool = False, upper: float = np.inf) -> np.ndarray:
+    """Non-negative finite numbers (at most ``upper``) in ``columns``, as a float 2-D array;
+    empty cells are NaN when ``allow_empty``, otherwise a defect."""
+    cells = frame[columns].fillna("").apply(lambda col: col.str.strip())
+    values = cells.apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    empty = (cells == "").to_numpy()
+    bad = (np.isnan(values) & ~(empty & allow_empty)) | (values < 0) | (values > upper)
+    for column, column_bad in zip(columns, bad.T):
+        reject_lines(pd.Series(column_bad, index=frame.index), filename,
+                     f"{column} is not a number from 0 to {upper:g}" if np.isfinite(upper)
+                     else f"{column} is not a non-negative number")
+    return values
+
+
+def drop_exact_duplicates(frame: pd.DataFrame, result: ParseResult) -> pd.DataFrame:
+    """``frame`` without rows that repeat an earlier row exactly (counted as skipped)."""
+    repeated = frame.duplicated()
+    if repeated.any():
+        result.skip("duplicate row", int(repeated.sum()))
+    return frame[~repeated]
+
+
+def reject_repeated_times(keys: pd.DataFrame, filename: str) -> None:
+    """CorruptFile when two rows (already not exact duplicates) claim the same interval."""
+    reject_lines(keys.duplicated(keep=False), filename,
+                 "two different values for the same time (conflicting duplicate rows)")
+
+
+def batches(groups: np.ndarray, source_of: Callable[[str], Source], resolution_s: int,
+            start: np.ndarray, duration: np.ndarray, measures: dict[str, np.ndarray | None],
+            owner_of: Callable[[str], str]) -> Iterable[PatientSeries]:
+    """One time-sorted batch per distinct value of ``groups`` (a patient or a device)."""
+    for group in pd.unique(groups):
+        rows = np.flatnonzero(groups == group)
+        rows = rows[np.argsort(start[rows], kind="stable")]
+        picked = {k: (None if v is None else v[rows]) for k, v in measures.items()}
+        yield PatientSeries(owner_of(group), IntervalBatch(
+            source_of(group), resolution_s, start[rows].astype(np.int64),
+            duration[rows].astype(np.int64), **picked))

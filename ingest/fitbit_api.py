@@ -1,0 +1,160 @@
+"""Fitbit Web API JSON responses (as saved by a client such as Open mHealth shimmer).
+
+* ``activities/steps`` time series (``{"activities-steps": [{"dateTime", "value"}]}``, values
+  are strings) -> whole local days of steps.
+* ``activities/steps`` 1-minute intraday (``activities-steps-intraday``) -> 60 s intervals.
+  Rows carry only ``"time"``; the day is ``activities-steps[0].dateTime``. Only the minute
+  series is kept: the day's total in the same response is the same data at a coarser grain.
+* ``activities/heart`` 1-minute intraday -> 60 s intervals, steps unknown, ``worn`` = 1 on
+  every minute with a heart rate (heart rate present is the best wear evidence we have).
+
+Times are the tracker's local wall clock (see :func:`ingest.timestamps.patient_local_to_utc`).
+Sleep, weight and the daily activity summary (which holds no date) are refused clearly.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ingest.base import ParseContext, ParseResult
+from ingest.csv_table import batches, drop_exact_duplicates, reject_repeated_times
+from ingest.errors import CorruptFile, UnsupportedFormat
+from ingest.fitbit_csv import SOURCE
+from ingest.timestamps import drop_dst_gap, local_days_to_utc, patient_local_to_utc
+from schemas.daygrid import DAY, MINUTE, WORN
+
+_USED = re.compile(rb'^\s*\{\s*"activities-(steps|heart)"')
+_REFUSED = {"sleep": "sleep", "weight": "weight",
+            "summary": "daily activity summary (it names no date)"}
+_REFUSED_HEAD = re.compile(rb'^\s*\{\s*"(sleep|weight|activities|goals|summary)"')
+
+
+class FitbitApiParser:
+    """Fitbit Web API steps and heart-rate responses (see the module docstring)."""
+
+    name = "fitbit-api"
+
+    def sniff(self, head: bytes, filename: str) -> int:
+        # Other Fitbit payloads score lower, so a more specific reader of them would win.
+        return 80 if _USED.match(head) else 20 if _REFUSED_HEAD.match(head) else 0
+
+    def parse(self, data: bytes, ctx: ParseContext) -> ParseResult:
+        filename = ctx.filename or "upload"
+        document = _load(data, filename)
+        result = ParseResult(self.name)
+        if "activities-steps-intraday" in document:
+            _intraday(document, "steps", ctx, filename, result)
+        elif "activities-heart-intraday" in document:
+            _intraday(document, "heart", ctx, filename, result)
+        elif "activities-steps" in document:
+            _daily_steps(document["activities-steps"], ctx, filename, result)
+        else:
+            raise UnsupportedFormat(f"{filename}: {_refused(document)} carries no activity data "
+                                    "rehabwatch uses; save the activities/steps time series "
+                                    "or its 1-minute intraday series instead")
+        return result
+
+
+def _load(data: bytes, filename: str) -> dict[str, Any]:
+    """The JSON object in ``data``; text that is not JSON is not this format."""
+    try:
+        document = json.loads(data.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        error = CorruptFile if data.lstrip()[:1] == b"{" else UnsupportedFormat
+        raise error(f"{filename}: not a Fitbit Web API JSON response ({exc})") from exc
+    if not isinstance(document, dict):
+        raise UnsupportedFormat(f"{filename}: not a Fitbit Web API JSON response "
+                                "(the top level is not an object)")
+    return document
+
+
+def _refused(document: dict[str, Any]) -> str:
+    """What a payload we do not use holds, for the refusal message."""
+    known = [what for key, what in _REFUSED.items() if key in document]
+    return f"a Fitbit {known[0]} response" if known else "this JSON document"
+
+
+def _daily_steps(days: Any, ctx: ParseContext, filename: str, result: ParseResult) -> None:
+    """Whole local days of steps from the time series (values are strings)."""
+    frame = drop_exact_duplicates(_rows(days, ("dateTime", "value"), filename,
+                                        "activities-steps"), result)
+    dates = pd.to_datetime(frame["dateTime"], format="%Y-%m-%d", errors="coerce")
+    steps = pd.to_numeric(frame["value"], errors="coerce")
+    _check(dates.isna() | steps.isna() | (steps < 0), filename,
+           "activities-steps entries without a YYYY-MM-DD dateTime and a step count")
+    tz = ctx.tz_for(ctx.patient_id)
+    start, duration = local_days_to_utc(dates.to_numpy(dtype="datetime64[D]"), tz)
+    _add(result, ctx, DAY, start, duration, {"steps": steps.to_numpy(dtype=np.float64)},
+         filename)
+
+
+def _intraday(document: dict[str, Any], kind: str, ctx: ParseContext, filename: str,
+              result: ParseResult) -> None:
+    """60 s intervals of a 1-minute intraday series of ``kind`` ("steps" or "heart")."""
+    block = document[f"activities-{kind}-intraday"]
+    if not isinstance(block, dict) or block.get("datasetInterval", 1) != 1 \
+            or block.get("datasetType", "minute") != "minute":
+        raise UnsupportedFormat(f"{filename}: only 1-minute intraday series are read; "
+                                "request the 1min detail level")
+    frame = drop_exact_duplicates(_rows(block.get("dataset"), ("time", "value"), filename,
+                                        "dataset"), result)
+    day = _series_day(document.get(f"activities-{kind}"), filename, kind)
+    naive = pd.to_datetime(day + " " + frame["time"].astype(str), format="%Y-%m-%d %H:%M:%S",
+                           errors="coerce")
+    values = pd.to_numeric(frame["value"], errors="coerce")
+    _check(naive.isna() | values.isna() | (values < 0), filename,
+           "dataset rows without an HH:MM:SS time and a non-negative value")
+    start = patient_local_to_utc(naive.to_numpy(dtype="datetime64[s]"), ctx.tz_for(ctx.patient_id))
+    measures = ({"steps": values.to_numpy(dtype=np.float64)} if kind == "steps" else
+                {"steps": np.full(len(frame), np.nan), "worn": np.full(len(frame), WORN, np.int8)})
+    keep = drop_dst_gap(start, measures["steps"], result)
+    _add(result, ctx, MINUTE, start[keep].astype(np.int64), np.full(int(keep.sum()), MINUTE),
+         {k: v[keep] for k, v in measures.items()}, filename)
+
+
+def _series_day(days: Any, filename: str, kind: str) -> str:
+    """The one date (YYYY-MM-DD) an intraday response covers."""
+    try:
+        day = str(days[0]["dateTime"])
+        pd.Timestamp(day)
+    except (TypeError, KeyError, IndexError, ValueError) as exc:
+        raise CorruptFile(f"{filename}: intraday series without activities-{kind}[0].dateTime, "
+                          "so its day is unknown") from exc
+    if len(days) != 1:
+        raise CorruptFile(f"{filename}: intraday series spanning {len(days)} days; "
+                          "save one day per file")
+    return day
+
+
+def _rows(items: Any, keys: tuple[str, ...], filename: str, what: str) -> pd.DataFrame:
+    """A list of JSON objects as a frame of ``keys``, indexed by position from 1."""
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise CorruptFile(f"{filename}: {what} is not a list of objects")
+    frame = pd.DataFrame([[item.get(k) for k in keys] for item in items], columns=list(keys))
+    frame.index = frame.index + 1
+    return frame
+
+
+def _check(bad: pd.Series, filename: str, defect: str) -> None:
+    """CorruptFile naming the positions (from 1) of bad entries."""
+    if bad.any():
+        where = ", ".join(str(i) for i in bad.index[bad.to_numpy()][:5])
+        raise CorruptFile(f"{filename}: {int(bad.sum())} {defect} (entries {where})")
+
+
+def _add(result: ParseResult, ctx: ParseContext, resolution_s: int, start: np.ndarray,
+         duration: np.ndarray, measures: dict[str, np.ndarray], filename: str) -> None:
+    """Append the patient's batch, refusing two entries for the same time."""
+    reject_repeated_times(pd.DataFrame({"start": start}), filename)
+    owner = np.full(len(start), ctx.patient_id, dtype=object)
+    result.records += len(start)
+    result.series.extend(batches(owner, lambda _: SOURCE, resolution_s, start, duration,
+                                 measures, owner_of=str))
+
+
+PARSER = FitbitApiParser()

@@ -1,0 +1,122 @@
+"""Fitbit Web API JSON responses (Open mHealth shimmer fixtures in ../shared/data)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ingest.base import ParseContext, ParseResult
+from ingest.errors import CorruptFile, IngestError, UnsupportedFormat
+from ingest.fitbit_api import PARSER
+from schemas.daygrid import DAY, MINUTE
+
+FOLDER = "fitbit/webapi_json_shimmer"
+EXPECTED: dict[str, object] = {
+    "fitbit-activities-steps-timeseries.json": "parsed",
+    "fitbit-activities-steps-1d-1m-intraday.json": "parsed",
+    "fitbit-activities-heart-1d-1m-intraday.json": "parsed",
+    "fitbit-activities-date-empty-activities-list.json": UnsupportedFormat,
+    "fitbit-activities-date-multiple-in-activities-list.json": UnsupportedFormat,
+    "fitbit-activities-date-single-in-activities-list.json": UnsupportedFormat,
+    "fitbit-body-log-weight.json": UnsupportedFormat,
+    "fitbit-sleep-date-range.json": UnsupportedFormat,
+    "fitbit-sleep-date.json": UnsupportedFormat,
+}
+
+
+def load(shared_data: Path, name: str, tz: str = "UTC") -> ParseResult:
+    return PARSER.parse((shared_data / FOLDER / name).read_bytes(), ParseContext("p1", tz, name))
+
+
+def test_every_fixture_has_an_expected_outcome(shared_data: Path) -> None:
+    assert {p.name for p in (shared_data / FOLDER).glob("*.json")} == set(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_fixture_outcome(name: str, shared_data: Path) -> None:
+    if EXPECTED[name] == "parsed":
+        assert load(shared_data, name).records > 0
+    else:
+        with pytest.raises(UnsupportedFormat, match="carries no activity data"):
+            load(shared_data, name)
+
+
+def test_daily_series_values_are_strings_turned_into_days(shared_data: Path) -> None:
+    name = "fitbit-activities-steps-timeseries.json"
+    days = json.loads((shared_data / FOLDER / name).read_text())["activities-steps"]
+    (series,) = load(shared_data, name, "America/Los_Angeles").series
+    assert series.batch.resolution_s == DAY
+    assert series.batch.steps.tolist() == [float(d["value"]) for d in days]
+    assert series.batch.start[0] == pd.Timestamp(days[0]["dateTime"],
+                                                 tz="America/Los_Angeles").timestamp()
+
+
+def test_intraday_rows_take_their_date_from_the_series(shared_data: Path) -> None:
+    name = "fitbit-activities-steps-1d-1m-intraday.json"
+    doc = json.loads((shared_data / FOLDER / name).read_text())
+    (series,) = load(shared_data, name).series
+    day = doc["activities-steps"][0]["dateTime"]
+    rows = doc["activities-steps-intraday"]["dataset"]
+    assert series.batch.resolution_s == MINUTE
+    assert series.batch.start.tolist() == [
+        pd.Timestamp(f"{day} {r['time']}", tz="UTC").timestamp() for r in rows]
+    assert series.batch.total_steps == sum(r["value"] for r in rows)
+
+
+def test_heart_rate_minutes_are_worn_minutes(shared_data: Path) -> None:
+    (series,) = load(shared_data, "fitbit-activities-heart-1d-1m-intraday.json").series
+    assert (series.batch.worn == 1).all() and np.isnan(series.batch.steps).all()
+    assert len(series.batch) == 5
+
+
+def test_sniff_scores(shared_data: Path) -> None:
+    scores = {n: PARSER.sniff((shared_data / FOLDER / n).read_bytes(), n) for n in EXPECTED}
+    assert all((scores[n] == 80) == (EXPECTED[n] == "parsed") for n in EXPECTED)
+    assert all(score > 0 for score in scores.values())
+
+
+def intraday(rows: list[dict], interval: int = 1) -> bytes:
+    return json.dumps({"activities-steps": [{"dateTime": "2016-03-13", "value": "9"}],
+                       "activities-steps-intraday": {"dataset": rows,
+                                                     "datasetInterval": interval,
+                                                     "datasetType": "minute"}}).encode()
+
+
+def test_dst_gap_minutes_are_dropped() -> None:
+    data = intraday([{"time": "01:59:00", "value": 1}, {"time": "02:00:00", "value": 8}])
+    result = PARSER.parse(data, ParseContext("p1", "America/New_York", "x.json"))
+    assert len(result.series[0].batch) == 1 and "8 steps" in result.notes[0]
+
+
+@pytest.mark.parametrize("data, error, message", [
+    (intraday([{"time": "25:00:00", "value": 1}]), CorruptFile, "entries 1"),
+    (intraday([{"time": "01:00:00", "value": "x"}]), CorruptFile, "non-negative"),
+    (intraday([{"time": "01:00:00", "value": 1}, {"time": "01:00:00", "value": 2}]),
+     CorruptFile, "conflicting"),
+    (intraday([], interval=15), UnsupportedFormat, "1-minute"),
+    (b'{"activities-steps": [', CorruptFile, "not a Fitbit Web API JSON"),
+    (b"[1, 2]", UnsupportedFormat, "top level"),
+])
+def test_bad_payloads(data: bytes, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        PARSER.parse(data, ParseContext("p1", "UTC", "x.json"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.one_of(st.binary(max_size=200),
+                 st.recursive(st.none() | st.integers() | st.text(max_size=8),
+                              lambda inner: st.lists(inner, max_size=3)
+                              | st.dictionaries(st.sampled_from(
+                                  ["activities-steps", "activities-steps-intraday", "dataset",
+                                   "time", "value", "dateTime", "datasetInterval"]), inner,
+                                  max_size=4)).map(lambda v: json.dumps(v).encode())))
+def test_random_input_raises_only_ingest_errors(data: bytes) -> None:
+    try:
+        PARSER.parse(data, ParseContext("p1", "UTC", "x.json"))
+    except IngestError:
+        pass
