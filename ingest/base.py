@@ -8,7 +8,7 @@ guesses a time zone: times that the file gives without a zone are local to the p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Mapping, Protocol
 
 from schemas.binning import IntervalBatch
@@ -58,6 +58,8 @@ class ParseResult:
     partial: str | None = None
     sync_times: list[tuple[str, datetime]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: per-day facts for ``DayGrid.extra`` of the daily grid, keyed (patient, source key, day)
+    day_extra: dict[tuple[str, str, date], dict[str, str]] = field(default_factory=dict)
 
     def skip(self, reason: str, n: int = 1) -> None:
         self.skipped[reason] = self.skipped.get(reason, 0) + n

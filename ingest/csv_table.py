@@ -45,6 +45,8 @@ def read_table(text: str, filename: str, header_line: int = 1) -> pd.DataFrame:
                             skip_blank_lines=False, skiprows=header_line - 1)
     except (pd.errors.ParserError, ValueError) as exc:
         raise CorruptFile(f"{filename}: not a well-formed CSV table ({exc})") from exc
+    if not isinstance(frame.index, pd.RangeIndex):  # pandas made extra fields an index
+        raise CorruptFile(f"{filename}: a row has more fields than the header")
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = frame.index + header_line + 1
     blank = frame.isna() | (frame == "")

@@ -46,7 +46,7 @@ from ingest.csv_table import (batches, decode, drop_exact_duplicates, head_lines
 from ingest.errors import UnknownSubject, UnsupportedFormat
 from ingest.timestamps import (drop_dst_gap, local_days_to_utc, parse_local_stamps,
                                patient_local_to_utc, reject_lines)
-from schemas.daygrid import DAY, HOUR, MINUTE, NOT_WORN, WORN, Source
+from schemas.daygrid import DAY, HOUR, MINUTE, NOT_WORN, WEAR_MINUTES_HR, WORN, Source
 
 SOURCE = Source(kind="fitbit", device="fitbit")
 SNIFF_SCORE = 80
@@ -167,12 +167,24 @@ def _parse_table(table: Table, frame: pd.DataFrame, ctx: ParseContext, filename:
     owners = _owners(frame, ctx, filename, result)
     keep = owners != ""
     result.records += int(keep.sum())
+    if table.measure == "wear_minutes":  # export ranges pad unworn days with zeros: no data
+        keep &= values[:, 0] > 0
     start, duration, keep_rows = _localize(table, stamps[keep], owners[keep], values[keep], ctx,
                                            result)
     owners, values = owners[keep][keep_rows], values[keep][keep_rows]
     reject_repeated_times(pd.DataFrame({"owner": owners, "start": start},
                                        index=frame.index[keep][keep_rows]), filename)
     result.series.extend(_series(table, owners, start, duration, values))
+    if table.measure == "wear_minutes":
+        _wear_minutes(owners, stamps[keep][keep_rows], values[:, 0], result)
+
+
+def _wear_minutes(owners: np.ndarray, days: np.ndarray, minutes: np.ndarray,
+                  result: ParseResult) -> None:
+    """Keep each day's heart-rate wear minutes for the daily grid (``DayGrid.extra``)."""
+    for owner, day, value in zip(owners, days, minutes):
+        key = (str(owner), SOURCE.key, pd.Timestamp(day).date())
+        result.day_extra[key] = {WEAR_MINUTES_HR: f"{float(value):g}"}
 
 
 def _owners(frame: pd.DataFrame, ctx: ParseContext, filename: str,

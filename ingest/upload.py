@@ -9,7 +9,7 @@ what was decoded and is stored with status ``partial`` and the reason.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 
 from sqlalchemy import select
@@ -20,7 +20,7 @@ from ingest.errors import TooLarge, UnknownSubject
 from ingest.registry import detect, parser
 from ingest.store import record_sync, upsert_grid
 from schemas.binning import bin_batch
-from schemas.daygrid import DayGrid
+from schemas.daygrid import DAY, DayGrid
 from schemas.models import Patient, Upload
 
 
@@ -106,7 +106,7 @@ def _with_timezones(session: Session, ctx: ParseContext) -> ParseContext:
     """``ctx`` with the zone of every patient the upload may name, checking they exist."""
     wanted = {ctx.patient_id, *ctx.id_map.values()}
     rows = session.execute(select(Patient.id, Patient.tz).where(Patient.id.in_(wanted)))
-    zones = dict(rows.tuples())
+    zones = {pid: tz for pid, tz in rows}
     missing = sorted(wanted - zones.keys())
     if missing:
         raise UnknownSubject(f"unknown patient(s) {', '.join(missing)}: add them first "
@@ -123,4 +123,8 @@ def _grids(result: ParseResult, ctx: ParseContext, digest: str) -> list[DayGrid]
         for grid in bin_batch(series.batch, series.patient_id, tz, origin=digest):
             key = (grid.patient_id, grid.source.key, grid.local_date, grid.resolution_s)
             by_key[key] = by_key[key].overlay(grid) if key in by_key else grid
+    for (patient_id, source_key, day), extra in result.day_extra.items():
+        key = (patient_id, source_key, day, DAY)
+        if key in by_key:
+            by_key[key] = replace(by_key[key], extra={**by_key[key].extra, **extra})
     return sorted(by_key.values(), key=lambda g: (g.patient_id, g.local_date, g.source.key))

@@ -23,6 +23,8 @@ MINUTE, HOUR, DAY = 60, 3600, 86400
 RESOLUTIONS = (MINUTE, HOUR, DAY)
 WORN, NOT_WORN, WEAR_UNKNOWN = 1, 0, -1
 MEASURES = ("steps", "sedentary_s", "upright_s", "stepping_s")
+#: ``DayGrid.extra`` key: minutes with heart rate that day (a daily wear figure, e.g. Fitbit).
+WEAR_MINUTES_HR = "wear_minutes_hr"
 
 
 @dataclass(frozen=True)

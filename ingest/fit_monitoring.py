@@ -1,0 +1,184 @@
+"""FIT monitoring (daily wellness) files -> intervals.
+
+What the device writes (SOURCES.md §1, verified on the FR35 and SDK files):
+
+* Interval rows carry ``current_activity_type_intensity`` (low 5 bits: activity type) and,
+  for walking/running, ``cycles`` = **steps** counted since device-local midnight for that
+  activity type (the profile's ``steps`` sub-field; we read raw values, so no /2 trap) and
+  ``active_time`` (ms) on the same cumulative basis. We take a row to *close* the interval
+  since the previous interval row: its counters include everything up to its timestamp.
+* Summary rows carry a real ``activity_type`` field plus counters: at local midnight with
+  ``duration_min = 1440`` (the day's totals: evidence for tests, never data), at file start
+  (a snapshot: the baseline of a file that continues an earlier one) and at file end (a
+  snapshot whose counters may be ahead of the last interval row: that difference is real
+  steps taken since it).
+* ``timestamp_16`` is resolved against the last monitoring/monitoring_info time only, since
+  other messages can carry later timestamps ("time-travel" in SOURCES.md).
+
+Wear (an honest reading): a monitoring file proves the device was recording, not that it was
+on a wrist; a watch on a nightstand logs "sedentary". An interval is ``WORN`` when the device
+shows evidence of a wearer (steps, a walking/running classification, or an optical
+heart-rate sample inside it), otherwise ``WEAR_UNKNOWN``.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ingest.fit_rows import NAN, Rows
+from schemas.daygrid import DAY, WEAR_UNKNOWN, WORN
+
+MONITORING, MONITORING_INFO = 55, 103
+#: Activity types whose ``cycles`` counter is steps.
+STEP_TYPES = {1: "running", 6: "walking"}
+SEDENTARY = 8
+DAY_TOTAL_MIN = 1440
+
+FIELDS = {
+    MONITORING_INFO: {253: "timestamp", 0: "local_timestamp"},
+    MONITORING: {253: "timestamp", 3: "cycles", 4: "active_time", 5: "activity_type",
+                 24: "current_activity_type_intensity", 26: "timestamp_16",
+                 27: "heart_rate", 29: "duration_min"},
+}
+
+
+@dataclass
+class _Counters:
+    """Per-activity-type cumulative counters of one local day (key: field, activity type).
+
+    A counter is only known from zero when its day began inside the file; otherwise its first
+    value is the baseline and the steps before it have no known time."""
+
+    day: int | None = None
+    last: dict[tuple[str, int], int] = field(default_factory=dict)
+    from_zero: bool = False
+
+    def start_day(self, day: int, from_zero: bool) -> None:
+        self.day, self.last, self.from_zero = day, {}, from_zero
+
+    def delta(self, name: str, activity: int, value: int) -> int:
+        """Growth of a counter since its last value (a drop means the device reset it)."""
+        before = self.last.get((name, activity), 0 if self.from_zero else value)
+        self.last[(name, activity)] = value
+        return value - before if value >= before else value
+
+
+@dataclass
+class MonitoringParse:
+    """State of one monitoring file's decode: clock, counters, rows out."""
+
+    offset_s: int  # device-local minus UTC, seconds (from monitoring_info)
+    rows: Rows = field(default_factory=Rows)
+    counters: _Counters = field(default_factory=_Counters)
+    anchor: int | None = None  # last monitoring/monitoring_info UTC time
+    prev_end: int | None = None  # where the next interval row starts
+    heart_rate_times: list[int] = field(default_factory=list)
+    untimed: int = 0
+
+    def local_day(self, t: int) -> int:
+        """Local day number of a row at UTC ``t``; a row at midnight closes the day before."""
+        return (t + self.offset_s - 1) // DAY
+
+    def day_start_utc(self, day: int) -> int:
+        return day * DAY - self.offset_s
+
+    def resolve(self, msg: dict[str, Any]) -> int | None:
+        """UTC time of a monitoring row; ``timestamp_16`` counts forward from the anchor."""
+        if "timestamp" in msg:
+            self.anchor = msg["timestamp"]
+        elif "timestamp_16" in msg and self.anchor is not None:
+            self.anchor += (msg["timestamp_16"] - self.anchor) & 0xFFFF
+        else:
+            return None
+        return self.anchor
+
+    def enter(self, t: int) -> None:
+        """Reset the counters when ``t`` falls on a new local day (they restart at midnight)."""
+        day = self.local_day(t)
+        if self.counters.day is None:
+            self.counters.start_day(day, self.prev_end == self.day_start_utc(day))
+        elif day != self.counters.day:
+            self.counters.start_day(day, True)
+            self.prev_end = max(self.prev_end or t, self.day_start_utc(day))
+
+    def worn(self, start: int, end: int, evidence: bool) -> int:
+        """WORN with evidence of a wearer: steps/activity, or a heart-rate sample in (start, end]."""
+        i = bisect.bisect_right(self.heart_rate_times, start)
+        hr = i < len(self.heart_rate_times) and self.heart_rate_times[i] <= end
+        return WORN if evidence or hr else WEAR_UNKNOWN
+
+
+def read_monitoring(messages: Iterable[tuple[int, dict[str, Any]]], offset_s: int,
+                    start_utc: int | None) -> MonitoringParse:
+    """Intervals of a monitoring file; ``start_utc`` is when the file starts (monitoring_info)."""
+    state = MonitoringParse(offset_s, prev_end=start_utc)
+    pending: list[tuple[int, dict[str, Any]]] = []
+    for global_num, msg in messages:
+        if global_num == MONITORING_INFO:
+            state.resolve(msg)
+            continue
+        t = state.resolve(msg)
+        if t is None:
+            state.untimed += 1
+        elif "heart_rate" in msg:
+            state.heart_rate_times.append(t)
+        if t is not None and ("activity_type" in msg or "current_activity_type_intensity" in msg):
+            pending.append((t, msg))
+    for t, msg in pending:  # after all heart-rate samples are known
+        _row(state, t, msg)
+    return state
+
+
+def _row(state: MonitoringParse, t: int, msg: dict[str, Any]) -> None:
+    if "activity_type" in msg:
+        _summary_row(state, t, msg)
+    else:
+        _interval_row(state, t, msg)
+
+
+def _summary_row(state: MonitoringParse, t: int, msg: dict[str, Any]) -> None:
+    """A counter snapshot: the baseline at file start, else steps since the last row."""
+    if msg.get("duration_min") == DAY_TOTAL_MIN:
+        return  # the day's totals, already counted by the interval rows
+    activity = msg["activity_type"]
+    first = state.counters.day is None
+    state.enter(t)
+    if activity not in STEP_TYPES or "cycles" not in msg:
+        return
+    steps = state.counters.delta("cycles", activity, msg["cycles"])
+    if first or state.prev_end is None or steps == 0:
+        return
+    state.rows.add(state.prev_end, t - state.prev_end, steps, WORN)
+
+
+def _interval_row(state: MonitoringParse, t: int, msg: dict[str, Any]) -> None:
+    """One interval (previous row, t] classified by the row's activity type."""
+    activity = msg["current_activity_type_intensity"] & 0x1F
+    state.enter(t)
+    start = t if state.prev_end is None else state.prev_end
+    state.prev_end = t
+    duration = t - start
+    steps, stepping = 0, NAN
+    if activity in STEP_TYPES:
+        if "cycles" in msg:
+            steps = state.counters.delta("cycles", activity, msg["cycles"])
+        if "active_time" in msg:  # ms, cumulative like the steps
+            stepping = min(state.counters.delta("active_time", activity, msg["active_time"]) / 1000,
+                           duration)
+    worn = state.worn(start, t, steps > 0 or activity in STEP_TYPES)
+    state.rows.add(start, duration, steps, worn, _posture(activity, duration, stepping))
+
+
+def _posture(activity: int, duration: float, stepping: float) -> tuple[float, float, float]:
+    """(sedentary, upright, stepping) seconds of an interval the device classified.
+
+    Walking/running: stepping = the device's active time, the rest upright. Types that are
+    neither sedentary nor stepping (generic, cycling, undocumented values) stay unknown."""
+    if activity == SEDENTARY:
+        return duration, 0.0, 0.0
+    if activity in STEP_TYPES:
+        stepped = duration if stepping != stepping else stepping
+        return 0.0, duration - stepped, stepped
+    return NAN, NAN, NAN

@@ -1,0 +1,91 @@
+"""FIT monitoring files: day totals against the device's own midnight summary rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ingest.base import ParseContext, ParseResult
+from ingest.fit import PARSER
+from schemas.binning import bin_batch
+from schemas.daygrid import WORN, DayGrid
+from tests.conftest import SHARED_DATA
+from tests.fit_evidence import device_zone, midnight_totals, start_snapshot
+
+MONITORING = sorted((SHARED_DATA / "fit" / "monitoring").glob("*.fit"))
+FIRST, CONTINUED = "andrew@acooke.org_24696160481.fit", "andrew@acooke.org_24696163486.fit"
+
+
+def parse(path: Path, tz: str = "UTC") -> ParseResult:
+    return PARSER.parse(path.read_bytes(), ParseContext("p1", tz, filename=path.name))
+
+
+def grids(path: Path) -> list[DayGrid]:
+    tz = device_zone(path)
+    result = parse(path, tz)
+    return [g for s in result.series for g in bin_batch(s.batch, "p1", tz)]
+
+
+def monitoring_files(shared_data: Path) -> list[Path]:
+    return sorted((shared_data / "fit" / "monitoring").glob("*.fit")) + [
+        shared_data / "fit" / "sdk_samples" / "MonitoringFile.fit"]
+
+
+@pytest.mark.parametrize("name", [p.name for p in MONITORING] + ["MonitoringFile.fit"])
+def test_day_totals_equal_device_midnight_rows(shared_data: Path, name: str) -> None:
+    path = next(p for p in monitoring_files(shared_data) if p.name == name)
+    result = parse(path, device_zone(path))
+    assert result.partial is None and result.series
+    batch = result.series[0].batch
+    assert batch.source.kind == "garmin-fit" and batch.source.device in ("fr35", "vivo_fit")
+    assert batch.resolution_s == 60 and np.all(batch.duration >= 0)
+    by_day = {g.local_date: g.total_steps for g in grids(path)}
+    baseline = start_snapshot(path)
+    for day, total in midnight_totals(path).items():  # a continued file starts from a snapshot
+        assert by_day[day] == pytest.approx(total - baseline.get(day, 0)), day
+
+
+def test_full_day_files_have_a_midnight_row(shared_data: Path) -> None:
+    """The check above is not vacuous: these files each end with a day-total row."""
+    fit = shared_data / "fit"
+    for path in (fit / "monitoring" / "andrew@acooke.org_24696157869.fit",
+                 fit / "monitoring" / CONTINUED, fit / "sdk_samples" / "MonitoringFile.fit"):
+        assert midnight_totals(path), path.name
+
+
+def test_continued_file_does_not_double_count(shared_data: Path) -> None:
+    """Ingesting a file and its continuation, overlaid slot-wise, gives the device's total."""
+    first, second = (shared_data / "fit" / "monitoring" / n for n in (FIRST, CONTINUED))
+    old, new = grids(first), grids(second)
+    assert [g.local_date for g in old] == [g.local_date for g in new]
+    merged = old[0].overlay(new[0])
+    assert merged.total_steps == pytest.approx(sum(midnight_totals(second).values()))
+    assert old[0].total_steps + new[0].total_steps == pytest.approx(merged.total_steps)
+
+
+def test_posture_and_wear(shared_data: Path) -> None:
+    path = shared_data / "fit" / "monitoring" / "andrew@acooke.org_24696157869.fit"
+    (day,) = [g for g in grids(path) if g.n_slots == 1440]
+    assert day.sedentary_s is not None and day.stepping_s is not None
+    covered = ~np.isnan(day.sedentary_s)
+    assert np.nansum(day.sedentary_s) > 12 * 3600  # a full day of an office worker's watch
+    assert np.all(day.sedentary_s[covered] + day.upright_s[covered] + day.stepping_s[covered]
+                  <= 60 + 1e-6)
+    stepping = day.steps > 0
+    assert np.all(day.worn[stepping] == WORN)
+
+
+def test_timestamp_16_is_monotonic(shared_data: Path) -> None:
+    for path in monitoring_files(shared_data):
+        start = parse(path).series[0].batch.start
+        assert np.all(np.diff(start) >= 0), path.name
+
+
+def test_unknown_activity_type_is_kept_without_posture(shared_data: Path) -> None:
+    """Type 9 (not in the profile) opens the continued file: an interval with no posture."""
+    path = shared_data / "fit" / "monitoring" / CONTINUED
+    batch = parse(path).series[0].batch
+    assert batch.sedentary_s is not None
+    assert np.isnan(batch.sedentary_s).any() and len(batch) > 200
