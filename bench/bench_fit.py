@@ -3,10 +3,9 @@
 Run from the repository root:  .venv/bin/python bench/bench_fit.py [--rounds N]
 Every decoder reads the same files (shared/data/fit activity, monitoring and SDK samples:
 the files all of them decode) in the same run; each figure is the best of N rounds.
-"ours: decode + grids + store" parses, bins and upserts every grid with
-``ingest.store.upsert_grid`` into a fresh SQLite database in a temp dir (schema created before
-the clock starts), then commits. (``ingest.upload.ingest_bytes`` raised a TypeError in its
-patient lookup when this was written; it adds one Upload row per file to the same work.)
+"ours: decode + grids + store" is the real upload path, ``ingest.upload.ingest_bytes`` (hash,
+detect, parse, bin, overlay-upsert every grid, log the upload), one transaction per file, into a
+fresh SQLite database in a temp dir (schema created before the clock starts).
 """
 
 from __future__ import annotations
@@ -84,7 +83,7 @@ def each(fn: Callable[[bytes], None], corpus: list[tuple[str, bytes]]) -> Callab
 
 def store_round(corpus: list[tuple[str, bytes]]) -> float:
     """Seconds to ingest every file into a fresh SQLite database (schema made beforehand)."""
-    from ingest.store import upsert_grid
+    from ingest.upload import ingest_bytes
     from rehabwatch.db import session_scope, upgrade
     from schemas.models import Patient
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,12 +93,9 @@ def store_round(corpus: list[tuple[str, bytes]]) -> float:
             session.add(Patient(id="bench", procedure="microdiscectomy",
                                 start_date=date(2018, 1, 1), tz=TZ))
         t = time.perf_counter()
-        with session_scope(url) as session:
-            for name, data in corpus:
-                result = PARSER.parse(data, ParseContext("bench", TZ, filename=name))
-                for series in result.series:
-                    for grid in bin_batch(series.batch, "bench", TZ):
-                        upsert_grid(session, grid)
+        for name, data in corpus:
+            with session_scope(url) as session:
+                ingest_bytes(session, data, ParseContext("bench", TZ, filename=name))
         return time.perf_counter() - t
 
 

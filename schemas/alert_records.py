@@ -24,7 +24,9 @@ class AlertStatus(StrEnum):
 class AlertCandidate:
     """A rule's finding for one patient as of one day. ``evidence`` holds the days, values and
     targets that triggered it; ``message`` says it in words a clinician reads in five seconds.
-    ``audience`` is ``clinician``, ``monitoring`` (RPM programme) or ``patient`` (nudges)."""
+    ``audience`` is ``clinician``, ``monitoring`` (RPM programme) or ``patient`` (nudges).
+    ``stage`` names a step within one episode (overload_spike: ``spike``, ``boom_bust``); a new
+    stage on an open alert is worth a notification, a refreshed evidence is not."""
 
     patient_id: str
     rule: str
@@ -33,6 +35,7 @@ class AlertCandidate:
     message: str
     audience: str = "clinician"
     evidence: dict[str, object] = field(default_factory=dict)
+    stage: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,3 +46,70 @@ class Transition:
     at: datetime
     actor: str
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class Clearance:
+    """A rule's statement that its condition has cleared for one patient (and audience) as of
+    one day, e.g. "2 valid days at least 10% past the threshold". The lifecycle resolves a
+    matching open alert; without an open alert it means nothing."""
+
+    patient_id: str
+    rule: str
+    as_of: date
+    reason: str
+    audience: str = "clinician"
+    evidence: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert episode for one (patient, rule, audience), as a clinician works with it.
+
+    Immutable: every change makes a new ``Alert`` with one more ``Transition``. ``stage``
+    distinguishes steps of one episode (``spike`` then ``boom_bust``); ``notified_at`` is the
+    last time a notification went out (aware UTC); ``snoozed_until`` is the local date on which
+    a snooze ends.
+    """
+
+    id: str
+    patient_id: str
+    rule: str
+    audience: str
+    severity: Severity
+    status: AlertStatus
+    opened_on: date
+    opened_at: datetime
+    message: str
+    last_evidence: dict[str, object] = field(default_factory=dict)
+    stage: str = ""
+    last_seen_on: date | None = None
+    snoozed_until: date | None = None
+    notified_at: datetime | None = None
+    resolved_at: datetime | None = None
+    transitions: tuple[Transition, ...] = ()
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        """The episode key: at most one active alert per key."""
+        return (self.patient_id, self.rule, self.audience)
+
+    @property
+    def active(self) -> bool:
+        return self.status is not AlertStatus.RESOLVED
+
+
+@dataclass(frozen=True)
+class Notification:
+    """One message to send. ``route`` is ``clinician`` (immediate), ``digest`` (the clinician's
+    daily digest), ``patient`` (nudge) or ``monitoring`` (RPM team). ``id`` is deterministic so
+    a notifier can drop a duplicate delivery."""
+
+    id: str
+    alert_id: str
+    patient_id: str
+    rule: str
+    route: str
+    kind: str
+    message: str
+    at: datetime

@@ -177,3 +177,61 @@ def fill_row(row: GridRow, grid: DayGrid) -> None:
     row.sedentary_s, row.upright_s = pack_array(grid.sedentary_s), pack_array(grid.upright_s)
     row.stepping_s = pack_array(grid.stepping_s)
     row.extra, row.origin, row.updated_at = dict(grid.extra), grid.origin, utcnow()
+
+
+class AlertRow(Base):
+    """One alert episode. ``episode_open`` is True while the alert is active and NULL once
+    resolved, so the unique constraint allows one active alert per (patient, rule, audience)
+    and any number of resolved ones, on SQLite and PostgreSQL alike."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("patient_id", "rule", "audience", "episode_open"),)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"),
+                                            index=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    audience: Mapped[str] = mapped_column(String(16))
+    severity: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    episode_open: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    opened_on: Mapped[date] = mapped_column(Date)
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    message: Mapped[str] = mapped_column(Text)
+    last_evidence: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    stage: Mapped[str] = mapped_column(String(32), default="")
+    last_seen_on: Mapped[date | None] = mapped_column(Date, nullable=True)
+    snoozed_until: Mapped[date | None] = mapped_column(Date, nullable=True)
+    notified_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    transitions: Mapped[list[AlertTransitionRow]] = relationship(
+        order_by="AlertTransitionRow.id", lazy="selectin", cascade="all, delete-orphan")
+
+
+class AlertTransitionRow(Base):
+    """Every status change of an alert: who, when, why."""
+
+    __tablename__ = "alert_transitions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    actor: Mapped[str] = mapped_column(String(100))
+    reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class NotificationRow(Base):
+    """Outbox of notifications: written with the alert change, delivered (and retried) after.
+    ``id`` is deterministic, so the same notification is never queued twice."""
+
+    __tablename__ = "notifications"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"), index=True)
+    patient_id: Mapped[str] = mapped_column(String(64))
+    rule: Mapped[str] = mapped_column(String(32))
+    route: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")

@@ -15,6 +15,12 @@ class DailySummary:
     07:00 and 22:00); ``data_day`` means any data arrived for the day (RPM counting).
     ``resolution_s`` is the coarsest resolution that contributed (60, 3600 or 86400); bouts
     and stationary measures are None when the data is coarser than a minute.
+    ``walking_minutes`` counts minutes at walking cadence; ``walking_bout_minutes`` the minutes
+    spanned by walking bouts (tolerated gap minutes included). ``stationary_minutes`` are
+    worn, zero-step minutes in the daytime (awake) window; ``sitting_minutes`` those of them
+    with sensed sitting posture (None when no posture sensor contributed). ``wear_method``
+    names the wear evidence (``device``, ``choi``, ``device+choi``, ``heart_rate_daily``,
+    ``hourly_steps``, ``none``).
     """
 
     patient_id: str
@@ -36,6 +42,7 @@ class DailySummary:
     longest_stationary_bout_min: int | None = None
     prolonged_stationary_bouts: int | None = None
     sedentary_breaks: int | None = None
+    walking_bout_minutes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -49,7 +56,12 @@ class Target:
 
 @dataclass(frozen=True)
 class DayTargets:
-    """The targets in force for one patient on one local day."""
+    """The targets in force for one patient on one local day.
+
+    ``protocol`` is ``<id>@<version>``; ``week`` counts whole weeks since the start (0 in the
+    first week, negative before it). ``expected_fraction_of_baseline`` is the expected share of
+    the pre-surgery baseline, and ``expected_steps`` that share of the patient's baseline.
+    """
 
     patient_id: str
     local_date: date
@@ -60,4 +72,6 @@ class DayTargets:
     steps_high: Target | None = None
     walking_bouts_min: Target | None = None
     stationary_bout_max_min: Target | None = None
+    expected_fraction_of_baseline: Target | None = None
+    expected_steps: Target | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)

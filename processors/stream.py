@@ -1,0 +1,420 @@
+"""The stream worker: Faust agents that carry day grids to stored alerts.
+
+::
+
+    activity.daygrids ─► summarize ─► activity.daily ─► check ─► alerts.candidates ─► evaluate
+                         (store grid,                    (one check            (rules + lifecycle
+                          rebuild day)                    per patient)           in the database)
+    missing-data timer (leader only) ──────────────────────────► alerts.candidates      │
+                                            notify ◄── alerts.events ◄─────────────────┘
+
+Agents are thin: decode, call a :class:`Handlers` callable (the database layer by default),
+emit. They take messages in small batches (``noack_take``) so one database transaction serves
+many messages, and fall back to one message at a time when a batch fails, so a poison message
+costs only itself: it goes to the dead-letter topic with the reason, and the stream goes on.
+
+Delivery guarantee (at-least-once, made harmless by idempotent writes):
+
+- an event is acknowledged only after its database transaction committed and its outputs were
+  handed to the producer (``noack_take`` turns Faust's automatic acks off);
+- Faust commits the highest acknowledged offset every ``commit_interval_s`` and flushes the
+  producer *before* committing, so a committed offset implies both the database write and the
+  downstream messages happened;
+- a worker that dies loses only uncommitted offsets: those messages are processed again by
+  whichever worker gets the partition. Grid upserts (by patient, source, day, resolution),
+  summary upserts and alert reconciliation are idempotent, so a replay changes nothing and a
+  duplicate downstream message is harmless. Notifications are the exception: a replayed
+  ``alerts.events`` message may notify twice (at-least-once, never lost).
+
+Configuration: :class:`StreamSettings` (env vars named on each field) and
+:class:`schemas.wire.TopicConfig`. Run a worker with :func:`run_worker` or
+``python -m processors.stream worker``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any, Protocol
+
+import faust
+from faust.types import TP, EventT, StreamT
+
+from rehabwatch import metrics
+from schemas.daygrid import DayGrid
+from schemas.records import DailySummary
+from schemas.wire import (HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, HEADER_ORIGIN_MS, AlertCheck,
+                          TopicConfig, WireError, decode_grid, decode_record, encode_record)
+
+log = logging.getLogger(__name__)
+
+
+def _env(env: Mapping[str, str], name: str, default: str) -> str:
+    return env.get(name) or default
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    """Worker settings, read once; each field names its environment variable."""
+
+    #: RW_KAFKA_URL: Faust broker URL, e.g. ``kafka://127.0.0.1:9092`` (required).
+    kafka_url: str
+    #: RW_DATABASE_URL: the system of record.
+    database_url: str = "sqlite:///rehabwatch.db"
+    #: RW_STREAM_APP_ID: Faust app id = Kafka consumer group; workers with the same id share
+    #: the partitions.
+    app_id: str = "rehabwatch"
+    #: RW_TOPIC_*: topic names and sizes.
+    topics: TopicConfig = field(default_factory=TopicConfig)
+    #: RW_WORKER_WEB_HOST / RW_WORKER_WEB_PORT: where ``/metrics`` is served.
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    #: RW_STREAM_BATCH_MAX / RW_STREAM_BATCH_WITHIN_S: messages per database transaction, and
+    #: how long to wait to fill a batch (the latency this adds when traffic is light).
+    batch_max: int = 500
+    batch_within_s: float = 0.05
+    #: RW_STREAM_COMMIT_INTERVAL_S: how often acknowledged offsets are committed; what a
+    #: crashed worker may have to redo.
+    commit_interval_s: float = 1.0
+    #: RW_KAFKA_SESSION_TIMEOUT_S: how long a silent worker keeps its partitions.
+    session_timeout_s: float = 30.0
+    #: RW_MISSING_DATA_SCAN_S: period of the missing-data scan (leader worker only).
+    missing_data_scan_s: float = 900.0
+    #: RW_GAUGES_EVERY_S: period of the lag / open-alert / patient gauges.
+    gauges_every_s: float = 15.0
+    #: RW_STREAM_DATADIR: Faust's local state folder (no tables live there: state is in the DB).
+    datadir: str = os.path.join(tempfile.gettempdir(), "rehabwatch-faust")
+    #: RW_LOG_LEVEL
+    loglevel: str = "warning"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> StreamSettings:
+        d = cls(kafka_url="")
+        return cls(
+            kafka_url=env.get("RW_KAFKA_URL", ""),
+            database_url=_env(env, "RW_DATABASE_URL", d.database_url),
+            app_id=_env(env, "RW_STREAM_APP_ID", d.app_id),
+            topics=TopicConfig.from_env(env),
+            web_host=_env(env, "RW_WORKER_WEB_HOST", d.web_host),
+            web_port=int(_env(env, "RW_WORKER_WEB_PORT", str(d.web_port))),
+            batch_max=int(_env(env, "RW_STREAM_BATCH_MAX", str(d.batch_max))),
+            batch_within_s=float(_env(env, "RW_STREAM_BATCH_WITHIN_S", str(d.batch_within_s))),
+            commit_interval_s=float(_env(env, "RW_STREAM_COMMIT_INTERVAL_S",
+                                         str(d.commit_interval_s))),
+            session_timeout_s=float(_env(env, "RW_KAFKA_SESSION_TIMEOUT_S",
+                                         str(d.session_timeout_s))),
+            missing_data_scan_s=float(_env(env, "RW_MISSING_DATA_SCAN_S",
+                                           str(d.missing_data_scan_s))),
+            gauges_every_s=float(_env(env, "RW_GAUGES_EVERY_S", str(d.gauges_every_s))),
+            datadir=_env(env, "RW_STREAM_DATADIR", d.datadir),
+            loglevel=_env(env, "RW_LOG_LEVEL", d.loglevel),
+        )
+
+
+class AlertEvent(Protocol):
+    """What the agents need to know of an alert event (opened, updated, resolved, ...)."""
+
+    patient_id: str
+    rule: str
+    kind: str
+    severity: str
+
+
+@dataclass(frozen=True)
+class Gauges:
+    """Counts from the system of record for the gauges: open alerts by (rule, severity)."""
+
+    open_alerts: Mapping[tuple[str, str], int]
+    patients: int
+
+
+@dataclass(frozen=True)
+class Handlers:
+    """The domain/database calls the agents make; each runs in a worker thread.
+
+    ``summarize``: store grids (one transaction) and return the rebuilt summary of every
+    (patient, day) they touch. ``evaluate``: run rules and the alert lifecycle for each check
+    and return the resulting events. ``silent``: patients due a missing-data check, with the
+    day to check as of. ``event_type``: the class of alert events on ``alerts.events``.
+    """
+
+    summarize: Callable[[Sequence[DayGrid]], list[DailySummary]]
+    evaluate: Callable[[Sequence[AlertCheck], datetime], Sequence[AlertEvent]]
+    silent: Callable[[datetime], Sequence[tuple[str, date]]]
+    notify: Callable[[AlertEvent], None]
+    gauges: Callable[[], Gauges]
+    event_type: type
+    clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+
+
+def store_and_summarize(database_url: str, grids: Sequence[DayGrid]) -> list[DailySummary]:
+    """Store ``grids`` and rebuild the summary of every (patient, day) they touch, in one
+    transaction (summaries of days left without data are not returned)."""
+    from rehabwatch import db, evaluation  # the composition root's layer, loaded on demand
+
+    with db.session_scope(database_url) as session:
+        for grid in grids:
+            evaluation.store_grid(session, grid)
+        days = sorted({(g.patient_id, g.local_date) for g in grids})
+        found = [evaluation.summarize_day(session, pid, day) for pid, day in days]
+    return [s for s in found if s is not None]
+
+
+def database_handlers(database_url: str) -> Handlers:
+    """The real handlers: :mod:`rehabwatch.evaluation` over ``database_url``."""
+    from rehabwatch import db, evaluation
+
+    def evaluate(checks: Sequence[AlertCheck], now: datetime) -> list[AlertEvent]:
+        with db.session_scope(database_url) as session:
+            return [event for check in checks for event in
+                    evaluation.evaluate_patient(session, check.patient_id, check.as_of, now)]
+
+    def silent(now: datetime) -> Sequence[tuple[str, date]]:
+        with db.session_scope(database_url) as session:
+            return evaluation.silent_patients(session, now)
+
+    def gauges() -> Gauges:
+        with db.session_scope(database_url) as session:
+            return evaluation.alert_gauges(session)
+
+    return Handlers(functools.partial(store_and_summarize, database_url), evaluate, silent,
+                    _log_notification, gauges, event_type=evaluation.AlertEvent)
+
+
+def _log_notification(event: AlertEvent) -> None:
+    """Until the webhook and e-mail notifiers exist, a notification is a log line."""
+    log.info("alert %s: rule %s (%s)", event.kind, event.rule, event.severity)
+
+
+Item = tuple[EventT, Any]  # a Faust event and its decoded value
+
+
+class Pipeline:
+    """The agents and timers of one Faust app."""
+
+    def __init__(self, app: faust.App, settings: StreamSettings, handlers: Handlers) -> None:
+        self.app, self.settings, self.handlers = app, settings, handlers
+        t = settings.topics
+        self.daygrids, self.daily, self.candidates, self.events, self.deadletter = (
+            app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                      value_serializer="raw", partitions=t.partitions, replicas=t.replicas)
+            for name in (t.daygrids, t.daily, t.candidates, t.events, t.deadletter))
+        self.next_offset: dict[TP, int] = {}
+
+    def register(self) -> None:
+        s = self.settings
+        self.app.agent(self.daygrids, name="summarize")(self.summarize_agent)
+        self.app.agent(self.daily, name="check")(self.check_agent)
+        self.app.agent(self.candidates, name="evaluate")(self.evaluate_agent)
+        self.app.agent(self.events, name="notify")(self.notify_agent)
+        self.app.timer(s.missing_data_scan_s, on_leader=True, name="missing_data_scan")(
+            self.scan_silent)
+        self.app.timer(s.gauges_every_s, name="lag_gauges")(self.update_lag)
+        self.app.timer(s.gauges_every_s, on_leader=True, name="db_gauges")(self.update_gauges)
+        self.app.page("/metrics")(_metrics_view)
+
+    # -- agents ------------------------------------------------------------------------
+
+    async def summarize_agent(self, stream: StreamT) -> None:
+        await self._consume(stream, decode_grid, self._summarize)
+
+    async def check_agent(self, stream: StreamT) -> None:
+        await self._consume(stream, lambda b: decode_record(b, DailySummary), self._check)
+
+    async def evaluate_agent(self, stream: StreamT) -> None:
+        await self._consume(stream, lambda b: decode_record(b, AlertCheck), self._evaluate)
+
+    async def notify_agent(self, stream: StreamT) -> None:
+        await self._consume(stream, lambda b: decode_record(b, self.handlers.event_type),
+                            self._notify)
+
+    async def _summarize(self, items: Sequence[Item]) -> None:
+        summaries = await asyncio.to_thread(self.handlers.summarize, [v for _, v in items])
+        origins = _origins(items)
+        for summary in summaries:
+            await self._send(self.daily, summary.patient_id, encode_record(summary),
+                             origins.get(summary.patient_id))
+
+    async def _check(self, items: Sequence[Item]) -> None:
+        # Many days of one patient in a batch need one evaluation, as of the latest day.
+        latest: dict[str, date] = {}
+        for _, summary in items:
+            latest[summary.patient_id] = max(latest.get(summary.patient_id, date.min),
+                                             summary.local_date)
+        origins = _origins(items)
+        for patient_id, day in latest.items():
+            await self._send(self.candidates, patient_id,
+                             encode_record(AlertCheck(patient_id, day, "daily")),
+                             origins.get(patient_id))
+
+    async def _evaluate(self, items: Sequence[Item]) -> None:
+        checks: dict[str, AlertCheck] = {}
+        for _, check in items:
+            seen = checks.get(check.patient_id)
+            if seen is None or check.as_of > seen.as_of:
+                checks[check.patient_id] = check
+        events = await asyncio.to_thread(self.handlers.evaluate, list(checks.values()),
+                                         self.handlers.clock())
+        origins = _origins(items)
+        for event in events:
+            origin = origins.get(event.patient_id)
+            await self._send(self.events, event.patient_id, encode_record(event), origin)
+            _count_event(event, origin)
+
+    async def _notify(self, items: Sequence[Item]) -> None:
+        for _, event in items:
+            await asyncio.to_thread(self.handlers.notify, event)
+
+    # -- delivery mechanics ------------------------------------------------------------
+
+    async def _consume(self, stream: StreamT, decode: Callable[[bytes], Any],
+                       process: Callable[[Sequence[Item]], Awaitable[None]]) -> None:
+        """Process ``stream`` in batches; ack each event only once it is fully handled."""
+        s = self.settings
+        async for events in stream.noack_take(s.batch_max, within=s.batch_within_s):
+            topic = events[0].message.topic
+            with metrics.PROCESSING_SECONDS.labels(topic).time():
+                failed = await self._process_batch(events, decode, process)
+            for event in events:
+                await stream.ack(event)
+                self.next_offset[event.message.tp] = event.message.offset + 1
+            metrics.MESSAGES_PROCESSED.labels(topic).inc(len(events) - failed)
+
+    async def _process_batch(self, events: Sequence[EventT], decode: Callable[[bytes], Any],
+                             process: Callable[[Sequence[Item]], Awaitable[None]]) -> int:
+        """Decode and process; returns how many events went to the dead-letter topic."""
+        items: list[Item] = []
+        for event in events:
+            try:
+                items.append((event, decode(event.value)))
+            except WireError as exc:
+                await self._dead(event, "decode", exc)
+        failed = len(events) - len(items)
+        try:
+            if items:
+                await process(items)
+        except Exception:  # noqa: BLE001 - find the culprit one message at a time
+            for item in items:
+                try:
+                    await process([item])
+                except Exception as exc:  # noqa: BLE001 - Faust would ack and drop it silently
+                    await self._dead(item[0], "process", exc)
+                    failed += 1
+        return failed
+
+    async def _dead(self, event: EventT, stage: str, exc: Exception) -> None:
+        message = event.message
+        reason = f"{stage}: {type(exc).__name__}: {exc}"[:2000]
+        log.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition,
+                    message.offset, reason)
+        metrics.MESSAGES_FAILED.labels(message.topic, stage).inc()
+        await self.deadletter.send(
+            key=event.key, value=event.value, force=True,
+            headers={HEADER_DLQ_REASON: reason.encode(),
+                     HEADER_DLQ_SOURCE: f"{message.topic}/{message.partition}/"
+                                        f"{message.offset}".encode()})
+
+    async def _send(self, topic: faust.TopicT, patient_id: str, value: bytes,
+                    origin_ms: int | None) -> None:
+        # force=True: send now instead of holding the message until the next offset commit;
+        # Faust still flushes the producer before it commits, so nothing is committed unsent.
+        headers = {} if origin_ms is None else {HEADER_ORIGIN_MS: str(origin_ms).encode()}
+        await topic.send(key=patient_id.encode(), value=value, headers=headers, force=True)
+
+    # -- timers ------------------------------------------------------------------------
+
+    async def scan_silent(self) -> None:
+        """Raise a missing-data check for every silent patient (runs with no traffic too)."""
+        try:
+            due = await asyncio.to_thread(self.handlers.silent, self.handlers.clock())
+            for patient_id, as_of in due:
+                await self._send(self.candidates, patient_id,
+                                 encode_record(AlertCheck(patient_id, as_of, "missing-data")),
+                                 None)
+        except Exception:  # noqa: BLE001 - a failed scan is retried next period
+            log.exception("missing-data scan failed")
+
+    async def update_lag(self) -> None:
+        lag: dict[str, int] = {}
+        consumer = self.app.consumer
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is not None and tp in self.next_offset:
+                lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - self.next_offset[tp])
+        for topic, value in lag.items():
+            metrics.CONSUMER_LAG.labels(topic).set(value)
+
+    async def update_gauges(self) -> None:
+        try:
+            counts = await asyncio.to_thread(self.handlers.gauges)
+        except Exception:  # noqa: BLE001 - gauges are best effort
+            log.exception("reading gauges failed")
+            return
+        metrics.OPEN_ALERTS.clear()
+        for (rule, severity), n in counts.open_alerts.items():
+            metrics.OPEN_ALERTS.labels(rule, severity).set(n)
+        metrics.PATIENTS_MONITORED.set(counts.patients)
+
+
+def _origins(items: Sequence[Item]) -> dict[str, int]:
+    """Per patient, the earliest publication time (epoch ms) of the day grids behind ``items``:
+    the origin header when an upstream agent set one, else the message's own timestamp."""
+    out: dict[str, int] = {}
+    for event, _ in items:
+        raw = event.headers.get(HEADER_ORIGIN_MS)
+        origin = int(raw) if raw else int(event.message.timestamp * 1000)
+        key = event.key.decode() if isinstance(event.key, bytes) else str(event.key)
+        out[key] = min(out.get(key, origin), origin)
+    return out
+
+
+def _count_event(event: AlertEvent, origin_ms: int | None) -> None:
+    if event.kind == "opened":
+        metrics.ALERTS_RAISED.labels(event.rule).inc()
+    if origin_ms is not None:
+        metrics.EVENT_TIME_LAG.observe(max(0.0, time.time() - origin_ms / 1000))
+
+
+async def _metrics_view(self: Any, request: Any) -> Any:
+    body, content_type = metrics.exposition()
+    return self.bytes(body, content_type=content_type.split(";")[0])
+
+
+def make_app(settings: StreamSettings, handlers: Handlers | None = None) -> faust.App:
+    """The Faust app with every agent and timer registered; not started."""
+    if not settings.kafka_url:
+        raise ValueError("RW_KAFKA_URL is not set: start the embedded broker or name a cluster")
+    timeout = settings.session_timeout_s
+    app = faust.App(
+        settings.app_id, broker=settings.kafka_url, store="memory://",
+        datadir=settings.datadir, web_host=settings.web_host, web_port=settings.web_port,
+        web_bind=settings.web_host, topic_partitions=settings.topics.partitions,
+        topic_replication_factor=settings.topics.replicas,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.commit_interval_s,
+        broker_session_timeout=timeout, broker_heartbeat_interval=timeout / 10,
+        broker_rebalance_timeout=max(timeout, 10.0),
+    )
+    Pipeline(app, settings, handlers or database_handlers(settings.database_url)).register()
+    return app
+
+
+def run_worker(settings: StreamSettings | None = None, handlers: Handlers | None = None) -> None:
+    """Run a worker until SIGTERM/SIGINT (blocks; exits the process when done)."""
+    settings = settings or StreamSettings.from_env()
+    app = make_app(settings, handlers)
+    faust.Worker(app, loglevel=settings.loglevel).execute_from_commandline()
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["worker"]:
+        sys.exit("usage: python -m processors.stream worker   (settings from RW_* variables)")
+    run_worker()
