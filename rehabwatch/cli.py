@@ -8,10 +8,11 @@ Handlers parse arguments, open one session, call the domain or ingest layer and 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,10 +21,13 @@ from ingest.base import ParseContext
 from ingest.errors import IngestError
 from ingest.registry import FORMATS
 from ingest.upload import ingest_bytes, record_rejection
-from rehabwatch import db, reports
+from alerts import lifecycle
+from alerts.lifecycle import AlertError
+from rehabwatch import alerting, db, reports
 from rehabwatch.settings import Settings, load
+from schemas.alert_records import Alert, AlertStatus
 from schemas.models import Patient
-from schemas.protocol import PROCEDURES
+from schemas.protocol import procedures
 
 Handler = Callable[[argparse.Namespace, Settings], int]
 
@@ -88,7 +92,7 @@ def cmd_patient_add(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_patient_show(args: argparse.Namespace, settings: Settings) -> int:
     with db.session_scope(settings.database_url) as session:
-        doc = reports.patient_doc(session, args.id, args.as_of or date.today())
+        doc = reports.patient_doc(session, args.id, args.as_of)
     emit(args, doc, reports.patient_text(doc))
     return 0
 
@@ -167,6 +171,41 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
+    with db.session_scope(settings.database_url) as session:
+        counts = alerting.evaluate_all(session, args.as_of)
+    emit(args, counts, ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return 0
+
+
+def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
+    with db.session_scope(settings.database_url) as session:
+        docs = reports.alerts(session, args.patient, args.status)
+    emit(args, {"alerts": docs}, reports.alerts_text(docs))
+    return 0
+
+
+def cmd_alert(args: argparse.Namespace, settings: Settings) -> int:
+    now = datetime.now(timezone.utc)
+    actions: dict[str, Callable[[Alert], Alert]] = {
+        "ack": lambda a: lifecycle.acknowledge(a, args.by, args.reason, now),
+        "resolve": lambda a: lifecycle.resolve(a, args.by, args.reason, now),
+        "snooze": lambda a: lifecycle.snooze(a, _snooze_until(args, now), args.by,
+                                             args.reason, now),
+    }
+    with db.session_scope(settings.database_url) as session:
+        alert = alerting.act(session, args.alert_id, actions[args.action])
+    doc = reports.alert_doc(alert)
+    emit(args, doc, f"alert {alert.id} is {alert.status.value}")
+    return 0
+
+
+def _snooze_until(args: argparse.Namespace, now: datetime) -> date:
+    if args.until is None and args.days is None:
+        raise CliError("snooze needs --days N (1, 3 or 7) or --until YYYY-MM-DD")
+    return args.until or (now.date() + timedelta(days=args.days))
+
+
 def _safe_url(url: str) -> str:
     """The URL without its password, for printing."""
     from sqlalchemy.engine import make_url
@@ -183,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="patient_command", required=True)
     pa = _adder(patient)("add", cmd_patient_add, "add a patient and their care plan")
     pa.add_argument("id")
-    pa.add_argument("--procedure", required=True, choices=sorted(PROCEDURES))
+    pa.add_argument("--procedure", required=True, choices=sorted(procedures()))
     pa.add_argument("--start-date", required=True, type=iso_date,
                     help="surgery or programme start (YYYY-MM-DD)")
     pa.add_argument("--tz", required=True, type=zone, help="IANA zone, e.g. Europe/London")
@@ -204,6 +243,18 @@ def build_parser() -> argparse.ArgumentParser:
     su.add_argument("id")
     su.add_argument("--from", dest="date_from", type=iso_date)
     su.add_argument("--to", dest="date_to", type=iso_date)
+    ev = add("evaluate", cmd_evaluate, "recompute summaries and alerts in batch")
+    ev.add_argument("--as-of", type=iso_date, help="last complete day (default: yesterday)")
+    al = add("alerts", cmd_alerts, "list alerts")
+    al.add_argument("--patient")
+    al.add_argument("--status", choices=[s.value for s in AlertStatus])
+    one = add("alert", cmd_alert, "acknowledge, snooze or resolve an alert")
+    one.add_argument("action", choices=["ack", "snooze", "resolve"])
+    one.add_argument("alert_id")
+    one.add_argument("--reason", default="", help="why (required for snooze)")
+    one.add_argument("--by", default=getpass.getuser(), help="who (default: your user name)")
+    one.add_argument("--days", type=int, help="snooze length in days (1, 3 or 7)")
+    one.add_argument("--until", type=iso_date, help="snooze until this day")
     return p
 
 
@@ -220,7 +271,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args, load())
-    except (CliError, IngestError, reports.NotFound) as exc:
+    except (CliError, IngestError, reports.NotFound, LookupError, AlertError) as exc:
         print(f"rehabwatch: {exc}", file=sys.stderr)
         return 1
 

@@ -17,7 +17,8 @@ from ingest.store import stored_grids, upsert_grid
 from processors.merge import merge_day
 from processors.summary import summarize
 from schemas.daygrid import DayGrid
-from schemas.models import DailySummaryRow, GridRow
+from schemas.models import DailySummaryRow, GridRow, Patient
+from schemas.protocol import CarePlan, personal_baseline
 from schemas.records import DailySummary
 
 
@@ -87,3 +88,13 @@ def _upsert_summary(session: Session, summary: DailySummary) -> None:
 
 def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def care_plan(session: Session, patient: Patient) -> CarePlan:
+    """The patient's plan, with the personal baseline from their stored pre-start days."""
+    plan = CarePlan(patient.id, patient.procedure, patient.start_date, patient.tz,
+                    dict(patient.overrides or {}))
+    window = summarize_range(session, patient.id, patient.start_date - timedelta(days=28),
+                             patient.start_date + timedelta(days=14))
+    baseline = personal_baseline(window, plan)
+    return dataclasses.replace(plan, baseline=baseline) if baseline is not None else plan

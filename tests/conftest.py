@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -46,3 +48,25 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     db.upgrade(url)
     yield url
     db.engine(url).dispose()
+
+
+@pytest.fixture
+def rw(database_url: str, monkeypatch: pytest.MonkeyPatch,
+       capsys: pytest.CaptureFixture[str]) -> Callable[..., tuple[int, Any]]:
+    """Run the CLI against the test database; returns (exit code, parsed JSON or text)."""
+    monkeypatch.setenv("RW_DATABASE_URL", database_url)
+
+    def run(*argv: str) -> tuple[int, object]:
+        from rehabwatch.cli import main
+
+        code = main(list(argv))
+        out = capsys.readouterr()
+        text = out.out if code == 0 or out.out else out.err
+        return code, (json.loads(text) if "--json" in argv and code == 0 else text)
+
+    run("patient", "add", "P1", "--procedure", "microdiscectomy", "--start-date", "2024-05-01",
+        "--tz", "Europe/London")
+    return run
+
+
+from tests.kafka_fixtures import kafka_broker  # noqa: E402,F401  (session-scoped real broker)

@@ -1,7 +1,6 @@
 """Uploads end to end through the CLI, on SQLite and PostgreSQL: stored whole or not at all,
 duplicates and overlaps never double-count, every upload is logged."""
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -9,26 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from rehabwatch import db
-from rehabwatch.cli import main
 from schemas.models import GridRow, Upload
 
 CSV_HEAD = "timestamp,steps\n"
-
-
-@pytest.fixture
-def rw(database_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]):
-    """Run the CLI against the test database; returns (exit code, parsed JSON or text)."""
-    monkeypatch.setenv("RW_DATABASE_URL", database_url)
-
-    def run(*argv: str) -> tuple[int, object]:
-        code = main(list(argv))
-        out = capsys.readouterr()
-        text = out.out if code == 0 or out.out else out.err
-        return code, (json.loads(text) if "--json" in argv and code == 0 else text)
-
-    run("patient", "add", "P1", "--procedure", "microdiscectomy", "--start-date", "2024-05-01",
-        "--tz", "Europe/London")
-    return run
 
 
 def minutes_csv(path: Path, start: str, n: int, steps: int) -> Path:

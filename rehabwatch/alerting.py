@@ -1,0 +1,180 @@
+"""Database wiring of the alert rules and lifecycle: evaluate, persist, act.
+
+``evaluate_patient`` is the one path from stored daily summaries to stored alerts, used by
+``rehabwatch evaluate`` and by the stream worker alike. Every change to an alert is written
+with its transitions, and its notifications go to the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from alerts import lifecycle
+from alerts.rule_params import DEFAULT_PARAMS
+from alerts.rules import assess
+from rehabwatch.evaluation import care_plan, days_between, summarize_day, summary_from_dict
+from schemas.alert_records import Alert, AlertStatus, Notification, Severity, Transition
+from schemas.models import (AlertRow, AlertTransitionRow, DailySummaryRow, GridRow,
+                            NotificationRow, Patient)
+from schemas.protocol import targets_for
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """One change to an alert: ``opened``, ``updated``, ``renotified`` or ``resolved``."""
+
+    kind: str
+    alert: Alert
+
+    @property
+    def patient_id(self) -> str:
+        return self.alert.patient_id
+
+    @property
+    def rule(self) -> str:
+        return self.alert.rule
+
+    @property
+    def severity(self) -> str:
+        return self.alert.severity.value
+
+
+def alert_from_row(row: AlertRow) -> Alert:
+    return Alert(
+        id=row.id, patient_id=row.patient_id, rule=row.rule, audience=row.audience,
+        severity=Severity(row.severity), status=AlertStatus(row.status), opened_on=row.opened_on,
+        opened_at=row.opened_at, message=row.message, last_evidence=dict(row.last_evidence),
+        stage=row.stage, last_seen_on=row.last_seen_on, snoozed_until=row.snoozed_until,
+        notified_at=row.notified_at, resolved_at=row.resolved_at,
+        transitions=tuple(Transition(AlertStatus(t.status), t.at, t.actor, t.reason)
+                          for t in row.transitions))
+
+
+def save_alert(session: Session, alert: Alert) -> None:
+    """Insert or update ``alert``, appending the transitions not stored yet."""
+    row = session.get(AlertRow, alert.id) or AlertRow(id=alert.id)
+    if row not in session:
+        session.add(row)
+    for name in ("patient_id", "rule", "audience", "message", "last_evidence", "stage",
+                 "opened_on", "opened_at", "last_seen_on", "snoozed_until", "notified_at",
+                 "resolved_at"):
+        setattr(row, name, getattr(alert, name))
+    row.severity, row.status = alert.severity.value, alert.status.value
+    row.episode_open = True if alert.active else None
+    for t in alert.transitions[len(row.transitions):]:
+        row.transitions.append(AlertTransitionRow(status=t.status.value, at=t.at,
+                                                  actor=t.actor, reason=t.reason))
+    session.flush()
+
+
+def queue(session: Session, notes: tuple[Notification, ...]) -> None:
+    """Put notifications in the outbox once (their ids are deterministic)."""
+    for n in notes:
+        if session.get(NotificationRow, n.id) is None:
+            session.add(NotificationRow(id=n.id, alert_id=n.alert_id, patient_id=n.patient_id,
+                                        rule=n.rule, route=n.route, kind=n.kind,
+                                        message=n.message, created_at=n.at))
+
+
+def active_alerts(session: Session, patient_id: str) -> list[Alert]:
+    rows = session.scalars(select(AlertRow).where(AlertRow.patient_id == patient_id,
+                                                  AlertRow.episode_open.is_(True)))
+    return [alert_from_row(r) for r in rows]
+
+
+def end_of_day(day: date, tz: str) -> datetime:
+    """Local midnight after ``day``, as aware UTC: the moment a day's evaluation stands for."""
+    return datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(tz)).astimezone(UTC)
+
+
+def evaluate_patient(session: Session, patient_id: str, as_of: date,
+                     now: datetime | None = None) -> list[AlertEvent]:
+    """Rules over the stored summaries up to ``as_of``, reconciled with the stored alerts.
+
+    ``now`` defaults to the end of ``as_of`` (or the real time, if earlier), so evaluating a
+    past day gives the same answer whenever it runs. Idempotent."""
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        return []
+    now = now or min(datetime.now(UTC), end_of_day(as_of, patient.tz))
+    plan = care_plan(session, patient)
+    first = as_of - timedelta(days=DEFAULT_PARAMS.lookback_days)
+    history = [summary_from_dict(r.payload) for r in session.scalars(
+        select(DailySummaryRow).where(DailySummaryRow.patient_id == patient_id,
+                                      DailySummaryRow.local_date.between(first, as_of))
+        .order_by(DailySummaryRow.local_date))]
+    targets = [targets_for(plan, d) for d in days_between(max(first, patient.start_date), as_of)]
+    found = assess(history, targets, as_of, patient.last_sync_at, now=now,
+                   programme_start=patient.start_date)
+    rec = lifecycle.reconcile(active_alerts(session, patient_id), found.candidates,
+                              found.clearances, now)
+    return _persist(session, rec)
+
+
+def _persist(session: Session, rec: lifecycle.Reconciliation) -> list[AlertEvent]:
+    events = [AlertEvent("opened", a) for a in rec.create]
+    events += [AlertEvent("renotified" if a.id in rec.renotify else "updated", a)
+               for a in rec.update]
+    events += [AlertEvent("resolved", a) for a in rec.resolve]
+    for event in events:
+        save_alert(session, event.alert)
+    queue(session, rec.notifications)
+    return events
+
+
+def evaluate_all(session: Session, as_of: date | None = None) -> dict[str, int]:
+    """Batch: recompute every stored day's summary, then evaluate every patient as of
+    ``as_of`` (default: each patient's yesterday). Returns counts of what changed."""
+    counts = {"patients": 0, "days": 0, "opened": 0, "updated": 0, "renotified": 0,
+              "resolved": 0}
+    for patient in session.scalars(select(Patient).order_by(Patient.id)).all():
+        day = as_of or datetime.now(ZoneInfo(patient.tz)).date() - timedelta(days=1)
+        counts["days"] += _resummarize(session, patient.id, day)
+        for event in evaluate_patient(session, patient.id, day):
+            counts[event.kind] += 1
+        counts["patients"] += 1
+    return counts
+
+
+def _resummarize(session: Session, patient_id: str, last: date) -> int:
+    days = session.scalars(select(GridRow.local_date).distinct().where(
+        GridRow.patient_id == patient_id, GridRow.local_date <= last)).all()
+    stored = session.scalars(select(DailySummaryRow.local_date).where(
+        DailySummaryRow.patient_id == patient_id)).all()
+    for day in sorted(set(days) | set(stored)):
+        summarize_day(session, patient_id, day)
+    return len(days)
+
+
+def act(session: Session, alert_id: str, action: Callable[[Alert], Alert]) -> Alert:
+    """Apply a manual lifecycle action (acknowledge, snooze, resolve) and store it."""
+    row = session.get(AlertRow, alert_id)
+    if row is None:
+        raise LookupError(f"no alert {alert_id}")
+    alert = action(alert_from_row(row))
+    save_alert(session, alert)
+    return alert
+
+
+def silent_patients(session: Session, now: datetime) -> list[tuple[str, date]]:
+    """Patients whose last sync is older than the missing-data sync gap (or who never
+    synced), each with the local day to evaluate (their yesterday): the timer's work list."""
+    cutoff = now - DEFAULT_PARAMS.missing_data.sync_gap
+    rows = session.execute(select(Patient.id, Patient.tz).where(
+        (Patient.last_sync_at.is_(None)) | (Patient.last_sync_at < cutoff)))
+    return [(pid, now.astimezone(ZoneInfo(tz)).date() - timedelta(days=1)) for pid, tz in rows]
+
+
+def open_alert_counts(session: Session) -> tuple[dict[tuple[str, str], int], int]:
+    """Active alerts by (rule, severity), and the number of patients monitored."""
+    rows = session.execute(select(AlertRow.rule, AlertRow.severity, func.count())
+                           .where(AlertRow.episode_open.is_(True))
+                           .group_by(AlertRow.rule, AlertRow.severity))
+    patients = session.scalar(select(func.count()).select_from(Patient)) or 0
+    return {(rule, sev): n for rule, sev, n in rows}, int(patients)

@@ -1,0 +1,44 @@
+"""Every Prometheus metric rehabwatch exports, in one place, all named ``rehabwatch_*``.
+
+Labels are low-cardinality by design: topic, rule, severity, outcome. No label ever holds a
+patient identifier (a label value per patient would both leak identity to the monitoring
+stack and blow up the time-series count).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+
+# Seconds, from a fast in-memory batch to a slow database round trip.
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
+
+MESSAGES_PROCESSED = Counter(
+    "rehabwatch_messages_processed_total", "Messages processed successfully, per input topic.",
+    ["topic"])
+MESSAGES_FAILED = Counter(
+    "rehabwatch_messages_failed_total",
+    "Messages sent to the dead-letter topic, per input topic and stage (decode or process).",
+    ["topic", "stage"])
+PROCESSING_SECONDS = Histogram(
+    "rehabwatch_processing_seconds",
+    "Wall time to process one batch of messages (decode, database, emit), per input topic.",
+    ["topic"], buckets=_LATENCY_BUCKETS)
+CONSUMER_LAG = Gauge(
+    "rehabwatch_consumer_lag_messages",
+    "Messages on this worker's partitions not yet processed, per topic.", ["topic"])
+EVENT_TIME_LAG = Histogram(
+    "rehabwatch_event_time_lag_seconds",
+    "From a day grid's publication to the alert events it caused being emitted.",
+    buckets=_LATENCY_BUCKETS)
+ALERTS_RAISED = Counter(
+    "rehabwatch_alerts_raised_total", "Alert episodes opened, per rule.", ["rule"])
+OPEN_ALERTS = Gauge(
+    "rehabwatch_open_alerts", "Alerts not resolved, per rule and severity.",
+    ["rule", "severity"])
+PATIENTS_MONITORED = Gauge(
+    "rehabwatch_patients_monitored", "Patients known to the system of record.")
+
+
+def exposition() -> tuple[bytes, str]:
+    """The current metrics in the Prometheus text format, and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST

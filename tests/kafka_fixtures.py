@@ -1,0 +1,213 @@
+"""The real embedded broker for the test session, worker subprocesses, and Kafka helpers.
+
+``tests/conftest.py`` imports the fixture: ``from tests.kafka_fixtures import kafka_broker``.
+
+Delivery-mechanics tests run a real worker against the real broker with *recording* handlers
+(``python -m tests.kafka_fixtures``): every call is appended to a JSON-lines file the test
+reads, so ordering, dead-lettering, timers and partition sharing are checked without a
+database. End-to-end tests run the real worker (``python -m processors.stream worker``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from rehabwatch.broker import EmbeddedBroker, free_port
+from schemas.daygrid import DayGrid
+from schemas.records import DailySummary
+from schemas.wire import AlertCheck
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[EmbeddedBroker]:
+    """One embedded Tansu broker for the whole test session."""
+    with EmbeddedBroker() as broker:
+        yield broker
+
+
+# -- worker subprocesses -----------------------------------------------------------------
+
+def worker_env(broker: EmbeddedBroker, name: str, tmp: Path, **extra: str) -> dict[str, str]:
+    """Environment of a worker whose topics and consumer group are private to ``name``,
+    with short timeouts so that a killed worker's partitions move on within seconds."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "RW_KAFKA_URL": broker.url,
+           "RW_STREAM_APP_ID": f"rw-{name}", "RW_STREAM_DATADIR": str(tmp / "faust"),
+           "RW_KAFKA_SESSION_TIMEOUT_S": "6", "RW_STREAM_COMMIT_INTERVAL_S": "0.5",
+           "RW_GAUGES_EVERY_S": "1", "RW_LOG_LEVEL": "info", "RW_TOPIC_PARTITIONS": "4"}
+    for topic in ("daygrids", "daily", "candidates", "events", "deadletter"):
+        env[f"RW_TOPIC_{topic.upper()}"] = f"{name}.{topic}"
+    env.update(extra)
+    return env
+
+
+class Worker:
+    """A worker subprocess; its output goes to a log file the test can read."""
+
+    def __init__(self, env: dict[str, str], log: Path, module: str = "processors.stream") -> None:
+        self.env = {**env, "RW_WORKER_WEB_PORT": str(free_port())}
+        self.log = log
+        self.web_port = int(self.env["RW_WORKER_WEB_PORT"])
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", module, "worker"], cwd=REPO,
+                                         env=self.env, stdout=out, stderr=subprocess.STDOUT)
+
+    def wait_assigned(self, times: int = 1, timeout: float = 40.0) -> None:
+        """Until the worker has been given partitions ``times`` times (once per rebalance)."""
+        wait_for(lambda: self.log.read_text(errors="replace").count("Worker ready") >= times,
+                 timeout, self.tail)
+
+    def tail(self, n: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-n:])
+
+    def kill(self) -> None:
+        """SIGKILL: no clean leave, no final commit."""
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+def wait_for(check: Callable[[], Any], timeout: float, message: str = "timed out") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(message() if callable(message) else message)
+
+
+# -- Kafka helpers -----------------------------------------------------------------------
+
+Record = tuple[str, bytes]  # key, value
+
+
+def produce(broker: EmbeddedBroker, topic: str, records: Sequence[Record]) -> None:
+    """Publish ``records`` in order and wait until the broker has them all."""
+    async def run() -> None:
+        producer = AIOKafkaProducer(bootstrap_servers=broker.bootstrap, linger_ms=5)
+        await producer.start()
+        try:
+            for key, value in records:
+                await producer.send(topic, value, key=key.encode())
+            await producer.flush()
+        finally:
+            await producer.stop()
+    asyncio.run(run())
+
+
+def consume(broker: EmbeddedBroker, topic: str, n: int, timeout: float = 20.0
+            ) -> list[tuple[bytes, bytes, dict[str, bytes]]]:
+    """The first ``n`` messages of ``topic`` (key, value, headers), from the beginning."""
+    async def run() -> list[tuple[bytes, bytes, dict[str, bytes]]]:
+        consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap,
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        out: list[tuple[bytes, bytes, dict[str, bytes]]] = []
+        try:
+            deadline = time.monotonic() + timeout
+            while len(out) < n and time.monotonic() < deadline:
+                batch = await consumer.getmany(timeout_ms=500)
+                out += [(m.key, m.value, dict(m.headers)) for ms in batch.values() for m in ms]
+        finally:
+            await consumer.stop()
+        return out
+    return asyncio.run(run())
+
+
+# -- recording handlers (the fake worker) ------------------------------------------------
+
+@dataclass(frozen=True)
+class RecordedEvent:
+    """The alert event type of the recording handlers."""
+
+    patient_id: str
+    rule: str
+    kind: str
+    severity: str
+    as_of: date
+
+
+class Recorder:
+    """Handlers that append each call to a JSON-lines file; grids of ``poison*`` patients
+    fail, like a database constraint would, and fail the whole batch they are in."""
+
+    def __init__(self, path: Path, silent_ids: Sequence[str]) -> None:
+        self.path, self.silent_ids = path, list(silent_ids)
+        self.lock = threading.Lock()
+
+    def write(self, lines: list[dict[str, Any]]) -> None:
+        with self.lock, open(self.path, "a") as out:
+            out.writelines(json.dumps({**line, "worker": os.getpid()}, default=str) + "\n"
+                           for line in lines)
+
+    def summarize(self, grids: Sequence[DayGrid]) -> list[DailySummary]:
+        if any(g.patient_id.startswith("poison") for g in grids):
+            raise ValueError("poison grid")
+        self.write([{"call": "grid", "patient": g.patient_id, "day": g.local_date,
+                     "steps": g.total_steps} for g in grids])
+        return [DailySummary(g.patient_id, g.local_date, g.total_steps, True, True, 0, 0,
+                             "test", g.resolution_s) for g in grids]
+
+    def evaluate(self, checks: Sequence[AlertCheck], now: datetime) -> list[RecordedEvent]:
+        self.write([{"call": "check", "patient": c.patient_id, "day": c.as_of,
+                     "trigger": c.trigger} for c in checks])
+        return [RecordedEvent(c.patient_id, "missing_data" if c.trigger == "missing-data"
+                              else "underactivity", "opened", "warning", c.as_of)
+                for c in checks]
+
+    def silent(self, now: datetime) -> list[tuple[str, date]]:
+        return [(pid, now.date()) for pid in self.silent_ids]
+
+    def notify(self, event: Any) -> None:
+        self.write([{"call": "notify", "patient": event.patient_id, "rule": event.rule}])
+
+    def calls(self, kind: str) -> list[dict[str, Any]]:
+        if not self.path.exists():
+            return []
+        lines = [json.loads(line) for line in self.path.read_text().splitlines() if line]
+        return [line for line in lines if line["call"] == kind]
+
+
+def recorder_handlers(recorder: Recorder) -> Any:
+    from processors.stream import Gauges, Handlers
+
+    return Handlers(recorder.summarize, recorder.evaluate, recorder.silent, recorder.notify,
+                    lambda: Gauges({("underactivity", "warning"): 1}, 3), RecordedEvent,
+                    clock=lambda: datetime.now(timezone.utc))
+
+
+def main() -> None:
+    """``python -m tests.kafka_fixtures worker``: a real worker with recording handlers
+    (``RW_TEST_RECORD``: the JSON-lines file; ``RW_TEST_SILENT``: patients the scan finds)."""
+    from processors.stream import run_worker
+
+    silent = [p for p in os.environ.get("RW_TEST_SILENT", "").split(",") if p]
+    run_worker(handlers=recorder_handlers(Recorder(Path(os.environ["RW_TEST_RECORD"]), silent)))
+
+
+if __name__ == "__main__":
+    main()

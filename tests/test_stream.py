@@ -1,0 +1,124 @@
+"""Stream delivery mechanics against the real embedded broker and real worker processes.
+
+The worker here runs with recording handlers (see ``tests/kafka_fixtures.py``), so these tests
+prove ordering, dead-lettering, the no-traffic timer and partition sharing on their own.
+"""
+
+from __future__ import annotations
+
+import urllib.request
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from rehabwatch.broker import EmbeddedBroker
+from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid
+from schemas.wire import HEADER_DLQ_REASON, encode_grid
+from tests.kafka_fixtures import Recorder, Worker, consume, produce, wait_for, worker_env
+
+pytestmark = pytest.mark.kafka
+FAKE_WORKER = "tests.kafka_fixtures"
+DAY0 = date(2024, 6, 1)
+
+
+def grid(patient: str, day: date, steps: float) -> DayGrid:
+    g = empty_grid(patient, Source("csv", "test"), day, "UTC", MINUTE)
+    values = np.full(g.n_slots, np.nan)
+    values[600] = steps
+    return DayGrid(patient, g.source, day, "UTC", MINUTE, steps=values, worn=g.worn)
+
+
+def grids(patients: list[str], days: int) -> list[tuple[str, bytes]]:
+    """Day-ordered grids, interleaved across patients as a cohort's uploads would be."""
+    return [(p, encode_grid(grid(p, DAY0 + timedelta(days=d), 100 + d)))
+            for d in range(days) for p in patients]
+
+
+@pytest.fixture(scope="module")
+def one_worker(kafka_broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[Worker, Recorder]]:
+    tmp = tmp_path_factory.mktemp("one")
+    env = worker_env(kafka_broker, "one", tmp, RW_TEST_RECORD=str(tmp / "calls.jsonl"),
+                     RW_TEST_SILENT="quiet-1", RW_MISSING_DATA_SCAN_S="1")
+    worker = Worker(env, tmp / "worker.log", module=FAKE_WORKER)
+    try:
+        worker.wait_assigned()
+        yield worker, Recorder(tmp / "calls.jsonl", [])
+    finally:
+        worker.stop()
+
+
+def test_timer_raises_missing_data_with_no_traffic(one_worker: tuple[Worker, Recorder]) -> None:
+    worker, calls = one_worker
+    assert not calls.calls("grid")  # nothing was ever published to this worker's topics
+    notified = wait_for(lambda: calls.calls("notify"), 20, worker.tail)
+    assert notified[0]["patient"] == "quiet-1" and notified[0]["rule"] == "missing_data"
+    assert calls.calls("check")[0]["trigger"] == "missing-data"
+
+
+def test_order_per_patient_dead_letters_and_metrics(
+        kafka_broker: EmbeddedBroker, one_worker: tuple[Worker, Recorder]) -> None:
+    worker, calls = one_worker
+    patients = [f"p{i}" for i in range(6)]
+    records = grids(patients, 20)
+    records.insert(30, ("garbage", b"not a day grid"))
+    records.insert(61, ("poison-1", encode_grid(grid("poison-1", DAY0, 5))))
+    produce(kafka_broker, "one.daygrids", records)
+
+    done = wait_for(lambda: len(calls.calls("grid")) >= 120 and calls.calls("grid"), 60,
+                    worker.tail)
+    days: dict[str, list[str]] = defaultdict(list)
+    for call in done:
+        days[call["patient"]].append(call["day"])
+    assert set(days) == set(patients)  # nothing lost after the poison messages
+    assert all(d == sorted(d) and len(d) == 20 for d in days.values())  # in order, once each
+
+    dead = consume(kafka_broker, "one.deadletter", 2)
+    reasons = sorted(h[HEADER_DLQ_REASON].decode() for _, _, h in dead)
+    assert reasons[0].startswith("decode: WireError") and "poison grid" in reasons[1]
+    assert sorted(k for k, _, _ in dead) == [b"garbage", b"poison-1"]
+
+    wait_for(lambda: {c["patient"] for c in calls.calls("check")} >= set(patients), 20)
+    text = wait_for(lambda: _scrape(worker, 'rehabwatch_open_alerts{'), 10)
+    assert 'rehabwatch_messages_failed_total{stage="decode",topic="one.daygrids"} 1.0' in text
+    assert 'rehabwatch_messages_processed_total{topic="one.daygrids"} 120.0' in text
+    assert 'rehabwatch_alerts_raised_total{rule="underactivity"}' in text
+    assert "rehabwatch_event_time_lag_seconds_count" in text
+    assert "p0" not in text  # no patient identifier in any label
+
+
+def _scrape(worker: Worker, needle: str) -> str | None:
+    with urllib.request.urlopen(f"http://127.0.0.1:{worker.web_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    return text if needle in text else None
+
+
+def test_two_workers_share_partitions_each_patient_once(
+        kafka_broker: EmbeddedBroker, tmp_path: Path) -> None:
+    env = worker_env(kafka_broker, "two", tmp_path, RW_TEST_RECORD=str(tmp_path / "c.jsonl"))
+    first = Worker(env, tmp_path / "w1.log", module=FAKE_WORKER)
+    second = None
+    try:
+        first.wait_assigned()
+        second = Worker(env, tmp_path / "w2.log", module=FAKE_WORKER)
+        second.wait_assigned()
+        first.wait_assigned(times=2)  # the rebalance that gave the second its share
+        patients = [f"q{i}" for i in range(40)]
+        produce(kafka_broker, "two.daygrids", grids(patients, 5))
+        calls = Recorder(tmp_path / "c.jsonl", [])
+        done = wait_for(lambda: len(calls.calls("grid")) >= 200 and calls.calls("grid"), 60,
+                        first.tail)
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+    owners: dict[str, set[int]] = defaultdict(set)
+    for call in done:
+        owners[call["patient"]].add(call["worker"])
+    assert len(done) == 200  # every grid exactly once
+    assert all(len(w) == 1 for w in owners.values())  # one worker per patient
+    assert {first.proc.pid, second.proc.pid} == set().union(*owners.values())
