@@ -88,6 +88,15 @@ def active_alerts(session: Session, patient_id: str) -> list[Alert]:
     return [alert_from_row(r) for r in rows]
 
 
+def past_episodes(session: Session, patient_id: str) -> dict[tuple[str, str, str], int]:
+    """Resolved episodes per (patient, rule, audience)."""
+    rows = session.execute(select(AlertRow.rule, AlertRow.audience, func.count())
+                           .where(AlertRow.patient_id == patient_id,
+                                  AlertRow.episode_open.is_(None))
+                           .group_by(AlertRow.rule, AlertRow.audience))
+    return {(patient_id, rule, audience): n for rule, audience, n in rows}
+
+
 def end_of_day(day: date, tz: str) -> datetime:
     """Local midnight after ``day``, as aware UTC: the moment a day's evaluation stands for."""
     return datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(tz)).astimezone(UTC)
@@ -113,7 +122,7 @@ def evaluate_patient(session: Session, patient_id: str, as_of: date,
     found = assess(history, targets, as_of, patient.last_sync_at, now=now,
                    programme_start=patient.start_date)
     rec = lifecycle.reconcile(active_alerts(session, patient_id), found.candidates,
-                              found.clearances, now)
+                              found.clearances, now, past_episodes=past_episodes(session, patient_id))
     return _persist(session, rec)
 
 

@@ -45,7 +45,7 @@ def daily_steps(story: str, week: float, rng: np.random.Generator) -> float:
     plan = 700 + 900 * min(week, 2) + 800 * max(0.0, min(week, 8) - 2)
     if story == "underactive" and week >= 4:
         plan *= 0.45
-    if story == "spike" and 5.0 <= week < 5.15:
+    if story == "spike" and 6.55 <= week < 6.7:
         plan *= 2.6
     return max(0.0, plan * rng.normal(1.0, 0.12))
 

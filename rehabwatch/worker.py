@@ -1,0 +1,72 @@
+"""The production stream worker: the Faust agents of :mod:`processors.stream` wired to the
+database (:mod:`rehabwatch.evaluation`, :mod:`rehabwatch.alerting`).
+
+``rehabwatch worker`` calls :func:`run_worker`; ``python -m rehabwatch.worker worker`` does the
+same (settings from the ``RW_*`` variables, see :class:`processors.stream.StreamSettings`).
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from processors.stream import Gauges, Handlers, StreamSettings, log_notification
+from processors.stream import run_worker as run_stream_worker
+from rehabwatch import alerting, db, evaluation
+from schemas.daygrid import DayGrid
+from schemas.records import DailySummary
+from schemas.wire import AlertCheck
+
+
+def store_and_summarize(database_url: str, grids: Sequence[DayGrid]) -> list[DailySummary]:
+    """Store ``grids`` and rebuild the summary of every (patient, day) they touch, in one
+    transaction (summaries of days left without data are not returned)."""
+    with db.session_scope(database_url) as session:
+        for grid in grids:
+            evaluation.store_grid(session, grid)
+        days = sorted({(g.patient_id, g.local_date) for g in grids})
+        found = [evaluation.summarize_day(session, pid, day) for pid, day in days]
+    return [s for s in found if s is not None]
+
+
+def evaluate_checks(database_url: str, checks: Sequence[AlertCheck], now: datetime
+                    ) -> list[alerting.AlertEvent]:
+    """Rules and alert lifecycle for each check, in one transaction."""
+    with db.session_scope(database_url) as session:
+        return [event for check in checks for event in
+                alerting.evaluate_patient(session, check.patient_id, check.as_of, now)]
+
+
+def silent(database_url: str, now: datetime) -> list[tuple[str, date]]:
+    """Patients due a missing-data check, with the day to check as of."""
+    with db.session_scope(database_url) as session:
+        return alerting.silent_patients(session, now)
+
+
+def gauges(database_url: str) -> Gauges:
+    """Open alerts by (rule, severity) and patients monitored, for the gauges."""
+    with db.session_scope(database_url) as session:
+        open_alerts, patients = alerting.open_alert_counts(session)
+    return Gauges(open_alerts, patients)
+
+
+def database_handlers(database_url: str) -> Handlers:
+    """The real handlers: the database at ``database_url``."""
+    bind = functools.partial
+    return Handlers(bind(store_and_summarize, database_url), bind(evaluate_checks, database_url),
+                    bind(silent, database_url), log_notification, bind(gauges, database_url),
+                    event_type=alerting.AlertEvent)
+
+
+def run_worker(settings: StreamSettings | None = None) -> None:
+    """Run the production worker until SIGTERM/SIGINT (blocks; exits the process)."""
+    settings = settings or StreamSettings.from_env()
+    run_stream_worker(settings, database_handlers(settings.database_url))
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["worker"]:
+        sys.exit("usage: python -m rehabwatch.worker worker   (settings from RW_* variables)")
+    run_worker()
