@@ -15,7 +15,8 @@ test: deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: deps
-	$(BIN)/python bench/run_all.py
+	for b in bench_fit bench_fitbit bench_summary bench_evaluate bench_rules burden bench_stream; do \
+	  $(BIN)/python -m bench.$$b || exit 1; done
 
 deps: $(STAMP) system-deps
 
