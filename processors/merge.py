@@ -145,11 +145,49 @@ def _wear_minutes_hr(ranked: Sequence[DayGrid]) -> float | None:
     return None
 
 
+def _merge_one(grid: DayGrid) -> MergedDay:
+    """``merge_day([grid])`` without ranking, stacking or per-grid loops (the common day: one
+    source). Same values as the general path: the grid owns exactly its covered slots, so
+    steps are copied as they are (NaN where uncovered) and the other arrays are masked to the
+    covered slots; when every slot is covered (the usual minute day) they are plain copies."""
+    covered = ~np.isnan(grid.steps)
+    full = bool(covered.all())
+    any_covered = full or bool(covered.any())
+
+    def masked(values: np.ndarray | None, fill: float) -> np.ndarray | None:
+        if values is None:
+            return None
+        if full:
+            return values.copy()
+        return np.where(covered, values, np.array(fill, dtype=values.dtype))
+
+    sedentary = masked(grid.sedentary_s, np.nan)
+    if grid.source.kind in POSTURE_KINDS and sedentary is not None:
+        sensed = ~np.isnan(sedentary)  # NaN outside the covered slots, so already masked
+    else:
+        sensed = np.zeros(covered.shape[0], dtype=bool)
+    return MergedDay(
+        grid.patient_id, grid.local_date, grid.tz, grid.resolution_s,
+        steps=grid.steps.copy(), worn=masked(grid.worn, WEAR_UNKNOWN),
+        sedentary_s=sedentary, upright_s=masked(grid.upright_s, np.nan),
+        stepping_s=masked(grid.stepping_s, np.nan), posture_sensed=sensed,
+        sources=(grid.source.key,) if any_covered else (),
+        has_data=any_covered or _grid_has_data(grid),
+        wear_minutes_hr=_wear_minutes_hr((grid,)))
+
+
 def merge_day(grids: Sequence[DayGrid],
               precedence: Sequence[str] = DEFAULT_PRECEDENCE) -> MergedDay:
     """Merge one patient's grids for one local day by the module's documented rule."""
     if not grids:
         raise ValueError("merge_day needs at least one grid")
+    if len(grids) == 1:
+        return _merge_one(grids[0])
+    return _merge_general(grids, precedence)
+
+
+def _merge_general(grids: Sequence[DayGrid], precedence: Sequence[str]) -> MergedDay:
+    """The rule for any number of grids (``merge_day`` sends single grids to ``_merge_one``)."""
     _check_same_day(grids)
     ranked = sorted(grids, key=lambda g: _rank_key(g, precedence))
     res = _finest_with_data(ranked)

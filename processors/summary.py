@@ -28,7 +28,7 @@ Domain assumptions, each a :class:`SummaryParams` field:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Sequence
@@ -107,12 +107,14 @@ Runs = tuple[np.ndarray, np.ndarray, np.ndarray]
 
 def _runs(mask: np.ndarray) -> Runs:
     """Runs of True in each row of a 2-D mask: (row, start column, length)."""
-    n = mask.shape[1] + 1  # a False pad column ends every run inside its own row
-    padded = np.zeros((mask.shape[0], n), dtype=np.int8)
-    padded[:, :-1] = mask
-    edges = np.diff(padded.ravel(), prepend=np.int8(0))
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    return starts // n, starts % n, ends - starts
+    rows, n = mask.shape[0], mask.shape[1] + 1
+    # One flat buffer: a False pad column *before* each row (and one at the very end), so every
+    # run starts after a False and ends before one: value changes alternate start, end.
+    flat = np.zeros(rows * n + 1, dtype=bool)
+    flat[:-1].reshape(rows, n)[:, 1:] = mask
+    change = np.flatnonzero(flat[1:] != flat[:-1]) + 1
+    starts, ends = change[0::2], change[1::2]
+    return starts // n, starts % n - 1, ends - starts
 
 
 def _join(runs: Runs, max_gap: int, min_side: int = 0) -> tuple[Runs, np.ndarray]:
@@ -131,12 +133,15 @@ def _join(runs: Runs, max_gap: int, min_side: int = 0) -> tuple[Runs, np.ndarray
 
 
 def _paint(shape: tuple[int, ...], runs: Runs) -> np.ndarray:
-    """Mask with the given (disjoint) runs set."""
+    """Mask with the given (disjoint, maximal) runs set."""
     row, start, length = runs
     n = shape[1] + 1
-    marks = np.zeros(shape[0] * n + 1, dtype=np.int8)  # disjoint runs: the sum stays 0 or 1
-    np.add.at(marks, row * n + start, 1)
-    np.add.at(marks, row * n + start + length, -1)
+    # Runs are disjoint and each ends before a column outside it (or the pad column), so no two
+    # marks share a position: plain assignment, no np.add.at; the running sum stays 0 or 1.
+    marks = np.zeros(shape[0] * n + 1, dtype=np.int8)
+    begin = row * n + start
+    marks[begin] = 1
+    marks[begin + length] = -1
     return np.cumsum(marks[:-1], dtype=np.int8).view(bool).reshape(shape[0], n)[:, :-1]
 
 
@@ -154,25 +159,40 @@ def _per_row(n_rows: int, runs: Runs) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return count, total, longest
 
 
-def _choi_worn(steps: np.ndarray, has: np.ndarray, p: SummaryParams) -> np.ndarray:
-    """Worn by the Choi rule: data, and not inside a long zero-step (or no-data) stretch."""
-    still = ~(steps > 0)  # NaN counts as still: a device without data is not evidence of wear
+def _choi_nonwear(still: np.ndarray, p: SummaryParams) -> np.ndarray:
+    """Non-wear by the Choi rule: inside a long stretch of still minutes (no steps or no data)."""
     runs, _ = _join(_runs(still), p.choi_spike, p.choi_spike_window)
-    return has & ~_paint(steps.shape, _select(runs, runs[2] >= p.choi_nonwear))
+    return _paint(still.shape, _select(runs, runs[2] >= p.choi_nonwear))
+
+
+#: Wear method by (any device flag) + 2 * (Choi used).
+_METHODS = (WEAR_NONE, WEAR_DEVICE, WEAR_CHOI, WEAR_MIXED)
 
 
 def _wear(steps: np.ndarray, has: np.ndarray, flags: np.ndarray,
           p: SummaryParams) -> tuple[np.ndarray, list[str]]:
-    """Worn mask (device flag where known, Choi elsewhere) and each row's wear method."""
-    known = flags != WEAR_UNKNOWN
+    """Worn mask (device flag where known, Choi elsewhere) and each row's wear method.
+
+    Where a flag is known it decides; elsewhere a minute is worn by Choi when it has data and
+    is not in a Choi non-wear stretch, i.e. ``worn = flag_worn | (unflagged & has & ~nonwear)``.
+    """
+    unknown = flags == WEAR_UNKNOWN
     worn = flags == WORN
-    choi_used = (~known & has).any(axis=1)
+    need = has & unknown  # minutes with data but no flag: Choi decides these
+    choi_used = need.any(axis=1)
     rows = np.flatnonzero(choi_used)  # Choi only where some minute lacks a flag
     if rows.size:
-        worn[rows] = np.where(known[rows], worn[rows], _choi_worn(steps[rows], has[rows], p))
-    methods = {(True, False): WEAR_DEVICE, (False, True): WEAR_CHOI,
-               (True, True): WEAR_MIXED, (False, False): WEAR_NONE}
-    return worn, [methods[k] for k in zip(known.any(axis=1).tolist(), choi_used.tolist())]
+        # NaN counts as still: a device without data is not evidence of wear.
+        still = ~(steps > 0)
+        if rows.size < steps.shape[0]:
+            still = still[rows]  # a bool copy, 8x smaller than indexing the steps
+        wear_by_choi = ~_choi_nonwear(still, p)
+        if rows.size == steps.shape[0]:
+            worn |= need & wear_by_choi
+        else:
+            worn[rows] |= need[rows] & wear_by_choi
+    code = ~unknown.all(axis=1) + 2 * choi_used
+    return worn, [_METHODS[c] for c in code.tolist()]
 
 
 def _walking(steps: np.ndarray, p: SummaryParams) -> dict[str, np.ndarray]:
@@ -203,26 +223,38 @@ def _sitting(days: Sequence[MergedDay], still: np.ndarray, p: SummaryParams) -> 
     rows = [i for i, d in enumerate(days) if d.sedentary_s is not None and d.posture_sensed.any()]
     out: list[int | None] = [None] * len(days)
     if rows:
-        sensed = np.stack([days[i].posture_sensed for i in rows])
-        sedentary = np.stack([days[i].sedentary_s for i in rows])
+        sensed = _stack([days[i].posture_sensed for i in rows])
+        sedentary = _stack([days[i].sedentary_s for i in rows])
         sitting = _count(still[rows] & sensed & (sedentary >= p.sitting_sedentary_s))
         for i, value in zip(rows, sitting.tolist()):
             out[i] = value
     return out
 
 
+def _stack(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """Equal-length 1-D arrays as the rows of a 2-D array (``np.stack`` without its per-array
+    ``expand_dims``, ~4x faster for hundreds of rows)."""
+    return np.concatenate(arrays).reshape(len(arrays), -1)
+
+
 def _daytime_mask(days: Sequence[MergedDay], p: SummaryParams) -> np.ndarray:
-    bounds = np.array([_window(d.local_date, d.tz, d.resolution_s, p.daytime_start_min,
-                               p.daytime_end_min) for d in days])
+    """Daytime slots per day: a (days, slots) mask, or one (1, slots) row broadcast to all
+    days when every day of the batch has the same window (the usual case)."""
+    bounds = [_window(d.local_date, d.tz, d.resolution_s, p.daytime_start_min,
+                      p.daytime_end_min) for d in days]
     cols = np.arange(days[0].n_slots)
-    return (cols >= bounds[:, :1]) & (cols < bounds[:, 1:])
+    if len(set(bounds)) == 1:
+        lo, hi = bounds[0]
+        return ((cols >= lo) & (cols < hi))[np.newaxis, :]
+    window = np.array(bounds)
+    return (cols >= window[:, :1]) & (cols < window[:, 1:])
 
 
 def _minute_columns(days: Sequence[MergedDay], p: SummaryParams) -> dict[str, list]:
     """Every per-day measure of minute days with one slot count, as lists by day."""
-    steps = np.stack([d.steps for d in days])
+    steps = _stack([d.steps for d in days])
     has = ~np.isnan(steps)
-    worn, methods = _wear(steps, has, np.stack([d.worn for d in days]), p)
+    worn, methods = _wear(steps, has, _stack([d.worn for d in days]), p)
     daytime = _daytime_mask(days, p)
     still = worn & daytime & (steps == 0)
     arrays = {**_walking(steps, p), **_stationary(steps, still, p),
@@ -236,23 +268,26 @@ PER_MINUTE = ("walking_minutes", "walking_bouts", "walking_bout_minutes",
               "longest_walking_bout_min", "moderate_minutes", "stationary_minutes",
               "sitting_minutes", "longest_stationary_bout_min", "prolonged_stationary_bouts",
               "sedentary_breaks")
+_FIELDS = tuple(f.name for f in fields(DailySummary))
+#: DailySummary's leading fields, which every day has; the per-minute measures follow them.
+_HEAD = ("patient_id", "local_date", "steps", "valid", "data_day", "wear_minutes",
+         "wear_minutes_daytime", "wear_method", "resolution_s", "sources")
+#: The per-minute measures in DailySummary's field order, so summaries are built positionally.
+_TAIL = _FIELDS[len(_HEAD):]
+assert _FIELDS[:len(_HEAD)] == _HEAD and sorted(_TAIL) == sorted(PER_MINUTE), _FIELDS
+_NO_MINUTES = (None,) * len(_TAIL)
 
 
 def _minute_batch(days: Sequence[MergedDay], p: SummaryParams) -> list[DailySummary]:
     """Summaries of minute days that all have the same slot count."""
     cols = _minute_columns(days, p)
-    out = []
-    for i, day in enumerate(days):
-        has_steps = cols["has_steps"][i]
-        per_minute = {k: cols[k][i] for k in PER_MINUTE} if has_steps else {}
-        out.append(DailySummary(
-            day.patient_id, day.local_date, cols["steps"][i] if has_steps else None,
-            valid=cols["wear_minutes_daytime"][i] >= p.valid_wear_min, data_day=day.has_data,
-            wear_minutes=cols["wear_minutes"][i],
-            wear_minutes_daytime=cols["wear_minutes_daytime"][i],
-            wear_method=cols["wear_method"][i], resolution_s=MINUTE, sources=day.sources,
-            **per_minute))
-    return out
+    valid = [w >= p.valid_wear_min for w in cols["wear_minutes_daytime"]]
+    rows = zip(days, cols["has_steps"], cols["steps"], valid, cols["wear_minutes"],
+               cols["wear_minutes_daytime"], cols["wear_method"], zip(*(cols[k] for k in _TAIL)))
+    return [DailySummary(day.patient_id, day.local_date, steps if has else None, ok,
+                         day.has_data, wear, wear_day, method, MINUTE, day.sources,
+                         *(tail if has else _NO_MINUTES))
+            for day, has, steps, ok, wear, wear_day, method, tail in rows]
 
 
 def _coarse_wear(day: MergedDay, p: SummaryParams) -> tuple[int, int, bool, str]:

@@ -99,3 +99,54 @@ def test_merge_never_sums_and_ignores_order_and_duplicates(
     again = merge_day([grids[2], grids[0], grids[1], grids[1]])
     np.testing.assert_array_equal(again.steps, merged.steps)
     assert again.sources == merged.sources
+
+
+def _merged_fields(day: object) -> dict[str, object]:
+    return {k: (v.dtype.str, v.tolist()) if isinstance(v, np.ndarray) else v
+            for k, v in day.__dict__.items()}
+
+
+def _same_merged(a: object, b: object) -> None:
+    fa, fb = _merged_fields(a), _merged_fields(b)
+    assert fa.keys() == fb.keys()
+    for k in fa:
+        x, y = fa[k], fb[k]
+        if isinstance(x, tuple) and len(x) == 2 and isinstance(x[1], list):  # an array
+            assert x[0] == y[0], k
+            np.testing.assert_array_equal(np.array(x[1]), np.array(y[1]), err_msg=k)
+        else:
+            assert x == y, k
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1),
+       source=st.sampled_from([GARMIN, FITBIT, ACTIVPAL, PHONE]),
+       res=st.sampled_from([MINUTE, HOUR, DAY]),
+       coverage=st.sampled_from(["full", "gaps", "none"]),
+       posture=st.booleans(), flags=st.booleans(), wear_hr=st.booleans())
+def test_single_grid_fast_path_equals_general_merge(
+        seed: int, source: Source, res: int, coverage: str, posture: bool, flags: bool,
+        wear_hr: bool) -> None:
+    """merge_day([g]) takes a fast path; it must give exactly the general rule's MergedDay."""
+    from processors.merge import DEFAULT_PRECEDENCE, _merge_general
+
+    rng = np.random.default_rng(seed)
+    n = slot_count(DAY0, TZ, res)
+    steps = rng.integers(0, 140, n).astype(float)
+    if coverage == "gaps":
+        steps[rng.random(n) < 0.3] = np.nan
+    elif coverage == "none":
+        steps[:] = np.nan
+    worn = (rng.integers(-1, 2, n).astype(np.int8) if flags
+            else np.full(n, WEAR_UNKNOWN, np.int8))
+    kw: dict[str, object] = {"worn": worn}
+    if posture:
+        sed = rng.uniform(0, 60, n)
+        sed[rng.random(n) < 0.2] = np.nan
+        kw.update(sedentary_s=sed, upright_s=60 - sed, stepping_s=rng.uniform(0, 60, n))
+    if wear_hr:
+        kw["extra"] = {WEAR_MINUTES_HR: str(int(rng.integers(0, 1440)))}
+    g = grid(source, steps, res=res, **kw)
+    fast = merge_day([g])
+    _same_merged(fast, _merge_general([g], DEFAULT_PRECEDENCE))
+    assert fast.steps is not g.steps and fast.worn is not g.worn  # never aliases the grid

@@ -158,3 +158,22 @@ def test_real_fitbit_minute_steps_match_the_daily_totals(shared_data: Path) -> N
     ours = np.array([s.steps for s in summaries])
     assert np.all(np.abs(ours - daily_totals) <= 0.025 * daily_totals)
     assert abs(ours.sum() - daily_totals.sum()) <= 0.001 * daily_totals.sum()
+
+
+@settings(max_examples=15, deadline=None)
+@given(seeds=st.lists(st.integers(0, 2**32 - 1), min_size=2, max_size=12))
+def test_batch_of_mixed_wear_evidence_equals_one_by_one(seeds: list[int]) -> None:
+    """Device-flag, Choi and mixed days in one batch (Choi then runs on some rows only) give
+    the same summaries as each day alone."""
+    days = []
+    for seed in seeds:
+        rng = np.random.default_rng(seed)
+        steps = random_minutes(seed)
+        kind = seed % 3
+        flags = (np.full(1440, WEAR_UNKNOWN, np.int8) if kind == 0
+                 else np.full(1440, WORN, np.int8) if kind == 1
+                 else rng.integers(-1, 2, 1440).astype(np.int8))
+        source = ACTIVPAL if kind == 1 else GARMIN
+        sed = np.where(steps == 0, 60.0, 0.0) if kind == 1 else None
+        days.append(merge_day([grid(source, steps, worn=flags, sedentary_s=sed)]))
+    assert summarize_days(days) == [summarize(d) for d in days]
