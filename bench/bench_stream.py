@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import functools
 import os
 import subprocess
 import sys
@@ -34,8 +33,7 @@ from rehabwatch.broker import EmbeddedBroker, free_port  # noqa: E402
 from schemas.daygrid import MINUTE, WORN, DayGrid, Source, slot_count  # noqa: E402
 from schemas.models import Patient  # noqa: E402
 from schemas.wire import HEADER_ORIGIN_MS, encode_grid  # noqa: E402
-from processors.stream import (Gauges, Handlers, StreamSettings, database_handlers,  # noqa: E402
-                               run_worker, store_and_summarize)
+from rehabwatch.worker import run_worker  # noqa: E402
 
 TZ = "Europe/London"
 
@@ -163,7 +161,7 @@ def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker, backlog,
     env = {**os.environ, "PYTHONPATH": str(REPO), "RW_KAFKA_URL": broker.url,
            "RW_DATABASE_URL": url, "RW_STREAM_APP_ID": name, "RW_TOPIC_PARTITIONS": "8",
            "RW_STREAM_DATADIR": str(tmp / name), "RW_LOG_LEVEL": "info",
-           "RW_KAFKA_SESSION_TIMEOUT_S": "10", "RW_BENCH_NO_DB": "1" if args.no_db else "0",
+           "RW_KAFKA_SESSION_TIMEOUT_S": "10",
            **{f"RW_TOPIC_{t.upper()}": f"{name}.{t}"
               for t in ("daygrids", "daily", "candidates", "events", "deadletter")}}
     procs = start_workers(workers, env, tmp)
@@ -199,26 +197,9 @@ async def _latency(broker: EmbeddedBroker, name: str, trickle, rate: float, time
     return {"p50": percentile(lags, 50), "p95": percentile(lags, 95)}
 
 
-def bench_handlers(database_url: str, pure: bool) -> Handlers:
-    """The real database handlers. ``pure`` (``--no-db``) summarizes in memory with no
-    database, to show what the stream layer alone sustains. While ``rehabwatch.evaluation``
-    has no alert stage yet, checks evaluate to no events."""
-    from rehabwatch import evaluation
-
-    if hasattr(evaluation, "evaluate_patient") and not pure:
-        return database_handlers(database_url)
-    summarize = (evaluation.build_summaries if pure
-                 else functools.partial(store_and_summarize, database_url))
-    return Handlers(lambda grids: summarize(list(grids)), lambda checks, now: [],
-                    lambda now: [], lambda event: None, lambda: Gauges({}, 0),
-                    event_type=Gauges)
-
-
 def main() -> None:
     if sys.argv[1:] == ["worker"]:
-        settings = StreamSettings.from_env()
-        pure = os.environ.get("RW_BENCH_NO_DB") == "1"
-        return run_worker(settings, bench_handlers(settings.database_url, pure))
+        return run_worker()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--days", type=int, default=30)
@@ -226,8 +207,6 @@ def main() -> None:
     parser.add_argument("--trickle-rate", type=float, default=50.0, help="grids/s")
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")
-    parser.add_argument("--no-db", action="store_true",
-                        help="summarize in memory: the stream layer's own capacity")
     args = parser.parse_args()
     start = datetime.now(timezone.utc).date() - timedelta(days=args.days + 30)
     backlog = cohort(args.patients, args.days, start + timedelta(days=30))

@@ -8,8 +8,8 @@
     missing-data timer (leader only) ──────────────────────────► alerts.candidates      │
                                             notify ◄── alerts.events ◄─────────────────┘
 
-Agents are thin: decode, call a :class:`Handlers` callable (the database layer by default),
-emit. They take messages in small batches (``noack_take``) so one database transaction serves
+Agents are thin: decode, call a :class:`Handlers` callable (the database layer lives in
+:mod:`rehabwatch.worker`, so this package imports nothing of the composition root), emit. They take messages in small batches (``noack_take``) so one database transaction serves
 many messages, and fall back to one message at a time when a batch fails, so a poison message
 costs only itself: it goes to the dead-letter topic with the reason, and the stream goes on.
 
@@ -27,17 +27,15 @@ Delivery guarantee (at-least-once, made harmless by idempotent writes):
   ``alerts.events`` message may notify twice (at-least-once, never lost).
 
 Configuration: :class:`StreamSettings` (env vars named on each field) and
-:class:`schemas.wire.TopicConfig`. Run a worker with :func:`run_worker` or
-``python -m processors.stream worker``.
+:class:`schemas.wire.TopicConfig`. Run a worker with :func:`run_worker` and the handlers of
+your choice; the production worker is ``rehabwatch worker`` (:func:`rehabwatch.worker.run_worker`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
-import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -155,41 +153,7 @@ class Handlers:
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
 
-def store_and_summarize(database_url: str, grids: Sequence[DayGrid]) -> list[DailySummary]:
-    """Store ``grids`` and rebuild the summary of every (patient, day) they touch, in one
-    transaction (summaries of days left without data are not returned)."""
-    from rehabwatch import db, evaluation  # the composition root's layer, loaded on demand
-
-    with db.session_scope(database_url) as session:
-        for grid in grids:
-            evaluation.store_grid(session, grid)
-        days = sorted({(g.patient_id, g.local_date) for g in grids})
-        found = [evaluation.summarize_day(session, pid, day) for pid, day in days]
-    return [s for s in found if s is not None]
-
-
-def database_handlers(database_url: str) -> Handlers:
-    """The real handlers: :mod:`rehabwatch.evaluation` over ``database_url``."""
-    from rehabwatch import db, evaluation
-
-    def evaluate(checks: Sequence[AlertCheck], now: datetime) -> list[AlertEvent]:
-        with db.session_scope(database_url) as session:
-            return [event for check in checks for event in
-                    evaluation.evaluate_patient(session, check.patient_id, check.as_of, now)]
-
-    def silent(now: datetime) -> Sequence[tuple[str, date]]:
-        with db.session_scope(database_url) as session:
-            return evaluation.silent_patients(session, now)
-
-    def gauges() -> Gauges:
-        with db.session_scope(database_url) as session:
-            return evaluation.alert_gauges(session)
-
-    return Handlers(functools.partial(store_and_summarize, database_url), evaluate, silent,
-                    _log_notification, gauges, event_type=evaluation.AlertEvent)
-
-
-def _log_notification(event: AlertEvent) -> None:
+def log_notification(event: AlertEvent) -> None:
     """Until the webhook and e-mail notifiers exist, a notification is a log line."""
     log.info("alert %s: rule %s (%s)", event.kind, event.rule, event.severity)
 
@@ -388,7 +352,7 @@ async def _metrics_view(self: Any, request: Any) -> Any:
     return self.bytes(body, content_type=content_type.split(";")[0])
 
 
-def make_app(settings: StreamSettings, handlers: Handlers | None = None) -> faust.App:
+def make_app(settings: StreamSettings, handlers: Handlers) -> faust.App:
     """The Faust app with every agent and timer registered; not started."""
     if not settings.kafka_url:
         raise ValueError("RW_KAFKA_URL is not set: start the embedded broker or name a cluster")
@@ -403,18 +367,11 @@ def make_app(settings: StreamSettings, handlers: Handlers | None = None) -> faus
         broker_session_timeout=timeout, broker_heartbeat_interval=timeout / 10,
         broker_rebalance_timeout=max(timeout, 10.0),
     )
-    Pipeline(app, settings, handlers or database_handlers(settings.database_url)).register()
+    Pipeline(app, settings, handlers).register()
     return app
 
 
-def run_worker(settings: StreamSettings | None = None, handlers: Handlers | None = None) -> None:
+def run_worker(settings: StreamSettings, handlers: Handlers) -> None:
     """Run a worker until SIGTERM/SIGINT (blocks; exits the process when done)."""
-    settings = settings or StreamSettings.from_env()
     app = make_app(settings, handlers)
     faust.Worker(app, loglevel=settings.loglevel).execute_from_commandline()
-
-
-if __name__ == "__main__":
-    if sys.argv[1:] != ["worker"]:
-        sys.exit("usage: python -m processors.stream worker   (settings from RW_* variables)")
-    run_worker()

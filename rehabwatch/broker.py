@@ -44,9 +44,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
-def _die_with_parent() -> None:
-    """In the child: ask Linux to SIGTERM the broker when its parent dies, so a killed test
-    run or ``rehabwatch up`` never leaves an orphan broker behind."""
+def die_with_parent() -> None:
+    """In a child process: ask Linux to SIGTERM it when its parent dies, so a killed test
+    run or ``rehabwatch up`` never leaves an orphan broker or worker behind."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
@@ -84,7 +84,7 @@ class EmbeddedBroker:
              "--advertised-listener-url", listener, "--storage-engine", "memory://tansu/"],
             stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,  # Ctrl-C reaches our code first; we stop the broker last
-            preexec_fn=_die_with_parent,
+            preexec_fn=die_with_parent,
         )
         self._wait_ready()
         return self

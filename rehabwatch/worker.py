@@ -12,10 +12,14 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from processors.stream import Gauges, Handlers, StreamSettings, log_notification
 from processors.stream import run_worker as run_stream_worker
 from rehabwatch import alerting, db, evaluation
 from schemas.daygrid import DayGrid
+from schemas.models import DailySummaryRow
 from schemas.records import DailySummary
 from schemas.wire import AlertCheck
 
@@ -33,10 +37,21 @@ def store_and_summarize(database_url: str, grids: Sequence[DayGrid]) -> list[Dai
 
 def evaluate_checks(database_url: str, checks: Sequence[AlertCheck], now: datetime
                     ) -> list[alerting.AlertEvent]:
-    """Rules and alert lifecycle for each check, in one transaction."""
+    """Rules and alert lifecycle for each check, in one transaction.
+
+    A check is evaluated as of its day or the patient's latest stored day, whichever is later:
+    late data for a past day is judged in today's context, and a replayed check for an old day
+    re-evaluates the current state instead of rolling the alerts back in time."""
     with db.session_scope(database_url) as session:
-        return [event for check in checks for event in
-                alerting.evaluate_patient(session, check.patient_id, check.as_of, now)]
+        return [event for check in checks for event in alerting.evaluate_patient(
+            session, check.patient_id, max(check.as_of, _latest_day(session, check.patient_id)),
+            now)]
+
+
+def _latest_day(session: Session, patient_id: str) -> date:
+    latest = session.scalar(select(func.max(DailySummaryRow.local_date))
+                            .where(DailySummaryRow.patient_id == patient_id))
+    return latest or date.min
 
 
 def silent(database_url: str, now: datetime) -> list[tuple[str, date]]:

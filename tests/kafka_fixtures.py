@@ -5,7 +5,7 @@
 Delivery-mechanics tests run a real worker against the real broker with *recording* handlers
 (``python -m tests.kafka_fixtures``): every call is appended to a JSON-lines file the test
 reads, so ordering, dead-lettering, timers and partition sharing are checked without a
-database. End-to-end tests run the real worker (``python -m processors.stream worker``).
+database. End-to-end tests run the real worker (``python -m rehabwatch.worker worker``).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def worker_env(broker: EmbeddedBroker, name: str, tmp: Path, **extra: str) -> di
 class Worker:
     """A worker subprocess; its output goes to a log file the test can read."""
 
-    def __init__(self, env: dict[str, str], log: Path, module: str = "processors.stream") -> None:
+    def __init__(self, env: dict[str, str], log: Path, module: str = "rehabwatch.worker") -> None:
         self.env = {**env, "RW_WORKER_WEB_PORT": str(free_port())}
         self.log = log
         self.web_port = int(self.env["RW_WORKER_WEB_PORT"])
@@ -203,10 +203,10 @@ def recorder_handlers(recorder: Recorder) -> Any:
 def main() -> None:
     """``python -m tests.kafka_fixtures worker``: a real worker with recording handlers
     (``RW_TEST_RECORD``: the JSON-lines file; ``RW_TEST_SILENT``: patients the scan finds)."""
-    from processors.stream import run_worker
+    from processors.stream import StreamSettings, run_worker
 
     silent = [p for p in os.environ.get("RW_TEST_SILENT", "").split(",") if p]
-    run_worker(handlers=recorder_handlers(Recorder(Path(os.environ["RW_TEST_RECORD"]), silent)))
+    run_worker(StreamSettings.from_env(), recorder_handlers(Recorder(Path(os.environ["RW_TEST_RECORD"]), silent)))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,39 @@
+"""The README documents every command and setting (and nothing that does not exist)."""
+
+import argparse
+import dataclasses
+import re
+from pathlib import Path
+
+from rehabwatch.cli import build_parser
+from rehabwatch.settings import Settings
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+
+
+def commands(parser: argparse.ArgumentParser, prefix: str = "") -> list[str]:
+    out = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                nested = commands(sub, f"{prefix}{name} ")
+                out += nested or [f"{prefix}{name}"]
+    return out
+
+
+def test_every_command_is_in_the_readme() -> None:
+    missing = [c for c in commands(build_parser()) if f"rehabwatch {c}" not in README
+               and not re.search(rf"rehabwatch {c.split()[0]} [a-z|]*{c.split()[-1]}", README)]
+    assert not missing, f"commands missing from README.md: {missing}"
+
+
+def test_every_setting_is_in_the_readme() -> None:
+    source = Path(__file__).resolve().parents[1].joinpath("rehabwatch", "settings.py").read_text()
+    names = set(re.findall(r"\bRW_[A-Z_]+", source))
+    assert {f.name for f in dataclasses.fields(Settings)}, "settings exist"
+    assert names and all(n in README for n in names), names - set(re.findall(r"RW_[A-Z_]+", README))
+
+
+def test_readme_test_command_is_what_ci_runs() -> None:
+    ci = (Path(__file__).resolve().parents[1] / ".ci" / "run").read_text()
+    assert "make test" in README and re.search(r"^make test$", ci, re.M)
