@@ -78,7 +78,7 @@ def sudden_drop(s: DaySeries, p: SuddenDropParams) -> Finding:
         return s.candidate("sudden_drop", Severity.HIGH, message, evidence)
     recent = idx[-p.resolution.valid_days:]
     base = _median_before(s, int(recent[0]), p.baseline_days, p.min_baseline_valid_days)
-    if not base:  # None, or a median of 0 steps that no ratio can be taken of
+    if base is None or base < 1.0:  # a median under one step a day gives no usable ratio
         return None
     return _cleared(s, "sudden_drop", recent, s.steps[recent] / base, p.fraction, p.resolution, above=True)
 

@@ -102,28 +102,58 @@ def end_of_day(day: date, tz: str) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(tz)).astimezone(UTC)
 
 
+#: How many days a first or late evaluation walks through: an evaluation as of D judges every
+#: day after the patient's last evaluated day up to D, in order, as a nightly run would have
+#: (alerts have hysteresis, so skipping days would change them), but not more than this.
+CATCH_UP_DAYS = 14
+
+
+def evaluation_days(evaluated_through: date | None, start: date, as_of: date) -> list[date]:
+    """The days an evaluation as of ``as_of`` judges, oldest first: those after
+    ``evaluated_through`` (a re-evaluation of an evaluated day judges that day alone), at
+    most ``CATCH_UP_DAYS``, none before the programme ``start`` unless ``as_of`` is."""
+    if evaluated_through is not None and as_of <= evaluated_through:
+        return [as_of]
+    first = max(as_of - timedelta(days=CATCH_UP_DAYS - 1), min(start, as_of))
+    if evaluated_through is not None:
+        first = max(first, evaluated_through + timedelta(days=1))
+    return days_between(first, as_of)
+
+
 def evaluate_patient(session: Session, patient_id: str, as_of: date,
                      now: datetime | None = None) -> list[AlertEvent]:
-    """Rules over the stored summaries up to ``as_of``, reconciled with the stored alerts.
+    """Rules over the stored summaries, reconciled with the stored alerts, for each day of
+    :func:`evaluation_days` in order; the patient is then evaluated through ``as_of``.
 
-    ``now`` defaults to the end of ``as_of`` (or the real time, if earlier), so evaluating a
-    past day gives the same answer whenever it runs. Idempotent."""
+    Each day is judged at the end of that day; ``as_of`` itself at ``now`` (default: the end
+    of ``as_of``, or the real time if earlier), so evaluating a past day gives the same answer
+    whenever it runs. Idempotent."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         return []
-    now = now or min(datetime.now(UTC), end_of_day(as_of, patient.tz))
+    days = evaluation_days(patient.evaluated_through, patient.start_date, as_of)
     plan = care_plan(session, patient)
-    first = as_of - timedelta(days=DEFAULT_PARAMS.lookback_days)
+    first = days[0] - timedelta(days=DEFAULT_PARAMS.lookback_days)
     history = [summary_from_dict(r.payload) for r in session.scalars(
         select(DailySummaryRow).where(DailySummaryRow.patient_id == patient_id,
                                       DailySummaryRow.local_date.between(first, as_of))
         .order_by(DailySummaryRow.local_date))]
     targets = [targets_for(plan, d) for d in days_between(max(first, patient.start_date), as_of)]
-    found = assess(history, targets, as_of, patient.last_sync_at, now=now,
-                   programme_start=patient.start_date)
-    rec = lifecycle.reconcile(active_alerts(session, patient_id), found.candidates,
-                              found.clearances, now, past_episodes=past_episodes(session, patient_id))
-    return _persist(session, rec)
+    events: list[AlertEvent] = []
+    for day in days:
+        at = min(now or datetime.now(UTC), end_of_day(day, patient.tz))
+        if day == as_of and now is not None:
+            at = now
+        found = assess([s for s in history if s.local_date <= day],
+                       [t for t in targets if t.local_date <= day], day, patient.last_sync_at,
+                       now=at, programme_start=patient.start_date)
+        rec = lifecycle.reconcile(active_alerts(session, patient_id), found.candidates,
+                                  found.clearances, at,
+                                  past_episodes=past_episodes(session, patient_id))
+        events += _persist(session, rec)
+    if patient.evaluated_through is None or as_of > patient.evaluated_through:
+        patient.evaluated_through = as_of
+    return events
 
 
 def _persist(session: Session, rec: lifecycle.Reconciliation) -> list[AlertEvent]:

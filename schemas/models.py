@@ -73,6 +73,8 @@ class Patient(Base):
     overrides: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    #: The last local day the alert rules judged (see ``rehabwatch.alerting``).
+    evaluated_through: Mapped[date | None] = mapped_column(Date, nullable=True)
 
 
 class SourceRow(Base):

@@ -5,9 +5,11 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from rehabwatch import db
+from rehabwatch import alerting, db, evaluation
 from schemas.models import AlertRow, NotificationRow
 
 LONDON = ZoneInfo("Europe/London")
@@ -83,3 +85,52 @@ def test_manual_actions_are_recorded_and_invalid_ones_refused(rw, tmp_path: Path
     rw("evaluate", "--as-of", "2024-06-21")  # still low: a new episode, not a reopened one
     code, doc = rw("alerts", "--status", "open", "--json")
     assert len(doc["alerts"]) == 1 and doc["alerts"][0]["id"] != alert_id
+
+
+@given(through=st.one_of(st.none(), st.dates(date(2024, 1, 1), date(2024, 12, 31))),
+       start=st.dates(date(2024, 1, 1), date(2024, 12, 31)),
+       as_of=st.dates(date(2024, 1, 1), date(2024, 12, 31)))
+def test_evaluation_days_walk_each_unjudged_day_once(through: date | None, start: date,
+                                                       as_of: date) -> None:
+    days = alerting.evaluation_days(through, start, as_of)
+    assert days[-1] == as_of and len(days) <= alerting.CATCH_UP_DAYS
+    assert all(b - a == timedelta(days=1) for a, b in zip(days, days[1:]))
+    if through is not None and as_of > through:
+        assert days[0] > through
+        # from the day after the last judged one, unless the catch-up bound or the programme
+        # start comes later
+        assert days[0] == max(through + timedelta(days=1), min(start, as_of),
+                              as_of - timedelta(days=alerting.CATCH_UP_DAYS - 1))
+    if through is not None and as_of <= through:
+        assert days == [as_of]
+
+
+def test_one_evaluation_judges_the_days_a_nightly_run_would_have(rw, tmp_path: Path,
+                                                                  database_url: str) -> None:
+    """Alerts have hysteresis, so a fortnight evaluated at once must equal 14 nightly runs:
+    the underactive spell that cleared before the as-of day is still on the record."""
+    steps = {**span(date(2024, 6, 1), date(2024, 6, 10), 6000),
+             **span(date(2024, 6, 11), date(2024, 6, 16), 900),
+             **span(date(2024, 6, 17), date(2024, 6, 24), 8000)}
+    f = days_csv(tmp_path / "spell.csv", steps)
+    for pid in ("ONCE", "NIGHTLY"):
+        rw("patient", "add", pid, "--procedure", "microdiscectomy", "--start-date", "2024-05-01",
+           "--tz", "Europe/London")
+        assert rw("ingest", str(f), "--patient", pid)[0] == 0
+    with db.session_scope(database_url) as session:
+        alerting.evaluate_all(session, date(2024, 6, 10))  # both judged through the 10th
+        for d in range(11, 25):
+            for pid in ("ONCE", "NIGHTLY"):
+                evaluation.summarize_day(session, pid, date(2024, 6, d))
+            alerting.evaluate_patient(session, "NIGHTLY", date(2024, 6, d))
+        alerting.evaluate_patient(session, "ONCE", date(2024, 6, 24))  # 14 days at once
+
+    def history(pid: str) -> list[tuple[object, ...]]:
+        with db.session_scope(database_url) as session:
+            rows = session.scalars(select(AlertRow).where(AlertRow.patient_id == pid)
+                                   .order_by(AlertRow.opened_on, AlertRow.rule))
+            return [(r.rule, r.audience, r.status, r.opened_on, r.severity,
+                     [(t.status, t.at) for t in r.transitions]) for r in rows]
+
+    assert history("ONCE") == history("NIGHTLY")
+    assert ("underactivity", "clinician", "resolved") in {h[:3] for h in history("ONCE")}
