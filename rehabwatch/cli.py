@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from aiokafka.errors import KafkaError
+
 from ingest.base import ParseContext
 from ingest.errors import IngestError
 from ingest.registry import FORMATS
@@ -26,6 +28,7 @@ from alerts.lifecycle import AlertError
 from rehabwatch import alerting, db, reports
 from rehabwatch.settings import Settings, load
 from schemas.alert_records import Alert, AlertStatus
+from schemas.daygrid import DayGrid
 from schemas.models import Patient
 from schemas.protocol import procedures
 
@@ -126,7 +129,20 @@ def _ingest_one(path: Path, ctx: ParseContext, fmt: str, settings: Settings) -> 
     return {"file": str(path), "upload_id": out.upload_id, "status": out.status,
             "format": out.format, "reason": out.reason, "records": out.records,
             "grids": len(out.grids), "steps": round(out.steps), "skipped": out.skipped,
-            "days_changed": len(out.changed_days)}
+            "days_changed": len(out.changed_days),
+            "published": _publish(out.grids, settings) if settings.kafka_url else 0}
+
+
+def _publish(grids: Sequence[DayGrid], settings: Settings) -> int:
+    """Hand stored grids to the stream (``RW_KAFKA_URL`` set); the upload stands either way."""
+    from rehabwatch.publish import publish_grids
+
+    try:
+        return publish_grids(settings.kafka_url, grids)
+    except KafkaError as exc:
+        raise CliError(f"stored, but not published to {settings.kafka_url} ({exc}); the "
+                       "worker will not see it until re-sent: run `rehabwatch evaluate`, "
+                       "or ingest the file again once the broker is back") from None
 
 
 def _ingest_line(doc: dict[str, Any]) -> str:
@@ -200,6 +216,22 @@ def cmd_alert(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from rehabwatch.worker import run_worker
+
+    if not settings.kafka_url:
+        raise CliError("RW_KAFKA_URL is not set: name a Kafka cluster, or run `rehabwatch up` "
+                       "for the embedded broker with a worker")
+    run_worker()
+    return 0
+
+
+def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from rehabwatch.stack import run_up
+
+    return run_up(demo=args.demo)
+
+
 def _snooze_until(args: argparse.Namespace, now: datetime) -> date:
     if args.until is None and args.days is None:
         raise CliError("snooze needs --days N (1, 3 or 7) or --until YYYY-MM-DD")
@@ -255,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--by", default=getpass.getuser(), help="who (default: your user name)")
     one.add_argument("--days", type=int, help="snooze length in days (1, 3 or 7)")
     one.add_argument("--until", type=iso_date, help="snooze until this day")
+    add("worker", cmd_worker, "run a stream worker against RW_KAFKA_URL (blocks)")
+    up = add("up", cmd_up, "embedded broker (unless RW_KAFKA_URL) and a worker; Ctrl-C stops")
+    up.add_argument("--demo", action="store_true", help="also publish the demo cohort's grids")
     return p
 
 
@@ -267,10 +302,17 @@ def _adder(sub: Any) -> Callable[[str, Handler, str], argparse.ArgumentParser]:
     return add
 
 
+#: Commands that create or upgrade the schema themselves.
+SETS_UP_SCHEMA: frozenset[Handler] = frozenset({cmd_init, cmd_up})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    settings = load()
     try:
-        return args.handler(args, load())
+        if args.handler not in SETS_UP_SCHEMA and (why := db.schema_problem(settings.database_url)):
+            raise CliError(f"{why} (RW_DATABASE_URL is {_safe_url(settings.database_url)})")
+        return args.handler(args, settings)
     except (CliError, IngestError, reports.NotFound, LookupError, AlertError) as exc:
         print(f"rehabwatch: {exc}", file=sys.stderr)
         return 1

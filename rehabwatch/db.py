@@ -9,6 +9,8 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -52,6 +54,17 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
+
+
+def schema_problem(url: str) -> str | None:
+    """Why the database at ``url`` cannot be used as is (no schema, or an older one), or None."""
+    with engine(url).connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+    if current == head:
+        return None
+    state = "has no rehabwatch tables" if current is None else f"is at schema {current}, not {head}"
+    return f"the database {state}: run `rehabwatch init`"
 
 
 def upgrade(url: str) -> None:
