@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from ingest.store import stored_grids, upsert_grid
 from processors.merge import merge_day
-from processors.summary import summarize
+from processors.summary import summarize_days
 from schemas.daygrid import DayGrid
 from schemas.models import DailySummaryRow, GridRow, Patient
 from schemas.protocol import CarePlan, personal_baseline
@@ -47,7 +47,7 @@ def build_summaries(grids: list[DayGrid]) -> list[DailySummary]:
     by_day: dict[date, list[DayGrid]] = {}
     for grid in grids:
         by_day.setdefault(grid.local_date, []).append(grid)
-    return [summarize(merge_day(day_grids)) for _, day_grids in sorted(by_day.items())]
+    return summarize_days([merge_day(day_grids) for _, day_grids in sorted(by_day.items())])
 
 
 def summarize_day(session: Session, patient_id: str, day: date) -> DailySummary | None:
