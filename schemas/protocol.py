@@ -217,15 +217,25 @@ def _expected(plan: CarePlan, protocol: Protocol, week: float) -> tuple[Target |
 
 def targets_for(plan: CarePlan, day: date) -> DayTargets:
     """The targets in force for ``plan``'s patient on local day ``day``."""
-    protocol = protocol_for(plan.procedure)
-    days = (day - plan.start_date).days
+    template = _targets_at(plan.procedure, tuple(sorted(plan.overrides.items())), plan.baseline,
+                           (day - plan.start_date).days)
+    return replace(template, patient_id=plan.patient_id, local_date=day)
+
+
+@lru_cache(maxsize=65536)
+def _targets_at(procedure: str, overrides: tuple[tuple[str, float], ...], baseline: float | None,
+                days: int) -> DayTargets:
+    """The targets ``days`` after the start, for any patient with this plan (memoized: a
+    cohort shares a handful of plans, and a patient's days are re-read every evaluation)."""
+    plan = CarePlan("", procedure, date.min, "UTC", dict(overrides), baseline)
+    protocol = protocol_for(procedure)
     notes = () if protocol.reviewed else (f"{protocol.ref}: defaults pending clinician review",)
     if days < 0:
-        return DayTargets(plan.patient_id, day, protocol.ref, PRE_START, days // DAYS_PER_WEEK,
+        return DayTargets("", date.min, protocol.ref, PRE_START, days // DAYS_PER_WEEK,
                           steps_low=None, notes=notes)
     week = days / DAYS_PER_WEEK
     fraction, expected = _expected(plan, protocol, week)
     return DayTargets(
-        plan.patient_id, day, protocol.ref, protocol.phase_at(week).name, days // DAYS_PER_WEEK,
+        "", date.min, protocol.ref, protocol.phase_at(week).name, days // DAYS_PER_WEEK,
         **{name: _target(name, plan, protocol, week) for name in TARGET_NAMES},
         expected_fraction_of_baseline=fraction, expected_steps=expected, notes=notes)
