@@ -59,21 +59,6 @@ def assess(
                       tuple(f for f in findings if isinstance(f, Clearance)))
 
 
-def evaluate_rules(
-    history: Sequence[DailySummary],
-    targets: Sequence[DayTargets],
-    as_of: date,
-    last_sync: datetime | None,
-    params: RuleParams = DEFAULT_PARAMS,
-    *,
-    now: datetime | None = None,
-    programme_start: date | None = None,
-) -> list[AlertCandidate]:
-    """The candidates of ``assess``: the alert conditions that hold as of ``as_of``."""
-    return list(assess(history, targets, as_of, last_sync, params, now=now,
-                       programme_start=programme_start).candidates)
-
-
 def _activity(s: DaySeries, params: RuleParams) -> tuple[Finding, ...]:
     return (underactivity(s, params.underactivity), sudden_drop(s, params.sudden_drop),
             overload_spike(s, params.overload_spike), sitting(s, params.sitting))

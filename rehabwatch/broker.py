@@ -51,6 +51,17 @@ def die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+def terminate(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    """SIGTERM ``proc``, then SIGKILL it if it has not exited within ``timeout_s``."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class EmbeddedBroker:
     """A Tansu broker process on 127.0.0.1 with memory storage; a context manager."""
 
@@ -109,13 +120,8 @@ class EmbeddedBroker:
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not exited within a few seconds."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(STOP_TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        if proc is not None:
+            terminate(proc, STOP_TIMEOUT_S)
         if not self._log.closed:
             self._log.close()
             Path(self._log.name).unlink(missing_ok=True)

@@ -23,7 +23,7 @@ import numpy as np
 from ingest.base import ParseContext
 from ingest.generic_csv import GenericCsvParser
 from rehabwatch import db
-from rehabwatch.broker import EmbeddedBroker, die_with_parent
+from rehabwatch.broker import EmbeddedBroker, die_with_parent, terminate
 from rehabwatch.demo import COHORT, DAYS, write_export
 from rehabwatch.publish import publish_grids
 from rehabwatch.settings import Settings
@@ -43,7 +43,7 @@ def run_up(demo: bool = False) -> int:
         settings = Settings()
         db.upgrade(settings.database_url)
         worker = _start_worker()
-        stack.callback(_stop_worker, worker)
+        stack.callback(terminate, worker, WORKER_STOP_TIMEOUT_S)
         print(f"RW_KAFKA_URL={settings.kafka_url}", flush=True)
         if demo:
             print(f"demo: published {load_demo(settings)} day grids", flush=True)
@@ -66,16 +66,6 @@ def _start_worker() -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "rehabwatch.worker", "worker"],
                             stdin=subprocess.DEVNULL, start_new_session=True,
                             preexec_fn=die_with_parent)
-
-
-def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
-    if worker.poll() is None:
-        worker.terminate()
-        try:
-            worker.wait(WORKER_STOP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
 
 
 def load_demo(settings: Settings) -> int:

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from alerts.rule_params import RuleParams, RpmParams
-from alerts.rules import assess, evaluate_rules
+from alerts.rules import Assessment, assess
 from schemas.alert_records import Severity
 from schemas.records import DailySummary, DayTargets, Target
 from tests.cohort import summary
@@ -188,11 +188,11 @@ def test_sitting_three_of_seven_valid_days() -> None:
 
 # --- entry point and invariants ------------------------------------------------------------
 
-def test_evaluate_rules_returns_candidates_only() -> None:
+def test_assess_finds_the_candidates_and_nothing_without_data() -> None:
     hist, targets = days_from([1000.0] * 9), flat_targets(9)
-    got = evaluate_rules(hist, targets, START + timedelta(days=8), None)
-    assert [c.rule for c in got] == ["underactivity"]
-    assert evaluate_rules([], [], START, None) == []
+    got = assess(hist, targets, START + timedelta(days=8), None)
+    assert [c.rule for c in got.candidates] == ["underactivity"]
+    assert assess([], [], START, None) == Assessment()
 
 
 day_steps = st.floats(min_value=0, max_value=20000)
