@@ -9,6 +9,8 @@ import pytest
 
 from ingest.base import ParseContext, ParseResult
 from ingest.fit import PARSER
+from processors.merge import merge_day
+from processors.summary import summarize_days
 from schemas.binning import bin_batch
 from schemas.daygrid import WORN, DayGrid
 from tests.conftest import SHARED_DATA
@@ -89,3 +91,20 @@ def test_unknown_activity_type_is_kept_without_posture(shared_data: Path) -> Non
     batch = parse(path).series[0].batch
     assert batch.sedentary_s is not None
     assert np.isnan(batch.sedentary_s).any() and len(batch) > 200
+
+
+@pytest.mark.parametrize("name", [p.name for p in MONITORING] + ["MonitoringFile.fit"])
+def test_daily_summaries_report_the_device_day_totals(shared_data: Path, name: str) -> None:
+    """Through merge and summary, each full day's steps are the device's own midnight total."""
+    path = next(p for p in monitoring_files(shared_data) if p.name == name)
+    by_day = {g.local_date: g for g in grids(path)}
+    baseline, totals = start_snapshot(path), midnight_totals(path)
+    summaries = {s.local_date: s for s in summarize_days(
+        [merge_day([by_day[d]]) for d in sorted(totals) if d in by_day])}
+    assert set(summaries) == set(totals)
+    for day, total in totals.items():
+        s = summaries[day]
+        assert s.steps == pytest.approx(total - baseline.get(day, 0)), day
+        assert [src.split(":")[0] for src in s.sources] == ["garmin-fit"]
+        assert s.wear_method.startswith("device")  # the monitoring rows are wear evidence
+        assert s.walking_minutes + s.stationary_minutes <= s.wear_minutes <= 1440
