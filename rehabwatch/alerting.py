@@ -110,10 +110,11 @@ CATCH_UP_DAYS = 14
 
 def evaluation_days(evaluated_through: date | None, start: date, as_of: date) -> list[date]:
     """The days an evaluation as of ``as_of`` judges, oldest first: those after
-    ``evaluated_through`` (a re-evaluation of an evaluated day judges that day alone), at
-    most ``CATCH_UP_DAYS``, none before the programme ``start`` unless ``as_of`` is."""
+    ``evaluated_through``, at most ``CATCH_UP_DAYS``, none before the programme ``start``
+    unless ``as_of`` is. Evaluation never goes back in time: asked for a day already judged
+    (a replayed or late check), it judges the last judged day again, with the data now known."""
     if evaluated_through is not None and as_of <= evaluated_through:
-        return [as_of]
+        return [evaluated_through]
     first = max(as_of - timedelta(days=CATCH_UP_DAYS - 1), min(start, as_of))
     if evaluated_through is not None:
         first = max(first, evaluated_through + timedelta(days=1))
@@ -123,15 +124,16 @@ def evaluation_days(evaluated_through: date | None, start: date, as_of: date) ->
 def evaluate_patient(session: Session, patient_id: str, as_of: date,
                      now: datetime | None = None) -> list[AlertEvent]:
     """Rules over the stored summaries, reconciled with the stored alerts, for each day of
-    :func:`evaluation_days` in order; the patient is then evaluated through ``as_of``.
+    :func:`evaluation_days` in order; the patient is then evaluated through the last of them.
 
-    Each day is judged at the end of that day; ``as_of`` itself at ``now`` (default: the end
+    Each day is judged at the end of that day; the last one at ``now`` (default: the end
     of ``as_of``, or the real time if earlier), so evaluating a past day gives the same answer
     whenever it runs. Idempotent."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         return []
     days = evaluation_days(patient.evaluated_through, patient.start_date, as_of)
+    as_of = days[-1]
     plan = care_plan(session, patient)
     first = days[0] - timedelta(days=DEFAULT_PARAMS.lookback_days)
     history = [summary_from_dict(r.payload) for r in session.scalars(
@@ -151,8 +153,7 @@ def evaluate_patient(session: Session, patient_id: str, as_of: date,
                                   found.clearances, at,
                                   past_episodes=past_episodes(session, patient_id))
         events += _persist(session, rec)
-    if patient.evaluated_through is None or as_of > patient.evaluated_through:
-        patient.evaluated_through = as_of
+    patient.evaluated_through = as_of
     return events
 
 
