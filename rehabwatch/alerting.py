@@ -108,6 +108,15 @@ def end_of_day(day: date, tz: str) -> datetime:
 CATCH_UP_DAYS = 14
 
 
+def judged_at(day: date, tz: str, now: datetime | None) -> datetime:
+    """The moment ``day`` is judged as of: its end (never later than the real time); a live
+    ``now`` instead when ``day`` is the newest complete day, so sync gaps are measured live."""
+    end = end_of_day(day, tz)
+    if now is None:
+        return min(datetime.now(UTC), end)
+    return now if now < end + timedelta(days=1) else end
+
+
 def evaluation_days(evaluated_through: date | None, start: date, as_of: date) -> list[date]:
     """The days an evaluation as of ``as_of`` judges, oldest first: those after
     ``evaluated_through``, at most ``CATCH_UP_DAYS``, none before the programme ``start``
@@ -126,9 +135,9 @@ def evaluate_patient(session: Session, patient_id: str, as_of: date,
     """Rules over the stored summaries, reconciled with the stored alerts, for each day of
     :func:`evaluation_days` in order; the patient is then evaluated through the last of them.
 
-    Each day is judged at the end of that day; the last one at ``now`` (default: the end
-    of ``as_of``, or the real time if earlier), so evaluating a past day gives the same answer
-    whenever it runs. Idempotent."""
+    Each day is judged at its end (:func:`judged_at`; ``now``, if given, for the newest
+    complete day), so evaluating a past day gives the same answer whenever it runs.
+    Idempotent."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         return []
@@ -143,9 +152,7 @@ def evaluate_patient(session: Session, patient_id: str, as_of: date,
     targets = [targets_for(plan, d) for d in days_between(max(first, patient.start_date), as_of)]
     events: list[AlertEvent] = []
     for day in days:
-        at = min(now or datetime.now(UTC), end_of_day(day, patient.tz))
-        if day == as_of and now is not None:
-            at = now
+        at = judged_at(day, patient.tz, now)
         found = assess([s for s in history if s.local_date <= day],
                        [t for t in targets if t.local_date <= day], day, patient.last_sync_at,
                        now=at, programme_start=patient.start_date)

@@ -1,9 +1,12 @@
-"""The demo: a small synthetic cohort, generated, ingested and evaluated end to end.
+"""The demo: a small synthetic cohort, generated, ingested and judged end to end.
 
-``python -m rehabwatch.demo [--out DIR]`` writes each patient's tracker export as the generic
-CSV (docs/csv-format.md), creates ``DIR/rehabwatch.db``, adds the patients, ingests the
-exports through the CLI, evaluates, and prints daily steps and alerts. Trajectories are
-planted so that each kind of alert has something to find; everything is seeded.
+``python -m rehabwatch.demo [--out DIR] [--batch]`` starts the embedded stack (broker and
+stream worker, as ``rehabwatch up``) on ``DIR/rehabwatch.db``, writes each patient's tracker
+export as the generic CSV (docs/csv-format.md), adds the patients, ingests the exports through
+the CLI (which publishes their day grids), waits for the worker to summarize and judge them,
+stops the stack and prints daily steps and alerts. ``--batch`` uses ``rehabwatch evaluate``
+instead of the stream. Trajectories are planted so that each kind of alert has something to
+find; everything is seeded.
 """
 
 from __future__ import annotations
@@ -11,16 +14,26 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
+from time import monotonic, sleep
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from sqlalchemy import func, select
 
+from rehabwatch import db
+from rehabwatch.broker import free_port
 from rehabwatch.cli import main as cli
+from rehabwatch.stack import running
+from schemas.models import AlertTransitionRow, Patient
 
 DAYS = 49
+WAIT_S = 180.0  # for the worker to judge everyone
+QUIET_S = 3.0  # alerts unchanged this long: the worker is done
 
 
 @dataclass(frozen=True)
@@ -82,37 +95,92 @@ def write_export(patient: DemoPatient, start: date, last: date, path: Path,
             day += timedelta(days=1)
 
 
-def run(out: Path) -> int:
+def enrol_and_ingest(database_url: str, exports: Path) -> int:
+    """Enrol the cohort (those not enrolled yet) and ingest their generated exports through
+    the CLI, which also publishes the day grids when ``RW_KAFKA_URL`` is set."""
+    os.environ["RW_DATABASE_URL"] = database_url
+    start, last = date.today() - timedelta(days=DAYS), date.today() - timedelta(days=1)
+    rng = np.random.default_rng(20261123)
+    exports.mkdir(parents=True, exist_ok=True)
+    with db.session_scope(database_url) as session:
+        enrolled = set(session.scalars(select(Patient.id)))
+    steps = []
+    for p in COHORT:
+        export = exports / f"{p.id}.csv"
+        write_export(p, start, last, export, rng)
+        if p.id not in enrolled:
+            steps.append(["patient", "add", p.id, "--procedure", p.procedure,
+                          "--start-date", start.isoformat(), "--tz", p.tz])
+        steps.append(["ingest", str(export), "--patient", p.id])
+    return _run(steps)
+
+
+def wait_until_judged(database_url: str, worker: subprocess.Popen[bytes]) -> int:
+    """Wait until the worker has judged every patient through yesterday and the alerts have
+    stopped changing (the missing-data scan judges the silent patient)."""
+    yesterday = date.today() - timedelta(days=1)
+    deadline, last_seen, quiet_since = monotonic() + WAIT_S, None, monotonic()
+    while monotonic() < deadline:
+        if worker.poll() is not None:
+            print(f"the worker exited with code {worker.returncode}", file=sys.stderr)
+            return 1
+        with db.session_scope(database_url) as session:
+            behind = session.scalar(select(func.count()).select_from(Patient).where(
+                (Patient.evaluated_through.is_(None)) | (Patient.evaluated_through < yesterday)))
+            seen = session.scalar(select(func.count()).select_from(AlertTransitionRow))
+        if seen != last_seen:
+            last_seen, quiet_since = seen, monotonic()
+        if behind == 0 and monotonic() - quiet_since >= QUIET_S:
+            return 0
+        sleep(0.5)
+    print(f"the worker has not judged every patient after {WAIT_S:g} s", file=sys.stderr)
+    return 1
+
+
+def run(out: Path, batch: bool = False) -> int:
+    """The demo, through the embedded streaming stack (or ``batch``: ``rehabwatch evaluate``)."""
     if out.exists():
         shutil.rmtree(out)
-    (out / "exports").mkdir(parents=True)
-    os.environ["RW_DATABASE_URL"] = f"sqlite:///{out / 'rehabwatch.db'}"
-    today = date.today()
-    start, last = today - timedelta(days=DAYS), today - timedelta(days=1)
-    rng = np.random.default_rng(20261123)
-    steps = [["init"]]
-    for p in COHORT:
-        export = out / "exports" / f"{p.id}.csv"
-        write_export(p, start, last, export, rng)
-        steps.append(["patient", "add", p.id, "--procedure", p.procedure,
-                      "--start-date", start.isoformat(), "--tz", p.tz])
-        steps.append(["ingest", str(export), "--patient", p.id])
-    steps.append(["evaluate", "--as-of", last.isoformat()])
-    for p in COHORT:
-        steps.append(["summary", p.id, "--from", (last - timedelta(days=6)).isoformat()])
-    steps.append(["alerts"])
+    out.mkdir(parents=True)
+    url = os.environ["RW_DATABASE_URL"] = f"sqlite:///{out / 'rehabwatch.db'}"
+    last = date.today() - timedelta(days=1)
+    if batch:
+        code = (_run([["init"]]) or enrol_and_ingest(url, out / "exports")
+                or _run([["evaluate", "--as-of", last.isoformat()]]))
+    else:
+        os.environ.setdefault("RW_MISSING_DATA_SCAN_S", "10")
+        os.environ.setdefault("RW_WORKER_WEB_PORT", str(free_port()))
+        with running() as (settings, worker):
+            print(f"\n$ rehabwatch up   # broker at {settings.kafka_url}, worker metrics at "
+                  f"http://127.0.0.1:{os.environ['RW_WORKER_WEB_PORT']}/metrics", flush=True)
+            code = enrol_and_ingest(url, out / "exports")
+            if not code:
+                print("\n(waiting for the worker to summarize and judge every patient)",
+                      flush=True)
+                code = wait_until_judged(url, worker)
+    if code:
+        return code
+    code = _run([*(["summary", p.id, "--from", (last - timedelta(days=6)).isoformat()]
+                   for p in COHORT), ["alerts"]])
+    print(f"\ndemo database: {out / 'rehabwatch.db'}  (RW_DATABASE_URL={url})")
+    return code
+
+
+def _run(steps: list[list[str]]) -> int:
     for argv in steps:
         print(f"\n$ rehabwatch {' '.join(argv)}", flush=True)
         if code := cli(argv):
             return code
-    print(f"\ndemo database: {out / 'rehabwatch.db'}  (RW_DATABASE_URL=sqlite:///{out / 'rehabwatch.db'})")
     return 0
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-out"))
-    return run(parser.parse_args().out.resolve())
+    parser.add_argument("--batch", action="store_true",
+                        help="no broker: evaluate in batch instead of through the stream")
+    args = parser.parse_args()
+    return run(args.out.resolve(), args.batch)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Batch evaluation through the CLI on SQLite and PostgreSQL: alerts raised once, late data
 resolves what it answers, and every manual transition is recorded."""
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -134,3 +134,11 @@ def test_one_evaluation_judges_the_days_a_nightly_run_would_have(rw, tmp_path: P
 
     assert history("ONCE") == history("NIGHTLY")
     assert ("underactivity", "clinician", "resolved") in {h[:3] for h in history("ONCE")}
+
+
+def test_days_are_judged_at_their_end_and_the_newest_live() -> None:
+    now = datetime(2024, 6, 22, 9, 30, tzinfo=timezone.utc)
+    end_21 = datetime(2024, 6, 21, 23, 0, tzinfo=timezone.utc)  # London midnight in summer
+    assert alerting.judged_at(date(2024, 6, 21), "Europe/London", now) == now  # yesterday: live
+    assert alerting.judged_at(date(2024, 6, 20), "Europe/London", now) == end_21 - timedelta(days=1)
+    assert alerting.judged_at(date(2024, 6, 21), "Europe/London", None) == end_21
