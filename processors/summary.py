@@ -261,13 +261,21 @@ def _minute_columns(days: Sequence[MergedDay], p: SummaryParams) -> dict[str, li
               "steps": np.nansum(steps, axis=1), "has_steps": has.any(axis=1),
               "wear_minutes": _count(worn), "wear_minutes_daytime": _count(worn & daytime)}
     return {**{k: v.tolist() for k, v in arrays.items()},
-            "sitting_minutes": _sitting(days, still, p), "wear_method": methods}
+            "sitting_minutes": _sitting(days, still, p),
+            "sedentary_minutes": [_reported_sedentary(d) for d in days], "wear_method": methods}
+
+
+def _reported_sedentary(day: MergedDay) -> int | None:
+    """Whole minutes of the sedentary seconds the devices reported, None if they reported none."""
+    if day.sedentary_s is None or np.isnan(day.sedentary_s).all():
+        return None
+    return round(float(np.nansum(day.sedentary_s)) / 60)
 
 
 PER_MINUTE = ("walking_minutes", "walking_bouts", "walking_bout_minutes",
               "longest_walking_bout_min", "moderate_minutes", "stationary_minutes",
               "sitting_minutes", "longest_stationary_bout_min", "prolonged_stationary_bouts",
-              "sedentary_breaks")
+              "sedentary_breaks", "sedentary_minutes")
 _FIELDS = tuple(f.name for f in fields(DailySummary))
 #: DailySummary's leading fields, which every day has; the per-minute measures follow them.
 _HEAD = ("patient_id", "local_date", "steps", "valid", "data_day", "wear_minutes",
@@ -313,7 +321,8 @@ def _coarse(day: MergedDay, p: SummaryParams) -> DailySummary:
     return DailySummary(
         day.patient_id, day.local_date, float(np.nansum(day.steps)) if has_steps else None,
         valid=valid, data_day=day.has_data, wear_minutes=wear, wear_minutes_daytime=wear_day,
-        wear_method=method, resolution_s=day.resolution_s, sources=day.sources)
+        wear_method=method, resolution_s=day.resolution_s, sources=day.sources,
+        sedentary_minutes=_reported_sedentary(day))
 
 
 def summarize_days(days: Sequence[MergedDay],

@@ -18,7 +18,11 @@ class DailySummary:
     ``walking_minutes`` counts minutes at walking cadence; ``walking_bout_minutes`` the minutes
     spanned by walking bouts (tolerated gap minutes included). ``stationary_minutes`` are
     worn, zero-step minutes in the daytime (awake) window; ``sitting_minutes`` those of them
-    with sensed sitting posture (None when no posture sensor contributed). ``wear_method``
+    with sensed sitting posture (None when no posture sensor contributed).
+    ``sedentary_minutes`` is the sedentary time the devices themselves reported, over the
+    whole day, as they define it (activPAL/ActiGraph: sensed sitting or lying; Garmin: the
+    sedentary activity type; Fitbit minutes: intensity 0, which includes sleep and non-wear;
+    Fitbit daily files: SedentaryMinutes, which leaves sleep out), None when none did. ``wear_method``
     names the wear evidence (``device``, ``choi``, ``device+choi``, ``heart_rate_daily``,
     ``hourly_steps``, ``none``).
     """
@@ -43,6 +47,7 @@ class DailySummary:
     prolonged_stationary_bouts: int | None = None
     sedentary_breaks: int | None = None
     walking_bout_minutes: int | None = None
+    sedentary_minutes: int | None = None
 
 
 @dataclass(frozen=True)

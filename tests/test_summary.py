@@ -177,3 +177,42 @@ def test_batch_of_mixed_wear_evidence_equals_one_by_one(seeds: list[int]) -> Non
         sed = np.where(steps == 0, 60.0, 0.0) if kind == 1 else None
         days.append(merge_day([grid(source, steps, worn=flags, sedentary_s=sed)]))
     assert summarize_days(days) == [summarize(d) for d in days]
+
+
+def test_real_fitbit_sedentary_minutes_are_what_the_files_report(shared_data: Path) -> None:
+    """Minute intensities overlaid on minute steps (one source) give, per local day, the count
+    of intensity-0 minutes in the file; Fitbit's daily SedentaryMinutes leaves sleep out, so it
+    is never more; a day known only from the daily files reports SedentaryMinutes itself."""
+    import pandas as pd
+
+    from ingest.base import ParseContext
+    from ingest.fitbit_csv import PARSER
+    from schemas.binning import bin_batch
+
+    folder, tz = shared_data / "fitbit" / "fitabase_export_actiwearcheck", "America/New_York"
+
+    def table(name: str) -> tuple[Path, dict[date, DayGrid]]:
+        path = next(folder.glob(f"name5_{name}_*.csv"))
+        result = PARSER.parse(path.read_bytes(), ParseContext("p1", tz, filename=path.name))
+        return path, {g.local_date: g for s in result.series for g in bin_batch(s.batch, "p1", tz)}
+
+    _, steps = table("minuteStepsNarrow")
+    minute_path, intensities = table("minuteIntensitiesNarrow")
+    daily_path, daily = table("dailyIntensities")
+    _, daily_steps = table("dailySteps")
+    days = sorted(steps)
+    summaries = summarize_days([merge_day([steps[d].overlay(intensities[d])]) for d in days])
+    raw = pd.read_csv(minute_path)
+    raw_day = pd.to_datetime(raw["ActivityMinute"], format="%m/%d/%Y %I:%M:%S %p").dt.date
+    zero_minutes = (raw["Intensity"] == 0).groupby(raw_day).sum()
+    reported = pd.read_csv(daily_path).set_index(
+        pd.to_datetime(pd.read_csv(daily_path)["ActivityDay"], format="%m/%d/%Y").dt.date
+    )["SedentaryMinutes"]
+    spring_forward = date(2023, 3, 12)  # the parser drops minutes stamped in the DST gap
+    for s in summaries:
+        gap = 60 if s.local_date == spring_forward else 0
+        assert zero_minutes[s.local_date] - gap <= s.sedentary_minutes <= zero_minutes[s.local_date]
+        assert s.sedentary_minutes >= reported[s.local_date]
+    only_daily = summarize_days([merge_day([daily_steps[d].overlay(daily[d])]) for d in days])
+    assert [s.sedentary_minutes for s in only_daily] == [reported[d] for d in days]
+    assert all(s.resolution_s == 86400 for s in only_daily)
