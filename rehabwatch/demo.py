@@ -25,10 +25,9 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from sqlalchemy import func, select
 
-from rehabwatch import db
+from rehabwatch import db, stack
 from rehabwatch.broker import free_port
 from rehabwatch.cli import main as cli
-from rehabwatch.stack import running
 from schemas.models import AlertTransitionRow, Patient
 
 DAYS = 49
@@ -150,14 +149,15 @@ def run(out: Path, batch: bool = False) -> int:
     else:
         os.environ.setdefault("RW_MISSING_DATA_SCAN_S", "10")
         os.environ.setdefault("RW_WORKER_WEB_PORT", str(free_port()))
-        with running() as (settings, worker):
-            print(f"\n$ rehabwatch up   # broker at {settings.kafka_url}, worker metrics at "
-                  f"http://127.0.0.1:{os.environ['RW_WORKER_WEB_PORT']}/metrics", flush=True)
-            code = enrol_and_ingest(url, out / "exports")
-            if not code:
-                print("\n(waiting for the worker to summarize and judge every patient)",
-                      flush=True)
-                code = wait_until_judged(url, worker)
+        with stack.broker() as settings:
+            print(f"\n$ rehabwatch up   # broker at {settings.kafka_url}", flush=True)
+            code = enrol_and_ingest(url, out / "exports")  # published before the worker starts,
+            if not code:  # so its first missing-data scan comes after the backlog
+                with stack.worker() as proc:
+                    print(f"\n(a stream worker summarizes and judges every patient; metrics at "
+                          f"http://127.0.0.1:{os.environ['RW_WORKER_WEB_PORT']}/metrics)",
+                          flush=True)
+                    code = wait_until_judged(url, proc)
     if code:
         return code
     code = _run([*(["summary", p.id, "--from", (last - timedelta(days=6)).isoformat()]

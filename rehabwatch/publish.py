@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
 
 from schemas.daygrid import DayGrid
 from schemas.wire import HEADER_ORIGIN_MS, TopicConfig, encode_grid
@@ -22,12 +24,28 @@ def bootstrap_servers(kafka_url: str) -> list[str]:
 def publish_grids(kafka_url: str, grids: Sequence[DayGrid],
                   topics: TopicConfig | None = None) -> int:
     """Publish ``grids`` keyed by patient, in order, and wait until the broker has them all;
-    returns how many were published. The topic is ``RW_TOPIC_DAYGRIDS`` by default."""
-    topic = (topics or TopicConfig.from_env()).daygrids
-    return asyncio.run(_publish(bootstrap_servers(kafka_url), topic, grids))
+    returns how many were published. The topic is ``RW_TOPIC_DAYGRIDS`` by default; it is
+    created with the configured partitions if missing (not with the broker's default, which
+    would differ from what the workers expect)."""
+    return asyncio.run(_publish(bootstrap_servers(kafka_url), topics or TopicConfig.from_env(),
+                                grids))
 
 
-async def _publish(servers: list[str], topic: str, grids: Sequence[DayGrid]) -> int:
+async def _ensure_topic(servers: list[str], topics: TopicConfig) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topics.daygrids, topics.partitions,
+                                            topics.replicas)])
+    except TopicAlreadyExistsError:
+        pass
+    finally:
+        await admin.close()
+
+
+async def _publish(servers: list[str], topics: TopicConfig, grids: Sequence[DayGrid]) -> int:
+    topic = topics.daygrids
+    await _ensure_topic(servers, topics)
     producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, acks="all",
                                 max_request_size=4_000_000)
     await producer.start()

@@ -13,9 +13,11 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 from rehabwatch import db
 from rehabwatch.broker import EmbeddedBroker, die_with_parent, terminate
@@ -25,32 +27,44 @@ WORKER_STOP_TIMEOUT_S = 20.0
 
 
 @contextmanager
-def running() -> Iterator[tuple[Settings, subprocess.Popen[bytes]]]:
-    """The broker (embedded unless ``RW_KAFKA_URL`` is set), the schema and a worker; the
-    worker, then the broker, are stopped on exit."""
+def broker() -> Iterator[Settings]:
+    """The settings of a stack whose broker is up (embedded, stopped on exit, unless
+    ``RW_KAFKA_URL`` names one) and whose database schema is current."""
     with ExitStack() as stack:
         if not os.environ.get("RW_KAFKA_URL"):
             os.environ["RW_KAFKA_URL"] = stack.enter_context(EmbeddedBroker()).url
         settings = Settings()
         db.upgrade(settings.database_url)
-        worker = _start_worker()
-        stack.callback(terminate, worker, WORKER_STOP_TIMEOUT_S)
-        yield settings, worker
+        yield settings
+
+
+@contextmanager
+def worker() -> Iterator[subprocess.Popen[bytes]]:
+    """A stream worker subprocess (settings from the environment), stopped on exit."""
+    # Its own session: Ctrl-C reaches us, and we stop the worker before the broker.
+    proc = subprocess.Popen([sys.executable, "-m", "rehabwatch.worker", "worker"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            start_new_session=True, preexec_fn=die_with_parent)
+    try:
+        yield proc
+    finally:
+        terminate(proc, WORKER_STOP_TIMEOUT_S)
 
 
 def run_up(demo: bool = False) -> int:
     """Start the stack, block until SIGINT/SIGTERM, stop everything; the exit code."""
     stop = _stop_on_signals()
-    with running() as (settings, worker):
+    with broker() as settings, worker() as proc:
         print(f"RW_KAFKA_URL={settings.kafka_url}", flush=True)
         if demo:
             from rehabwatch.demo import enrol_and_ingest
 
-            if code := enrol_and_ingest(settings.database_url):
-                return code
+            with tempfile.TemporaryDirectory() as exports:
+                if code := enrol_and_ingest(settings.database_url, Path(exports)):
+                    return code
         while not stop.wait(0.5):
-            if worker.poll() is not None:
-                print(f"worker exited with code {worker.returncode}", file=sys.stderr)
+            if proc.poll() is not None:
+                print(f"worker exited with code {proc.returncode}", file=sys.stderr)
                 return 1
     return 0
 
@@ -60,10 +74,3 @@ def _stop_on_signals() -> threading.Event:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     return stop
-
-
-def _start_worker() -> subprocess.Popen[bytes]:
-    # Its own session: Ctrl-C reaches us, and we stop the worker before the broker.
-    return subprocess.Popen([sys.executable, "-m", "rehabwatch.worker", "worker"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                            start_new_session=True, preexec_fn=die_with_parent)
