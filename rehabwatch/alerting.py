@@ -102,9 +102,10 @@ def end_of_day(day: date, tz: str) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), ZoneInfo(tz)).astimezone(UTC)
 
 
-#: How many days a first or late evaluation walks through: an evaluation as of D judges every
-#: day after the patient's last evaluated day up to D, in order, as a nightly run would have
-#: (alerts have hysteresis, so skipping days would change them), but not more than this.
+#: How far back evaluation reaches: an evaluation judges, in order, every day after the
+#: patient's last judged day, as nightly runs would have (alerts have hysteresis, so skipping
+#: days would change them), but none more than this many days before the newest complete day,
+#: so a first evaluation over a long backlog does not raise alerts about long-past episodes.
 CATCH_UP_DAYS = 14
 
 
@@ -117,14 +118,19 @@ def judged_at(day: date, tz: str, now: datetime | None) -> datetime:
     return now if now < end + timedelta(days=1) else end
 
 
-def evaluation_days(evaluated_through: date | None, start: date, as_of: date) -> list[date]:
+def evaluation_days(evaluated_through: date | None, start: date, as_of: date,
+                    newest: date) -> list[date]:
     """The days an evaluation as of ``as_of`` judges, oldest first: those after
-    ``evaluated_through``, at most ``CATCH_UP_DAYS``, none before the programme ``start``
-    unless ``as_of`` is. Evaluation never goes back in time: asked for a day already judged
-    (a replayed or late check), it judges the last judged day again, with the data now known."""
+    ``evaluated_through`` and within ``CATCH_UP_DAYS`` of ``newest`` (the newest complete day),
+    none before the programme ``start`` unless ``as_of`` is; none if ``as_of`` is older than
+    that. Evaluation never goes back in time: asked for a day already judged (a replayed or
+    late check), it judges the last judged day again, with the data now known.
+
+    The window hangs on ``newest``, not on ``as_of``, so the days judged do not depend on how
+    the checks were batched: the stream and the batch judge the same days."""
     if evaluated_through is not None and as_of <= evaluated_through:
         return [evaluated_through]
-    first = max(as_of - timedelta(days=CATCH_UP_DAYS - 1), min(start, as_of))
+    first = max(newest - timedelta(days=CATCH_UP_DAYS - 1), min(start, as_of))
     if evaluated_through is not None:
         first = max(first, evaluated_through + timedelta(days=1))
     return days_between(first, as_of)
@@ -136,12 +142,17 @@ def evaluate_patient(session: Session, patient_id: str, as_of: date,
     :func:`evaluation_days` in order; the patient is then evaluated through the last of them.
 
     Each day is judged at its end (:func:`judged_at`; ``now``, if given, for the newest
-    complete day), so evaluating a past day gives the same answer whenever it runs.
-    Idempotent."""
+    complete day), so evaluating a past day gives the same answer whenever it runs. The newest
+    complete day is the day before ``now`` (the stream's live clock) or, without ``now``,
+    ``as_of`` (the batch view). Idempotent."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         return []
-    days = evaluation_days(patient.evaluated_through, patient.start_date, as_of)
+    newest = (now.astimezone(ZoneInfo(patient.tz)).date() - timedelta(days=1)
+              if now is not None else as_of)
+    days = evaluation_days(patient.evaluated_through, patient.start_date, as_of, newest)
+    if not days:
+        return []
     as_of = days[-1]
     plan = care_plan(session, patient)
     first = days[0] - timedelta(days=DEFAULT_PARAMS.lookback_days)

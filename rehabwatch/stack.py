@@ -33,6 +33,7 @@ def broker() -> Iterator[Settings]:
     with ExitStack() as stack:
         if not os.environ.get("RW_KAFKA_URL"):
             os.environ["RW_KAFKA_URL"] = stack.enter_context(EmbeddedBroker()).url
+            stack.callback(os.environ.pop, "RW_KAFKA_URL", None)  # gone with the broker
         settings = Settings()
         db.upgrade(settings.database_url)
         yield settings

@@ -15,8 +15,9 @@ EXPECTED = {("DEMO-002", "underactivity", "clinician"), ("DEMO-003", "overload_s
 def demo_alerts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: bool
                 ) -> set[tuple[str, ...]]:
     for name in ("RW_DATABASE_URL", "RW_KAFKA_URL", "RW_MISSING_DATA_SCAN_S",
-                 "RW_WORKER_WEB_PORT"):
-        monkeypatch.delenv(name, raising=False)
+                 "RW_WORKER_WEB_PORT"):  # the demo sets these: setenv records them for undo
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("RW_STREAM_DATADIR", str(tmp_path / "faust"))
     out = tmp_path / ("batch" if batch else "stream")
     assert run(out, batch=batch) == 0

@@ -89,20 +89,23 @@ def test_manual_actions_are_recorded_and_invalid_ones_refused(rw, tmp_path: Path
 
 @given(through=st.one_of(st.none(), st.dates(date(2024, 1, 1), date(2024, 12, 31))),
        start=st.dates(date(2024, 1, 1), date(2024, 12, 31)),
-       as_of=st.dates(date(2024, 1, 1), date(2024, 12, 31)))
+       as_of=st.dates(date(2024, 1, 1), date(2024, 12, 31)),
+       ahead=st.integers(0, 40))
 def test_evaluation_days_walk_each_unjudged_day_once(through: date | None, start: date,
-                                                       as_of: date) -> None:
-    days = alerting.evaluation_days(through, start, as_of)
-    assert days[-1] == max(as_of, through or as_of) and len(days) <= alerting.CATCH_UP_DAYS
-    assert all(b - a == timedelta(days=1) for a, b in zip(days, days[1:]))
-    if through is not None and as_of > through:
-        assert days[0] > through
-        # from the day after the last judged one, unless the catch-up bound or the programme
-        # start comes later
-        assert days[0] == max(through + timedelta(days=1), min(start, as_of),
-                              as_of - timedelta(days=alerting.CATCH_UP_DAYS - 1))
+                                                       as_of: date, ahead: int) -> None:
+    newest = as_of + timedelta(days=ahead)  # the stream's clock may be ahead of a check
+    days = alerting.evaluation_days(through, start, as_of, newest)
     if through is not None and as_of <= through:
         assert days == [through]  # never back in time
+        return
+    assert all(b - a == timedelta(days=1) for a, b in zip(days, days[1:]))
+    # from the day after the last judged one, unless the window before the newest complete
+    # day or the programme start begins later; nothing if as_of is older than the window
+    first = max(newest - timedelta(days=alerting.CATCH_UP_DAYS - 1), min(start, as_of),
+                through + timedelta(days=1) if through else date.min)
+    assert days == ([] if first > as_of else [first + timedelta(days=i)
+                                               for i in range((as_of - first).days + 1)])
+    assert len(days) <= alerting.CATCH_UP_DAYS
 
 
 def test_one_evaluation_judges_the_days_a_nightly_run_would_have(rw, tmp_path: Path,
