@@ -1,26 +1,38 @@
 """Stream benchmark: a synthetic cohort through the real embedded broker and real workers.
 
     .venv/bin/python bench/bench_stream.py [--patients 200] [--days 30] [--workers 1 2]
+                                           [--db postgresql-temp | --db URL]
 
 Measures, in one run: the raw aiokafka produce and consume rate of the same grid messages
-(the ceiling); per worker count, patient-days/s from the first publish to the last daily
-summary out of the pipeline (grid stored, day merged and summarized, summary emitted, alert
-check emitted and evaluated); and publish -> summary latency (p50/p95) of day grids trickled in
-at a steady rate once the backlog is gone. Workers use a fresh SQLite database each
-(``--db postgresql://...`` to use a server instead; it is emptied first).
+(the ceiling); per worker count, patient-days/s from the first publish of a day-ordered backlog
+to (a) the daily summary of every patient-day out of the pipeline (grid stored, day merged
+and summarized, summary emitted) and (b) the last alert evaluation committed (check emitted,
+rules and alert lifecycle stored: the whole pipeline drained); and the latency of day grids
+trickled in at a steady rate once the backlog is gone, publish -> summary and publish -> alert
+stored (p50/p95).
+
+Workers are ``rehabwatch.worker`` with the production handlers; the only addition is a line
+per alert check, written after its evaluation committed, for (b) and the alert latency.
+Each worker count gets a fresh SQLite database (default), a fresh schema on the server at
+``--db URL`` (emptied first), or a throwaway PostgreSQL cluster (``--db postgresql-temp``,
+started as ``tests/pg_server.py`` does for the test suite).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import dataclasses
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -28,17 +40,21 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from processors.stream import StreamSettings  # noqa: E402
+from processors.stream import run_worker as run_stream_worker  # noqa: E402
 from rehabwatch import db  # noqa: E402
 from rehabwatch.broker import EmbeddedBroker, free_port  # noqa: E402
+from rehabwatch.worker import database_handlers  # noqa: E402
 from schemas.daygrid import MINUTE, WORN, DayGrid, Source, slot_count  # noqa: E402
 from schemas.models import Patient  # noqa: E402
-from schemas.wire import HEADER_ORIGIN_MS, encode_grid  # noqa: E402
-from rehabwatch.worker import run_worker  # noqa: E402
+from schemas.records import DailySummary  # noqa: E402
+from schemas.wire import HEADER_ORIGIN_MS, AlertCheck, decode_record, encode_grid  # noqa: E402
 
 TZ = "Europe/London"
+Record = tuple[str, date, bytes]  # (patient, local day, encoded grid)
 
 
-def cohort(patients: int, days: int, first: date, seed: int = 1) -> list[tuple[str, bytes]]:
+def cohort(patients: int, days: int, first: date, seed: int = 1) -> list[Record]:
     """Day-ordered minute grids: walking blocks through a 14-hour worn day."""
     rng = np.random.default_rng(seed)
     out = []
@@ -55,84 +71,50 @@ def cohort(patients: int, days: int, first: date, seed: int = 1) -> list[tuple[s
             worn[420:1260] = WORN
             grid = DayGrid(f"bench-{p}", Source("csv", "bench"), day, TZ, MINUTE,
                            steps=steps, worn=worn, origin="bench")
-            out.append((grid.patient_id, encode_grid(grid)))
+            out.append((grid.patient_id, day, encode_grid(grid)))
     return out
 
 
-async def publish(bootstrap: str, topic: str, records: list[tuple[str, bytes]],
-                  rate: float | None = None) -> float:
-    """Publish; return the wall time of the first send. ``rate`` paces messages per second."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
-                                max_request_size=4_000_000)
-    await producer.start()
-    started = time.time()
-    try:
-        for i, (key, value) in enumerate(records):
-            if rate:
-                await asyncio.sleep(max(0.0, started + i / rate - time.time()))
-            await producer.send(topic, value, key=key.encode(),
-                                headers=[(HEADER_ORIGIN_MS, str(int(time.time() * 1000)).encode())])
-        await producer.flush()
-    finally:
-        await producer.stop()
-    return started
+# -- the bench worker --------------------------------------------------------------------
+
+def bench_worker() -> None:
+    """The production worker; its evaluate handler also appends ``time patient as_of`` per
+    check to ``$RW_BENCH_EVALUATED`` once the evaluation committed."""
+    settings = StreamSettings.from_env()
+    handlers = database_handlers(settings.database_url)
+    evaluated = Path(os.environ["RW_BENCH_EVALUATED"])
+
+    def evaluate(checks: Sequence[AlertCheck], now: datetime) -> Sequence[object]:
+        events = handlers.evaluate(checks, now)
+        stamp = time.time()
+        with evaluated.open("a") as out:
+            out.writelines(f"{stamp} {c.patient_id} {c.as_of}\n" for c in checks)
+        return events
+
+    run_stream_worker(settings, dataclasses.replace(handlers, evaluate=evaluate))
 
 
-async def collect(bootstrap: str, topic: str, n: int, timeout: float) -> list[tuple[float, int]]:
-    """(receipt time, origin ms) of the next ``n`` messages on ``topic``."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest",
-                                enable_auto_commit=False, fetch_max_bytes=50_000_000)
-    await consumer.start()
-    await consumer.seek_to_end()
-    out: list[tuple[float, int]] = []
-    deadline = time.time() + timeout
-    try:
-        while len(out) < n and time.time() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                now = time.time()
-                out += [(now, int(dict(m.headers).get(HEADER_ORIGIN_MS, b"0"))) for m in batch]
-    finally:
-        await consumer.stop()
+def read_evaluated(paths: Sequence[Path]) -> list[tuple[float, str, date]]:
+    """Every (time, patient, as_of) the workers have logged so far."""
+    out = []
+    for path in paths:
+        if path.exists():
+            for line in path.read_text().splitlines():
+                stamp, patient, as_of = line.split()
+                out.append((float(stamp), patient, date.fromisoformat(as_of)))
     return out
-
-
-async def raw_ceiling(bootstrap: str, records: list[tuple[str, bytes]]) -> tuple[float, float]:
-    """aiokafka produce and consume rates (messages/s) of the same messages."""
-    t0 = time.time()
-    await publish(bootstrap, "bench.raw", records)
-    produce_rate = len(records) / (time.time() - t0)
-    consumer = AIOKafkaConsumer("bench.raw", bootstrap_servers=bootstrap,
-                                auto_offset_reset="earliest", enable_auto_commit=False,
-                                fetch_max_bytes=50_000_000)
-    await consumer.start()
-    seen, t0 = 0, time.time()
-    while seen < len(records):
-        seen += sum(len(b) for b in (await consumer.getmany(timeout_ms=500)).values())
-    consume_rate = seen / (time.time() - t0)
-    await consumer.stop()
-    return produce_rate, consume_rate
-
-
-def fresh_database(url: str, patients: int, start: date) -> None:
-    if url.startswith("postgresql"):
-        from sqlalchemy import text
-        with db.engine(url).begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    db.upgrade(url)
-    with db.session_scope(url) as session:
-        session.add_all(Patient(id=f"bench-{p}", procedure="microdiscectomy", start_date=start,
-                                tz=TZ) for p in range(patients))
 
 
 def start_workers(n: int, env: dict[str, str], tmp: Path) -> list[subprocess.Popen[bytes]]:
     procs = []
-    for i in range(n):
-        log = open(tmp / f"worker{i}.log", "wb")
-        procs.append(subprocess.Popen(
-            [sys.executable, __file__, "worker"], cwd=REPO,
-            env={**env, "RW_WORKER_WEB_PORT": str(free_port())}, stdout=log,
-            stderr=subprocess.STDOUT))
     logs = [tmp / f"worker{i}.log" for i in range(n)]
+    for i, log in enumerate(logs):
+        with open(log, "wb") as out:
+            procs.append(subprocess.Popen(
+                [sys.executable, __file__, "worker"], cwd=REPO, stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**env, "RW_WORKER_WEB_PORT": str(free_port()),
+                     "RW_BENCH_EVALUATED": str(tmp / f"evaluated{i}.txt")}))
     # Ready once every worker has been assigned partitions after the last one joined.
     deadline = time.time() + 60
     while time.time() < deadline and not (
@@ -149,81 +131,248 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
         proc.wait(20)
 
 
+# -- Kafka helpers -----------------------------------------------------------------------
+
+async def publish(bootstrap: str, topic: str, records: Sequence[Record],
+                  rate: float | None = None) -> list[float]:
+    """Publish; the wall time each record was sent (its origin header). ``rate``: per second."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
+                                max_request_size=4_000_000)
+    await producer.start()
+    sent: list[float] = []
+    try:
+        for i, (key, _, value) in enumerate(records):
+            if rate and sent:
+                await asyncio.sleep(max(0.0, sent[0] + i / rate - time.time()))
+            sent.append(time.time())
+            await producer.send(topic, value, key=key.encode(),
+                                headers=[(HEADER_ORIGIN_MS, str(int(sent[-1] * 1000)).encode())])
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def collect(bootstrap: str, topic: str, expected: set[tuple[str, date]],
+                  timeout: float) -> tuple[dict[tuple[str, date], float], int]:
+    """Receipt time of the first daily summary of each ``expected`` (patient, day) on
+    ``topic``, and how many more summaries of those days arrived (duplicates). Reads from the
+    beginning: the embedded broker's end offsets can be stale, so "latest" loses or re-reads
+    messages. A short fetch wait: the broker holds a fetch for all of it, which would count as
+    pipeline latency."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                fetch_max_bytes=50_000_000, fetch_max_wait_ms=10)
+    await consumer.start()
+    seen: dict[tuple[str, date], float] = {}
+    duplicates = 0
+    deadline = time.time() + timeout
+    try:
+        while len(seen) < len(expected) and time.time() < deadline:
+            for batch in (await consumer.getmany(timeout_ms=200)).values():
+                now = time.time()
+                for message in batch:
+                    summary = decode_record(message.value, DailySummary)
+                    key = (summary.patient_id, summary.local_date)
+                    if key in expected:
+                        duplicates += key in seen
+                        seen.setdefault(key, now)
+    finally:
+        await consumer.stop()
+    return seen, duplicates
+
+
+async def raw_ceiling(bootstrap: str, records: Sequence[Record]) -> tuple[float, float]:
+    """aiokafka produce and consume rates (messages/s) of the same messages."""
+    t0 = time.time()
+    await publish(bootstrap, "bench.raw", records)
+    produce_rate = len(records) / (time.time() - t0)
+    consumer = AIOKafkaConsumer("bench.raw", bootstrap_servers=bootstrap,
+                                auto_offset_reset="earliest", enable_auto_commit=False,
+                                fetch_max_bytes=50_000_000)
+    await consumer.start()
+    seen, t0 = 0, time.time()
+    while seen < len(records):
+        seen += sum(len(b) for b in (await consumer.getmany(timeout_ms=500)).values())
+    consume_rate = seen / (time.time() - t0)
+    await consumer.stop()
+    return produce_rate, consume_rate
+
+
+# -- one measurement ---------------------------------------------------------------------
+
+@contextlib.contextmanager
+def database(spec: str | None, tmp: Path, workers: int) -> Iterator[str]:
+    """The URL to run ``workers`` against (see the module docstring for ``spec``)."""
+    if spec == "postgresql-temp":
+        from tests.pg_server import postgres_server
+        with postgres_server() as url:
+            yield url
+    else:
+        yield spec or f"sqlite:///{tmp / f'bench{workers}.db'}"
+
+
+def fresh_database(url: str, patients: int, start: date) -> None:
+    if url.startswith("postgresql"):
+        from sqlalchemy import text
+        with db.engine(url).begin() as conn:
+            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    db.upgrade(url)
+    with db.session_scope(url) as session:
+        session.add_all(Patient(id=f"bench-{p}", procedure="microdiscectomy", start_date=start,
+                                tz=TZ) for p in range(patients))
+    db.engine(url).dispose()
+
+
+def cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) CPU time of the whole machine so far, from /proc/stat."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return sum(fields) - fields[3] - fields[4], sum(fields)
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker, backlog, trickle,
-        start: date, tmp: Path) -> dict[str, float]:
-    url = args.db or f"sqlite:///{tmp / f'bench{workers}.db'}"
-    fresh_database(url, args.patients, start)
+def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
+        backlog: list[Record], trickle: list[Record], start: date, tmp: Path
+        ) -> dict[str, float]:
     name = f"b{workers}"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "RW_KAFKA_URL": broker.url,
-           "RW_DATABASE_URL": url, "RW_STREAM_APP_ID": name, "RW_TOPIC_PARTITIONS": "8",
-           "RW_STREAM_DATADIR": str(tmp / name), "RW_LOG_LEVEL": "info",
-           "RW_KAFKA_SESSION_TIMEOUT_S": "10",
-           **{f"RW_TOPIC_{t.upper()}": f"{name}.{t}"
-              for t in ("daygrids", "daily", "candidates", "events", "deadletter")}}
-    procs = start_workers(workers, env, tmp)
-    try:
-        got = asyncio.run(_measure(broker, name, backlog, args.timeout))
-        t0, done = got
-        lat = asyncio.run(_latency(broker, name, trickle, args.trickle_rate, args.timeout))
-    finally:
-        stop(procs)
-    return {"workers": workers, "patient_days": len(backlog), "seconds": done - t0,
-            "rate": len(backlog) / (done - t0), **lat}
+    work = tmp / name
+    work.mkdir()
+    with database(args.db, tmp, workers) as url:
+        fresh_database(url, args.patients, start)
+        env = {**os.environ, "PYTHONPATH": str(REPO), "RW_KAFKA_URL": broker.url,
+               "RW_DATABASE_URL": url, "RW_STREAM_APP_ID": name, "RW_TOPIC_PARTITIONS": "8",
+               "RW_STREAM_DATADIR": str(work / "faust"), "RW_LOG_LEVEL": "info",
+               "RW_KAFKA_SESSION_TIMEOUT_S": "10",
+               **{f"RW_TOPIC_{t.upper()}": f"{name}.{t}"
+                  for t in ("daygrids", "daily", "candidates", "events", "deadletter")}}
+        procs = start_workers(workers, env, work)
+        logs = [work / f"evaluated{i}.txt" for i in range(workers)]
+        try:
+            found = asyncio.run(_backlog(broker, name, backlog, logs, args.timeout))
+            found.update(asyncio.run(_latency(broker, name, trickle, logs, args.trickle_rate,
+                                              args.timeout)))
+        finally:
+            stop(procs)
+            db.engine(url).dispose()
+    n = len(backlog)
+    return {"workers": workers, "patient_days": n, "summary_rate": n / found["summary_s"],
+            "alert_rate": n / found["alert_s"], **found}
 
 
-async def _measure(broker: EmbeddedBroker, name: str, backlog, timeout: float
-                   ) -> tuple[float, float]:
-    collector = asyncio.create_task(collect(broker.bootstrap, f"{name}.daily", len(backlog),
+async def _backlog(broker: EmbeddedBroker, name: str, backlog: list[Record],
+                   logs: list[Path], timeout: float) -> dict[str, float]:
+    """Seconds from the first publish to the last summary and to the last evaluation, the
+    alert checks evaluated until then, the duplicate summaries, and how busy the machine's
+    CPUs were meanwhile (0-1)."""
+    expected = {(patient, day) for patient, day, _ in backlog}
+    collector = asyncio.create_task(collect(broker.bootstrap, f"{name}.daily", expected,
                                             timeout))
-    await asyncio.sleep(1.0)  # let the collector join at the end of the topic
-    t0 = await publish(broker.bootstrap, f"{name}.daygrids", backlog)
-    got = await collector
-    if len(got) < len(backlog):
-        raise SystemExit(f"only {len(got)} of {len(backlog)} summaries within {timeout} s")
-    return t0, max(t for t, _ in got)
+    await asyncio.sleep(1.0)  # let the collector start
+    cpu0 = cpu_jiffies()
+    t0 = (await publish(broker.bootstrap, f"{name}.daygrids", backlog))[0]
+    got, duplicates = await collector
+    if len(got) < len(expected):
+        raise SystemExit(f"only {len(got)} of {len(expected)} summaries within {timeout} s")
+    last = max(day for _, day, _ in backlog)
+    waiting = {patient for patient, _ in expected}
+    done = 0.0
+    while waiting and time.time() < t0 + timeout:
+        await asyncio.sleep(0.1)
+        for stamp, patient, as_of in read_evaluated(logs):
+            if patient in waiting and as_of >= last:
+                waiting.discard(patient)
+                done = max(done, stamp)
+    if waiting:
+        raise SystemExit(f"{len(waiting)} patients not evaluated through {last} in {timeout} s")
+    cpu1 = cpu_jiffies()
+    return {"summary_s": max(got.values()) - t0, "alert_s": done - t0,
+            "checks": sum(stamp <= done for stamp, _, _ in read_evaluated(logs)),
+            "backlog_duplicates": duplicates, "cpu_busy": (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])}
 
 
-async def _latency(broker: EmbeddedBroker, name: str, trickle, rate: float, timeout: float
-                   ) -> dict[str, float]:
-    daily = asyncio.create_task(collect(broker.bootstrap, f"{name}.daily", len(trickle),
-                                        timeout))
+async def _latency(broker: EmbeddedBroker, name: str, trickle: list[Record],
+                   logs: list[Path], rate: float, timeout: float) -> dict[str, float]:
+    """Per trickled grid, publish -> its day's summary out, and publish -> the first
+    evaluation of the patient as of that day or later committed after the publish."""
+    keys = [(patient, day) for patient, day, _ in trickle]
+    daily = asyncio.create_task(collect(broker.bootstrap, f"{name}.daily", set(keys), timeout))
     await asyncio.sleep(1.0)
-    await publish(broker.bootstrap, f"{name}.daygrids", trickle, rate=rate)
-    lags = [t - origin / 1000 for t, origin in await daily]
-    return {"p50": percentile(lags, 50), "p95": percentile(lags, 95)}
+    sent = dict(zip(keys, await publish(broker.bootstrap, f"{name}.daygrids", trickle,
+                                        rate=rate)))
+    got, duplicates = await daily
+    summary = [got[k] - sent[k] for k in keys if k in got]
+    pending = dict(sent)
+    alert: list[float] = []
+    deadline = time.time() + timeout
+    while pending and time.time() < deadline:
+        evaluated = read_evaluated(logs)
+        for (patient, day), published in list(pending.items()):
+            done = [t for t, p, as_of in evaluated if p == patient and as_of >= day
+                    and t >= published]
+            if done:
+                alert.append(min(done) - published)
+                del pending[patient, day]
+        await asyncio.sleep(0.2)
+    return {"summary_p50": percentile(summary, 50), "summary_p95": percentile(summary, 95),
+            "alert_p50": percentile(alert, 50), "alert_p95": percentile(alert, 95),
+            "summary_lost": len(keys) - len(got), "alert_lost": len(pending),
+            "trickle_duplicates": duplicates}
 
 
 def main() -> None:
     if sys.argv[1:] == ["worker"]:
-        return run_worker()
+        return bench_worker()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--trickle", type=int, default=250, help="grids in the latency phase")
     parser.add_argument("--trickle-rate", type=float, default=50.0, help="grids/s")
-    parser.add_argument("--timeout", type=float, default=120.0)
-    parser.add_argument("--db", help="database URL (default: a fresh SQLite file per run)")
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--db", help="database URL, or postgresql-temp (default: a fresh "
+                                     "SQLite file per worker count)")
     args = parser.parse_args()
-    start = datetime.now(timezone.utc).date() - timedelta(days=args.days + 30)
-    backlog = cohort(args.patients, args.days, start + timedelta(days=30))
-    trickle = cohort(args.patients, 1, start + timedelta(days=30 + args.days), seed=2)[:250]
+    trickle_days = -(-args.trickle // args.patients)
+    # Complete days only: the last trickled day is yesterday; the programme starts 30 days
+    # before the backlog.
+    first = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=args.days + trickle_days)
+    start = first - timedelta(days=30)
+    backlog = cohort(args.patients, args.days, first)
+    trickle = cohort(args.patients, trickle_days, first + timedelta(days=args.days),
+                     seed=2)[:args.trickle]
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
-        produce_rate, consume_rate = asyncio.run(raw_ceiling(broker.bootstrap, backlog))
-        print(f"raw aiokafka: produce {produce_rate:,.0f} msg/s, consume {consume_rate:,.0f} "
-              f"msg/s ({len(backlog)} grid messages, "
-              f"{np.mean([len(v) for _, v in backlog]) / 1024:.1f} KiB each)")
-        results = [run(n, args, broker, backlog, trickle, start, Path(tmp))
-                   for n in args.workers]
-    for r in results:
-        print(f"{r['workers']} worker(s): {r['patient_days']} patient-days in "
-              f"{r['seconds']:.1f} s = {r['rate']:,.0f} patient-days/s; publish->summary "
-              f"p50 {r['p50'] * 1000:.0f} ms, p95 {r['p95'] * 1000:.0f} ms")
+        produce, consume = asyncio.run(raw_ceiling(broker.bootstrap, backlog))
+        print(f"raw aiokafka: produce {produce:,.0f} msg/s, consume {consume:,.0f} msg/s "
+              f"({len(backlog)} grid messages, "
+              f"{np.mean([len(v) for _, _, v in backlog]) / 1024:.1f} KiB each)", flush=True)
+        results = []
+        for n in args.workers:
+            r = run(n, args, broker, backlog, trickle, start, Path(tmp))
+            results.append(r)
+            print(f"{n} worker(s), {r['patient_days']} patient-days:\n"
+                  f"  to last summary {r['summary_s']:.1f} s = {r['summary_rate']:,.0f} "
+                  f"patient-days/s ({r['summary_rate'] / produce:.3f}x raw produce, "
+                  f"{r['summary_rate'] / consume:.3f}x raw consume)\n"
+                  f"  to last alert evaluation {r['alert_s']:.1f} s = {r['alert_rate']:,.0f} "
+                  f"patient-days/s ({r['alert_rate'] / produce:.3f}x raw produce, "
+                  f"{r['alert_rate'] / consume:.3f}x raw consume); {r['checks']:.0f} alert "
+                  f"checks evaluated ({r['patient_days'] / r['checks']:.1f} patient-days each); "
+                  f"machine CPU {r['cpu_busy']:.0%} busy ({os.cpu_count()} cores)\n"
+                  f"  trickle {len(trickle)} grids at {args.trickle_rate:g}/s: publish->summary"
+                  f" p50 {r['summary_p50'] * 1000:.0f} ms, p95 {r['summary_p95'] * 1000:.0f} ms;"
+                  f" publish->alert stored p50 {r['alert_p50'] * 1000:.0f} ms, "
+                  f"p95 {r['alert_p95'] * 1000:.0f} ms"
+                  f"\n  duplicate summaries: {r['backlog_duplicates']:.0f} (backlog), "
+                  f"{r['trickle_duplicates']:.0f} (trickle); trickled grids never "
+                  f"summarized {r['summary_lost']:.0f}, never evaluated {r['alert_lost']:.0f}",
+                  flush=True)
     if len(results) == 2:
-        print(f"scaling: {results[1]['rate'] / results[0]['rate']:.2f}x")
+        print(f"scaling (2 vs 1 worker): to last summary "
+              f"{results[1]['summary_rate'] / results[0]['summary_rate']:.2f}x, to last alert "
+              f"evaluation {results[1]['alert_rate'] / results[0]['alert_rate']:.2f}x")
 
 
 if __name__ == "__main__":

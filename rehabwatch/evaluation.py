@@ -7,6 +7,7 @@ so both paths give the same results on the same data.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -57,7 +58,7 @@ def summarize_day(session: Session, patient_id: str, day: date) -> DailySummary 
         session.execute(delete(DailySummaryRow).where(
             DailySummaryRow.patient_id == patient_id, DailySummaryRow.local_date == day))
         return None
-    _upsert_summary(session, found[0])
+    upsert_summaries(session, found)
     return found[0]
 
 
@@ -76,14 +77,20 @@ def data_days(session: Session, patient_id: str) -> tuple[date, date] | None:
     return (row[0], row[-1]) if row else None
 
 
-def _upsert_summary(session: Session, summary: DailySummary) -> None:
-    row = session.scalar(select(DailySummaryRow).where(
-        DailySummaryRow.patient_id == summary.patient_id,
-        DailySummaryRow.local_date == summary.local_date))
-    if row is None:
-        row = DailySummaryRow(patient_id=summary.patient_id, local_date=summary.local_date)
-        session.add(row)
-    row.steps, row.valid, row.payload = summary.steps, summary.valid, summary_to_dict(summary)
+def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> None:
+    """Insert or update the stored summary of each day (one SELECT for all)."""
+    if not summaries:
+        return
+    found = session.scalars(select(DailySummaryRow).where(
+        DailySummaryRow.patient_id.in_({s.patient_id for s in summaries}),
+        DailySummaryRow.local_date.in_({s.local_date for s in summaries})))
+    rows = {(r.patient_id, r.local_date): r for r in found}
+    for summary in summaries:
+        row = rows.get((summary.patient_id, summary.local_date))
+        if row is None:
+            row = DailySummaryRow(patient_id=summary.patient_id, local_date=summary.local_date)
+            session.add(row)
+        row.steps, row.valid, row.payload = summary.steps, summary.valid, summary_to_dict(summary)
 
 
 def days_between(first: date, last: date) -> list[date]:

@@ -15,8 +15,11 @@ from datetime import date, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ingest.store import stored_days, upsert_grids
+from processors.merge import merge_day
 from processors.stream import Gauges, Handlers, StreamSettings, log_notification
 from processors.stream import run_worker as run_stream_worker
+from processors.summary import summarize_days
 from rehabwatch import alerting, db, evaluation
 from schemas.daygrid import DayGrid
 from schemas.models import DailySummaryRow
@@ -26,13 +29,16 @@ from schemas.wire import AlertCheck
 
 def store_and_summarize(database_url: str, grids: Sequence[DayGrid]) -> list[DailySummary]:
     """Store ``grids`` and rebuild the summary of every (patient, day) they touch, in one
-    transaction (summaries of days left without data are not returned)."""
+    transaction: one bulk upsert, the touched days' grids read back in one SELECT, summaries
+    stored as :func:`rehabwatch.evaluation.summarize_day` stores them. Every touched day has a
+    stored grid after the upsert, so every one gets a summary."""
     with db.session_scope(database_url) as session:
-        for grid in grids:
-            evaluation.store_grid(session, grid)
+        upsert_grids(session, grids)
         days = sorted({(g.patient_id, g.local_date) for g in grids})
-        found = [evaluation.summarize_day(session, pid, day) for pid, day in days]
-    return [s for s in found if s is not None]
+        stored = stored_days(session, days)
+        found = summarize_days([merge_day(stored[key]) for key in days])  # one vectorized pass
+        evaluation.upsert_summaries(session, found)
+    return found
 
 
 def evaluate_checks(database_url: str, checks: Sequence[AlertCheck], now: datetime

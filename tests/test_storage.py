@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from ingest.store import stored_grids, upsert_grid
+from ingest.store import stored_days, stored_grids, upsert_grid, upsert_grids
 from rehabwatch import db
 from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid, slot_count
-from schemas.models import GridRow, Patient
+from schemas.models import GridRow, Patient, SourceRow
 
 SRC = Source("garmin-fit", "fr35", "3951112345")
 
@@ -74,3 +74,101 @@ def test_naive_datetimes_are_refused(database_url: str) -> None:
         with db.session_scope(database_url) as s:
             s.get(Patient, "p1").last_sync_at = datetime(2024, 1, 1)
             s.flush()
+
+
+# -- bulk upsert ---------------------------------------------------------------------------
+
+SRC2 = Source("fitbit-csv", "charge 6")
+DAYS = (date(2024, 3, 30), date(2024, 3, 31))  # the second is 23 hours long in London
+
+
+def sparse_grid(pid: str, src: Source, day: date, values: dict[int, float]) -> DayGrid:
+    g = empty_grid(pid, src, day, "Europe/London", MINUTE)
+    for i, v in values.items():
+        g.steps[i % g.n_slots], g.worn[i % g.n_slots] = v, 1
+    return g
+
+
+def stored_state(url: str) -> tuple[dict[tuple[str, str, date], DayGrid],
+                                     dict[str, datetime | None]]:
+    """Every stored grid by (patient, source key, day), and each patient's last sync."""
+    with db.session_scope(url) as s:
+        grids = {(g.patient_id, g.source.key, g.local_date): g
+                 for pid in ("p1", "p2") for g in stored_grids(s, pid, DAYS[0], DAYS[1])}
+        return grids, {p.id: p.last_sync_at for p in s.scalars(select(Patient))}
+
+
+def reset(url: str) -> None:
+    with db.session_scope(url) as s:
+        for pid in ("p1", "p2"):
+            if s.get(Patient, pid) is None:
+                s.add(Patient(id=pid, procedure="fusion", start_date=DAYS[0], tz="Europe/London"))
+        s.query(GridRow).delete()
+        s.query(SourceRow).delete()
+        for p in s.scalars(select(Patient)):
+            p.last_sync_at = None
+
+
+sparse_grids = st.builds(
+    sparse_grid, st.sampled_from(["p1", "p2"]), st.sampled_from([SRC, SRC2]),
+    st.sampled_from(DAYS),
+    st.dictionaries(st.integers(0, 1439), st.sampled_from([0.0, 7.0, 12.5]), max_size=6))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(before=st.lists(sparse_grids, max_size=4), batch=st.lists(sparse_grids, max_size=10))
+def test_bulk_upsert_equals_one_upsert_per_grid(database_url: str, before: list[DayGrid],
+                                                batch: list[DayGrid]) -> None:
+    """Same flags, stored grids and last sync as upserting the batch one grid at a time,
+    duplicates and repeated keys within the batch included."""
+    results = []
+    for bulk in (False, True):
+        reset(database_url)
+        with db.session_scope(database_url) as s:
+            upsert_grids(s, before)
+        with db.session_scope(database_url) as s:
+            flags = upsert_grids(s, batch) if bulk else [upsert_grid(s, g) for g in batch]
+        results.append((flags, stored_state(database_url)))
+    (seq_flags, (seq_grids, seq_sync)), (bulk_flags, (bulk_grids, bulk_sync)) = results
+    assert bulk_flags == seq_flags
+    assert bulk_sync == seq_sync
+    assert bulk_grids.keys() == seq_grids.keys()
+    assert all(bulk_grids[k].same_data(seq_grids[k]) for k in seq_grids)
+
+
+def test_bulk_upsert_overlays_and_is_idempotent(database_url: str) -> None:
+    add_patient(database_url)
+    add_patient(database_url, "p2")
+    day = date(2024, 6, 1)
+    morning = grid_with(day, "Europe/London", {i: 10 for i in range(0, 600)})
+    overlap = grid_with(day, "Europe/London", {i: 10 for i in range(300, 900)})
+    other = sparse_grid("p2", SRC2, day, {600: 50.0})
+    batch = [morning, overlap, other, morning]
+    with db.session_scope(database_url) as s:
+        assert upsert_grids(s, batch) == [True, True, True, False]
+    with db.session_scope(database_url) as s:
+        assert upsert_grids(s, batch) == [False] * 4  # a replayed batch changes nothing
+        assert upsert_grids(s, []) == []
+    with db.session_scope(database_url) as s:
+        (stored,) = stored_grids(s, "p1", day, day)
+        assert stored.total_steps == 900 * 10  # overlaid, never added
+        assert s.scalar(select(func.count()).select_from(GridRow)) == 2
+        assert s.scalar(select(func.count()).select_from(SourceRow)) == 2
+        assert s.get(Patient, "p1").last_sync_at == datetime(2024, 6, 1, 14, 0, tzinfo=timezone.utc)
+        assert s.get(Patient, "p2").last_sync_at == datetime(2024, 6, 1, 9, 1, tzinfo=timezone.utc)
+
+
+def test_stored_days_reads_the_days_asked_for_as_stored_grids_does(database_url: str) -> None:
+    add_patient(database_url)
+    add_patient(database_url, "p2")
+    grids = [sparse_grid(p, src, d, {100: 5.0}) for p in ("p1", "p2") for src in (SRC2, SRC)
+             for d in DAYS]
+    with db.session_scope(database_url) as s:
+        upsert_grids(s, grids)
+    with db.session_scope(database_url) as s:
+        found = stored_days(s, {("p1", DAYS[0]), ("p2", DAYS[1]), ("p2", date(2024, 1, 1))})
+        assert set(found) == {("p1", DAYS[0]), ("p2", DAYS[1])}
+        for (pid, day), got in found.items():
+            expected = stored_grids(s, pid, day, day)
+            assert [g.source for g in got] == [g.source for g in expected]
+            assert all(a.same_data(b) for a, b in zip(got, expected))
