@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Sequence
 
@@ -35,10 +36,9 @@ async def _ensure_topic(servers: list[str], topics: TopicConfig) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=servers)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(topics.daygrids, topics.partitions,
-                                            topics.replicas)])
-    except TopicAlreadyExistsError:
-        pass
+        with contextlib.suppress(TopicAlreadyExistsError):  # created earlier: nothing to do
+            await admin.create_topics([NewTopic(topics.daygrids, topics.partitions,
+                                                topics.replicas)])
     finally:
         await admin.close()
 
