@@ -7,7 +7,7 @@ with its transitions, and its notifications go to the outbox in the same transac
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -18,11 +18,13 @@ from sqlalchemy.orm import Session
 from alerts import lifecycle
 from alerts.rule_params import DEFAULT_PARAMS
 from alerts.rules import assess
-from rehabwatch.evaluation import care_plan, days_between, summarize_day, summary_from_dict
+from rehabwatch.evaluation import (baseline_window, days_between, plan_of, stored_summaries,
+                                   summarize_day, with_baseline)
 from schemas.alert_records import Alert, AlertStatus, Notification, Severity, Transition
 from schemas.models import (AlertRow, AlertTransitionRow, DailySummaryRow, GridRow,
                             NotificationRow, Patient)
 from schemas.protocol import targets_for
+from schemas.records import DailySummary
 
 
 @dataclass(frozen=True)
@@ -56,11 +58,8 @@ def alert_from_row(row: AlertRow) -> Alert:
                           for t in row.transitions))
 
 
-def save_alert(session: Session, alert: Alert) -> None:
-    """Insert or update ``alert``, appending the transitions not stored yet."""
-    row = session.get(AlertRow, alert.id) or AlertRow(id=alert.id)
-    if row not in session:
-        session.add(row)
+def _write(row: AlertRow, alert: Alert) -> None:
+    """Copy ``alert`` onto ``row``, appending the transitions not stored yet."""
     for name in ("patient_id", "rule", "audience", "message", "last_evidence", "stage",
                  "opened_on", "opened_at", "last_seen_on", "snoozed_until", "notified_at",
                  "resolved_at"):
@@ -70,31 +69,53 @@ def save_alert(session: Session, alert: Alert) -> None:
     for t in alert.transitions[len(row.transitions):]:
         row.transitions.append(AlertTransitionRow(status=t.status.value, at=t.at,
                                                   actor=t.actor, reason=t.reason))
+
+
+def save_alerts(session: Session, alerts: Sequence[Alert]) -> None:
+    """Insert or update each of ``alerts`` (one SELECT for the stored ones, then a flush)."""
+    rows = {r.id: r for r in session.scalars(
+        select(AlertRow).where(AlertRow.id.in_({a.id for a in alerts})))} if alerts else {}
+    for alert in alerts:
+        row = rows.get(alert.id)
+        if row is None:
+            row = rows[alert.id] = AlertRow(id=alert.id)
+            session.add(row)
+        _write(row, alert)
     session.flush()
 
 
-def queue(session: Session, notes: tuple[Notification, ...]) -> None:
+def queue(session: Session, notes: Sequence[Notification]) -> None:
     """Put notifications in the outbox once (their ids are deterministic)."""
+    if not notes:
+        return
+    stored = set(session.scalars(select(NotificationRow.id).where(
+        NotificationRow.id.in_({n.id for n in notes}))))
     for n in notes:
-        if session.get(NotificationRow, n.id) is None:
+        if n.id not in stored:
+            stored.add(n.id)
             session.add(NotificationRow(id=n.id, alert_id=n.alert_id, patient_id=n.patient_id,
                                         rule=n.rule, route=n.route, kind=n.kind,
                                         message=n.message, created_at=n.at))
 
 
-def active_alerts(session: Session, patient_id: str) -> list[Alert]:
-    rows = session.scalars(select(AlertRow).where(AlertRow.patient_id == patient_id,
-                                                  AlertRow.episode_open.is_(True)))
-    return [alert_from_row(r) for r in rows]
+def active_alerts(session: Session, patient_ids: Collection[str]) -> dict[str, list[Alert]]:
+    """The active alerts of each patient (one SELECT)."""
+    found: dict[str, list[Alert]] = {}
+    for row in session.scalars(select(AlertRow).where(AlertRow.patient_id.in_(patient_ids),
+                                                      AlertRow.episode_open.is_(True))):
+        found.setdefault(row.patient_id, []).append(alert_from_row(row))
+    return found
 
 
-def past_episodes(session: Session, patient_id: str) -> dict[tuple[str, str, str], int]:
-    """Resolved episodes per (patient, rule, audience)."""
-    rows = session.execute(select(AlertRow.rule, AlertRow.audience, func.count())
-                           .where(AlertRow.patient_id == patient_id,
+def past_episodes(session: Session, patient_ids: Collection[str]
+                  ) -> dict[tuple[str, str, str], int]:
+    """Resolved episodes per (patient, rule, audience) (one SELECT)."""
+    rows = session.execute(select(AlertRow.patient_id, AlertRow.rule, AlertRow.audience,
+                                  func.count())
+                           .where(AlertRow.patient_id.in_(patient_ids),
                                   AlertRow.episode_open.is_(None))
-                           .group_by(AlertRow.rule, AlertRow.audience))
-    return {(patient_id, rule, audience): n for rule, audience, n in rows}
+                           .group_by(AlertRow.patient_id, AlertRow.rule, AlertRow.audience))
+    return {(pid, rule, audience): n for pid, rule, audience, n in rows}
 
 
 def end_of_day(day: date, tz: str) -> datetime:
@@ -145,45 +166,77 @@ def evaluate_patient(session: Session, patient_id: str, as_of: date,
     complete day), so evaluating a past day gives the same answer whenever it runs. The newest
     complete day is the day before ``now`` (the stream's live clock) or, without ``now``,
     ``as_of`` (the batch view). Idempotent."""
-    patient = session.get(Patient, patient_id)
-    if patient is None:
+    return evaluate_patients(session, {patient_id: as_of}, now)
+
+
+def evaluate_patients(session: Session, as_of: Mapping[str, date],
+                      now: datetime | None = None) -> list[AlertEvent]:
+    """:func:`evaluate_patient` for each patient of ``as_of`` (patient id -> day), with one
+    SELECT each for the patients, their summaries, active alerts and past episodes, and the
+    writes flushed together. The same result as one patient at a time."""
+    work: dict[str, tuple[Patient, list[date]]] = {}
+    for patient in session.scalars(select(Patient).where(Patient.id.in_(as_of))):
+        newest = (now.astimezone(ZoneInfo(patient.tz)).date() - timedelta(days=1)
+                  if now is not None else as_of[patient.id])
+        days = evaluation_days(patient.evaluated_through, patient.start_date,
+                               as_of[patient.id], newest)
+        if days:
+            work[patient.id] = patient, days
+    if not work:
         return []
-    newest = (now.astimezone(ZoneInfo(patient.tz)).date() - timedelta(days=1)
-              if now is not None else as_of)
-    days = evaluation_days(patient.evaluated_through, patient.start_date, as_of, newest)
-    if not days:
-        return []
-    as_of = days[-1]
-    plan = care_plan(session, patient)
+    lookback = timedelta(days=DEFAULT_PARAMS.lookback_days)
+    history = stored_summaries(session, {
+        pid: (baseline_window(patient), (days[0] - lookback, days[-1]))
+        for pid, (patient, days) in work.items()})
+    active = active_alerts(session, work)
+    past = past_episodes(session, work)
+    recs: list[lifecycle.Reconciliation] = []
+    for pid, (patient, days) in work.items():
+        recs += _judge(patient, days, history.get(pid, []), active.get(pid, []), past, now)
+        patient.evaluated_through = days[-1]
+    return _persist(session, recs)
+
+
+def _judge(patient: Patient, days: Sequence[date], history: Sequence[DailySummary],
+           active: list[Alert], past: dict[tuple[str, str, str], int], now: datetime | None
+           ) -> list[lifecycle.Reconciliation]:
+    """Judge ``days`` in order (pure): each day's reconciliation starts from the alerts the
+    previous one left active. ``past`` is updated with the episodes resolved on the way."""
+    plan = with_baseline(plan_of(patient), history)
     first = days[0] - timedelta(days=DEFAULT_PARAMS.lookback_days)
-    history = [summary_from_dict(r.payload) for r in session.scalars(
-        select(DailySummaryRow).where(DailySummaryRow.patient_id == patient_id,
-                                      DailySummaryRow.local_date.between(first, as_of))
-        .order_by(DailySummaryRow.local_date))]
-    targets = [targets_for(plan, d) for d in days_between(max(first, patient.start_date), as_of)]
-    events: list[AlertEvent] = []
+    recent = [s for s in history if first <= s.local_date <= days[-1]]
+    targets = [targets_for(plan, d) for d in days_between(max(first, patient.start_date),
+                                                          days[-1])]
+    recs = []
     for day in days:
         at = judged_at(day, patient.tz, now)
-        found = assess([s for s in history if s.local_date <= day],
+        found = assess([s for s in recent if s.local_date <= day],
                        [t for t in targets if t.local_date <= day], day, patient.last_sync_at,
                        now=at, programme_start=patient.start_date)
-        rec = lifecycle.reconcile(active_alerts(session, patient_id), found.candidates,
-                                  found.clearances, at,
-                                  past_episodes=past_episodes(session, patient_id))
-        events += _persist(session, rec)
-    patient.evaluated_through = as_of
+        rec = lifecycle.reconcile(active, found.candidates, found.clearances, at,
+                                  past_episodes=past)
+        for alert in rec.resolve:
+            past[alert.key] = past.get(alert.key, 0) + 1
+        active = rec.apply(active)
+        recs.append(rec)
+    return recs
+
+
+def _persist(session: Session, recs: Sequence[lifecycle.Reconciliation]) -> list[AlertEvent]:
+    """Store every reconciliation's alerts (each alert's latest version) and notifications."""
+    events: list[AlertEvent] = []
+    for rec in recs:
+        events += [AlertEvent("opened", a) for a in rec.create]
+        events += [AlertEvent("renotified" if a.id in rec.renotify else "updated", a)
+                   for a in rec.update]
+        events += [AlertEvent("resolved", a) for a in rec.resolve]
+    save_alerts(session, list({e.alert.id: e.alert for e in events}.values()))
+    queue(session, [n for rec in recs for n in rec.notifications])
     return events
 
 
-def _persist(session: Session, rec: lifecycle.Reconciliation) -> list[AlertEvent]:
-    events = [AlertEvent("opened", a) for a in rec.create]
-    events += [AlertEvent("renotified" if a.id in rec.renotify else "updated", a)
-               for a in rec.update]
-    events += [AlertEvent("resolved", a) for a in rec.resolve]
-    for event in events:
-        save_alert(session, event.alert)
-    queue(session, rec.notifications)
-    return events
+#: Patients evaluated together by :func:`evaluate_all` (bounds the memory of one pass).
+EVALUATE_CHUNK = 500
 
 
 def evaluate_all(session: Session, as_of: date | None = None) -> dict[str, int]:
@@ -191,12 +244,17 @@ def evaluate_all(session: Session, as_of: date | None = None) -> dict[str, int]:
     ``as_of`` (default: each patient's yesterday). Returns counts of what changed."""
     counts = {"patients": 0, "days": 0, "opened": 0, "updated": 0, "renotified": 0,
               "resolved": 0}
+    as_of_by: dict[str, date] = {}
     for patient in session.scalars(select(Patient).order_by(Patient.id)).all():
         day = as_of or datetime.now(ZoneInfo(patient.tz)).date() - timedelta(days=1)
         counts["days"] += _resummarize(session, patient.id, day)
-        for event in evaluate_patient(session, patient.id, day):
+        as_of_by[patient.id] = day
+    ids = list(as_of_by)
+    for i in range(0, len(ids), EVALUATE_CHUNK):
+        chunk = {pid: as_of_by[pid] for pid in ids[i:i + EVALUATE_CHUNK]}
+        for event in evaluate_patients(session, chunk):
             counts[event.kind] += 1
-        counts["patients"] += 1
+    counts["patients"] = len(ids)
     return counts
 
 
@@ -216,7 +274,7 @@ def act(session: Session, alert_id: str, action: Callable[[Alert], Alert]) -> Al
     if row is None:
         raise LookupError(f"no alert {alert_id}")
     alert = action(alert_from_row(row))
-    save_alert(session, alert)
+    save_alerts(session, [alert])
     return alert
 
 

@@ -7,11 +7,11 @@ so both paths give the same results on the same data.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from ingest.store import stored_grids, upsert_grid
@@ -19,7 +19,7 @@ from processors.merge import merge_day
 from processors.summary import summarize_days
 from schemas.daygrid import DayGrid
 from schemas.models import DailySummaryRow, GridRow, Patient
-from schemas.protocol import CarePlan, personal_baseline
+from schemas.protocol import CarePlan, personal_baseline, protocol_for
 from schemas.records import DailySummary
 
 
@@ -93,15 +93,50 @@ def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> Non
         row.steps, row.valid, row.payload = summary.steps, summary.valid, summary_to_dict(summary)
 
 
+#: Patients per query in :func:`stored_summaries` (keeps the SQL well under SQLite's limits).
+_WINDOW_CHUNK = 100
+
+
+def stored_summaries(session: Session, windows: Mapping[str, Sequence[tuple[date, date]]]
+                     ) -> dict[str, list[DailySummary]]:
+    """The stored summaries of each patient on the days of its windows (first, last), by
+    date; one SELECT per hundred patients."""
+    found: dict[str, list[DailySummary]] = {}
+    items = list(windows.items())
+    for i in range(0, len(items), _WINDOW_CHUNK):
+        where = or_(*(and_(DailySummaryRow.patient_id == pid,
+                           or_(*(DailySummaryRow.local_date.between(lo, hi) for lo, hi in spans)))
+                      for pid, spans in items[i:i + _WINDOW_CHUNK]))
+        rows = session.execute(select(DailySummaryRow.patient_id, DailySummaryRow.payload)
+                               .where(where).order_by(DailySummaryRow.local_date))
+        for pid, payload in rows:
+            found.setdefault(pid, []).append(summary_from_dict(payload))
+    return found
+
+
 def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def care_plan(session: Session, patient: Patient) -> CarePlan:
-    """The patient's plan, with the personal baseline from their stored pre-start days."""
-    plan = CarePlan(patient.id, patient.procedure, patient.start_date, patient.tz,
+def plan_of(patient: Patient) -> CarePlan:
+    """The patient's plan as enrolled, without the personal baseline."""
+    return CarePlan(patient.id, patient.procedure, patient.start_date, patient.tz,
                     dict(patient.overrides or {}))
-    window = summarize_range(session, patient.id, patient.start_date - timedelta(days=28),
-                             patient.start_date + timedelta(days=14))
-    baseline = personal_baseline(window, plan)
+
+
+def baseline_window(patient: Patient) -> tuple[date, date]:
+    """First and last day of the protocol's personal-baseline window."""
+    lo, hi = protocol_for(patient.procedure).baseline_window_days
+    return patient.start_date + timedelta(days=lo), patient.start_date + timedelta(days=hi)
+
+
+def with_baseline(plan: CarePlan, summaries: Sequence[DailySummary]) -> CarePlan:
+    """``plan`` with the personal baseline of ``summaries`` (any days; the window is picked)."""
+    baseline = personal_baseline(summaries, plan)
     return dataclasses.replace(plan, baseline=baseline) if baseline is not None else plan
+
+
+def care_plan(session: Session, patient: Patient) -> CarePlan:
+    """The patient's plan, with the personal baseline from their stored grids."""
+    return with_baseline(plan_of(patient), summarize_range(session, patient.id,
+                                                           *baseline_window(patient)))

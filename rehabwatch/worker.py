@@ -12,9 +12,6 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
 from ingest.store import stored_days, upsert_grids
 from processors.merge import merge_day
 from processors.stream import Gauges, Handlers, StreamSettings, log_notification
@@ -22,7 +19,6 @@ from processors.stream import run_worker as run_stream_worker
 from processors.summary import summarize_days
 from rehabwatch import alerting, db, evaluation
 from schemas.daygrid import DayGrid
-from schemas.models import DailySummaryRow
 from schemas.records import DailySummary
 from schemas.wire import AlertCheck
 
@@ -43,21 +39,15 @@ def store_and_summarize(database_url: str, grids: Sequence[DayGrid]) -> list[Dai
 
 def evaluate_checks(database_url: str, checks: Sequence[AlertCheck], now: datetime
                     ) -> list[alerting.AlertEvent]:
-    """Rules and alert lifecycle for each check, in one transaction.
-
-    A check is evaluated as of its day or the patient's latest stored day, whichever is later:
-    late data for a past day is judged in today's context, and a replayed check for an old day
-    re-evaluates the current state instead of rolling the alerts back in time."""
+    """Rules and alert lifecycle for every check, in one transaction and one pass
+    (:func:`rehabwatch.alerting.evaluate_patients`). A check for a day already judged (late
+    data, a replay) judges the patient's last judged day again with the data now known, so a
+    replay never rolls alerts back in time."""
+    as_of: dict[str, date] = {}
+    for check in checks:
+        as_of[check.patient_id] = max(check.as_of, as_of.get(check.patient_id, date.min))
     with db.session_scope(database_url) as session:
-        return [event for check in checks for event in alerting.evaluate_patient(
-            session, check.patient_id, max(check.as_of, _latest_day(session, check.patient_id)),
-            now)]
-
-
-def _latest_day(session: Session, patient_id: str) -> date:
-    latest = session.scalar(select(func.max(DailySummaryRow.local_date))
-                            .where(DailySummaryRow.patient_id == patient_id))
-    return latest or date.min
+        return alerting.evaluate_patients(session, as_of, now)
 
 
 def silent(database_url: str, now: datetime) -> list[tuple[str, date]]:

@@ -34,6 +34,7 @@ Any malformed input raises :class:`WireError` (a ``ValueError``), never somethin
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import struct
@@ -203,7 +204,7 @@ def _typed(tp: Any, value: Any) -> Any:
     if origin in (typing.Union, types.UnionType):
         return _typed_union(args, value)
     if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
+        hints = _hints(tp)
         return tp(**{f.name: _typed(hints[f.name], value[f.name])
                      for f in dataclasses.fields(tp) if f.name in value})
     if origin is tuple:
@@ -214,6 +215,12 @@ def _typed(tp: Any, value: Any) -> Any:
     if origin is dict:
         return {k: _typed(args[1], v) for k, v in value.items()}
     return _typed_scalar(tp, value)
+
+
+@functools.cache
+def _hints(cls: type) -> dict[str, Any]:
+    """A dataclass's resolved type hints (resolving them costs more than decoding)."""
+    return typing.get_type_hints(cls)
 
 
 def _typed_union(args: tuple[Any, ...], value: Any) -> Any:
