@@ -217,9 +217,16 @@ def _expected(plan: CarePlan, protocol: Protocol, week: float) -> tuple[Target |
 
 def targets_for(plan: CarePlan, day: date) -> DayTargets:
     """The targets in force for ``plan``'s patient on local day ``day``."""
-    template = _targets_at(plan.procedure, tuple(sorted(plan.overrides.items())), plan.baseline,
-                           (day - plan.start_date).days)
-    return replace(template, patient_id=plan.patient_id, local_date=day)
+    return _dated_targets(plan.patient_id, plan.procedure, tuple(sorted(plan.overrides.items())),
+                          plan.baseline, plan.start_date, day)
+
+
+@lru_cache(maxsize=65536)
+def _dated_targets(patient_id: str, procedure: str, overrides: tuple[tuple[str, float], ...],
+                   baseline: float | None, start: date, day: date) -> DayTargets:
+    """:func:`targets_for`, memoized: every evaluation re-reads the patient's recent days."""
+    template = _targets_at(procedure, overrides, baseline, (day - start).days)
+    return replace(template, patient_id=patient_id, local_date=day)
 
 
 @lru_cache(maxsize=65536)

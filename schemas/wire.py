@@ -41,10 +41,11 @@ import struct
 import types
 import typing
 import zlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -165,8 +166,7 @@ def encode_record(record: Any) -> bytes:
     """A frozen dataclass record as versioned compact JSON."""
     if not dataclasses.is_dataclass(record) or isinstance(record, type):
         raise TypeError(f"not a dataclass record: {record!r}")
-    envelope = {"v": WIRE_VERSION, "type": type(record).__name__,
-                "data": dataclasses.asdict(record)}
+    envelope = {"v": WIRE_VERSION, "type": type(record).__name__, "data": _fields(record)}
     return json.dumps(envelope, separators=(",", ":"), default=_json_default).encode()
 
 
@@ -184,7 +184,15 @@ def decode_record(data: bytes, cls: type[R]) -> R:
         raise WireError(f"corrupt {cls.__name__} message: {exc}") from exc
 
 
+def _fields(record: Any) -> dict[str, Any]:
+    """A dataclass's fields, one level deep (nested records go through :func:`_json_default`,
+    which is much cheaper than ``dataclasses.asdict``'s deep copy)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
 def _json_default(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _fields(value)
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     if isinstance(value, Enum):
@@ -198,39 +206,58 @@ def _json_default(value: Any) -> Any:
 
 def _typed(tp: Any, value: Any) -> Any:
     """``value`` (from JSON) converted to type ``tp`` as named in a dataclass's hints."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if value is None or tp is Any or tp is object:
-        return value
-    if origin in (typing.Union, types.UnionType):
-        return _typed_union(args, value)
-    if dataclasses.is_dataclass(tp):
-        hints = _hints(tp)
-        return tp(**{f.name: _typed(hints[f.name], value[f.name])
-                     for f in dataclasses.fields(tp) if f.name in value})
-    if origin is tuple:
-        item = args[0] if args else Any
-        return tuple(_typed(item, v) for v in value)
-    if origin is list:
-        return [_typed(args[0], v) for v in value]
-    if origin is dict:
-        return {k: _typed(args[1], v) for k, v in value.items()}
-    return _typed_scalar(tp, value)
+    return _converter(tp)(value)
+
+
+Convert = Callable[[Any], Any]
 
 
 @functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    """A dataclass's resolved type hints (resolving them costs more than decoding)."""
-    return typing.get_type_hints(cls)
+def _converter(tp: Any) -> Convert:
+    """The conversion from JSON to ``tp``, worked out once per type (None stays None)."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if tp is Any or tp is object:
+        return _same
+    if origin in (typing.Union, types.UnionType):
+        return _nullable(_first_fit(tuple(a for a in args if a is not type(None))))
+    if dataclasses.is_dataclass(tp):
+        hints = typing.get_type_hints(tp)
+        fields = [(f.name, _converter(hints[f.name])) for f in dataclasses.fields(tp)]
+        return _nullable(lambda v: tp(**{n: conv(v[n]) for n, conv in fields if n in v}))
+    if origin is tuple:
+        item = _converter(args[0] if args else Any)
+        return _nullable(lambda v: tuple(item(x) for x in v))
+    if origin is list:
+        item = _converter(args[0])
+        return _nullable(lambda v: [item(x) for x in v])
+    if origin is dict:
+        item = _converter(args[1])
+        return _nullable(lambda v: {k: item(x) for k, x in v.items()})
+    return _nullable(functools.partial(_typed_scalar, tp))
 
 
-def _typed_union(args: tuple[Any, ...], value: Any) -> Any:
-    errors = []
-    for arg in (a for a in args if a is not type(None)):
-        try:
-            return _typed(arg, value)
-        except (TypeError, ValueError) as exc:
-            errors.append(exc)
-    raise ValueError(f"{value!r} fits none of {args}: {errors}")
+def _same(value: Any) -> Any:
+    return value
+
+
+def _nullable(convert: Convert) -> Convert:
+    return lambda v: None if v is None else convert(v)
+
+
+def _first_fit(args: tuple[Any, ...]) -> Convert:
+    """Conversion to the first of ``args`` that accepts the value."""
+    if len(args) == 1:
+        return _converter(args[0])
+
+    def convert(value: Any) -> Any:
+        errors = []
+        for arg in args:
+            try:
+                return _converter(arg)(value)
+            except (TypeError, ValueError) as exc:
+                errors.append(exc)
+        raise ValueError(f"{value!r} fits none of {args}: {errors}")
+    return convert
 
 
 def _typed_scalar(tp: Any, value: Any) -> Any:

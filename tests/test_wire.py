@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from schemas.alert_records import AlertCandidate, Severity
+from rehabwatch.alerting import AlertEvent
+from schemas.alert_records import Alert, AlertCandidate, AlertStatus, Severity, Transition
 from schemas.daygrid import HOUR, MINUTE, DayGrid, Source, empty_grid
 from schemas.records import DailySummary
 from schemas.wire import (AlertCheck, TopicConfig, WireError, decode_grid, decode_record,
@@ -53,6 +54,13 @@ def test_grid_is_compact() -> None:
     AlertCandidate("p1", "underactivity", date(2024, 5, 2), Severity.WARNING,
                    "Steps below target 3 days running", evidence={"days": 3, "low": 3500.0}),
     AlertCheck("p1", date(2024, 5, 2), "missing-data"),
+    AlertEvent("updated", Alert(
+        "a1", "p1", "overload_spike", "clinician", Severity.HIGH, AlertStatus.SNOOZED,
+        date(2024, 5, 2), datetime(2024, 5, 2, 23, tzinfo=timezone.utc), "Spike", {"ratio": 2.5},
+        "boom_bust", date(2024, 5, 3), date(2024, 5, 6), None, None,
+        (Transition(AlertStatus.OPEN, datetime(2024, 5, 2, 23, tzinfo=timezone.utc), "rw", ""),
+         Transition(AlertStatus.SNOOZED, datetime(2024, 5, 3, 9, tzinfo=timezone.utc), "dr",
+                    "seen")))),
 ])
 def test_records_round_trip(record: object) -> None:
     assert decode_record(encode_record(record), type(record)) == record
