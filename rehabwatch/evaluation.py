@@ -12,29 +12,30 @@ from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import Date, String, and_, column, delete, select, values
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ingest.store import stored_grids, upsert_grid
 from processors.merge import merge_day
 from processors.summary import summarize_days
 from schemas.daygrid import DayGrid
-from schemas.models import DailySummaryRow, GridRow, Patient
+from schemas.models import DailySummaryRow, GridRow, Patient, utcnow
 from schemas.protocol import CarePlan, personal_baseline, protocol_for
 from schemas.records import DailySummary
 
 
+_SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(DailySummary))
+
+
 def summary_to_dict(summary: DailySummary) -> dict[str, Any]:
-    doc = dataclasses.asdict(summary)
+    doc = {name: getattr(summary, name) for name in _SUMMARY_FIELDS}
     doc["local_date"] = summary.local_date.isoformat()
     doc["sources"] = list(summary.sources)
     return doc
 
 
-_SUMMARY_FIELDS = frozenset(f.name for f in dataclasses.fields(DailySummary))
-
-
 def summary_from_dict(doc: dict[str, Any]) -> DailySummary:
-    kw = {k: v for k, v in doc.items() if k in _SUMMARY_FIELDS}
+    kw = {name: doc[name] for name in _SUMMARY_FIELDS if name in doc}
     kw["local_date"] = date.fromisoformat(doc["local_date"])
     kw["sources"] = tuple(doc.get("sources", ()))
     return DailySummary(**kw)
@@ -80,19 +81,22 @@ def data_days(session: Session, patient_id: str) -> tuple[date, date] | None:
 
 
 def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> None:
-    """Insert or update the stored summary of each day (one SELECT for all)."""
+    """Insert or update the stored summary of each day: one INSERT ... ON CONFLICT DO UPDATE
+    for all (SQLite and PostgreSQL both have it)."""
     if not summaries:
         return
-    found = session.scalars(select(DailySummaryRow).where(
-        DailySummaryRow.patient_id.in_({s.patient_id for s in summaries}),
-        DailySummaryRow.local_date.in_({s.local_date for s in summaries})))
-    rows = {(r.patient_id, r.local_date): r for r in found}
-    for summary in summaries:
-        row = rows.get((summary.patient_id, summary.local_date))
-        if row is None:
-            row = DailySummaryRow(patient_id=summary.patient_id, local_date=summary.local_date)
-            session.add(row)
-        row.steps, row.valid, row.payload = summary.steps, summary.valid, summary_to_dict(summary)
+    insert = _INSERTS[session.get_bind().dialect.name]
+    stmt = insert(DailySummaryRow.__table__)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["patient_id", "local_date"],
+        set_={name: stmt.excluded[name] for name in ("steps", "valid", "payload", "updated_at")})
+    at = utcnow()
+    session.execute(stmt, [{"patient_id": s.patient_id, "local_date": s.local_date,
+                            "steps": s.steps, "valid": s.valid, "payload": summary_to_dict(s),
+                            "updated_at": at} for s in summaries])
+
+
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 #: Windows per query in :func:`stored_summaries` (three bound values each).

@@ -145,3 +145,48 @@ def test_days_are_judged_at_their_end_and_the_newest_live() -> None:
     assert alerting.judged_at(date(2024, 6, 21), "Europe/London", now) == now  # yesterday: live
     assert alerting.judged_at(date(2024, 6, 20), "Europe/London", now) == end_21 - timedelta(days=1)
     assert alerting.judged_at(date(2024, 6, 21), "Europe/London", None) == end_21
+
+
+def test_patients_evaluated_together_get_what_each_gets_alone(rw, tmp_path: Path,
+                                                             database_url: str) -> None:
+    """One batched pass over several patients (summaries of baseline and recent windows read
+    in one query) equals evaluating each one on its own, personal baseline included."""
+    start = date(2024, 3, 15)  # 2024-06-14..24 are weeks 13-14, where a baseline caps targets
+    after = span(start, date(2024, 6, 24), 5200)
+    profiles = {
+        "LOW": span(date(2024, 6, 1), date(2024, 6, 24), 1100),
+        "SPELL": {**span(date(2024, 6, 1), date(2024, 6, 12), 7000),
+                  **span(date(2024, 6, 13), date(2024, 6, 18), 800),
+                  **span(date(2024, 6, 19), date(2024, 6, 24), 9000)},
+        "BASE": {**span(start - timedelta(days=14), start - timedelta(days=2), 4000), **after},
+        "NOBASE": after,
+    }
+    for name, steps in profiles.items():
+        f = days_csv(tmp_path / f"{name}.csv", steps)
+        for pid in (f"{name}-together", f"{name}-alone"):
+            rw("patient", "add", pid, "--procedure", "microdiscectomy", "--start-date",
+               start.isoformat(), "--tz", "Europe/London")
+            assert rw("ingest", str(f), "--patient", pid)[0] == 0
+    assert rw("evaluate", "--as-of", "2024-06-13")[0] == 0  # summarizes the days until then
+    with db.session_scope(database_url) as session:
+        for d in range(14, 25):
+            day = date(2024, 6, d)
+            for pid in (f"{n}-{how}" for n in profiles for how in ("together", "alone")):
+                evaluation.summarize_day(session, pid, day)
+            alerting.evaluate_patients(session, {f"{n}-together": day for n in profiles})
+            for n in profiles:
+                alerting.evaluate_patient(session, f"{n}-alone", day)
+
+    def history(pid: str) -> list[tuple[object, ...]]:
+        with db.session_scope(database_url) as session:
+            rows = session.scalars(select(AlertRow).where(AlertRow.patient_id == pid)
+                                   .order_by(AlertRow.opened_on, AlertRow.rule))
+            return [(r.rule, r.audience, r.status, r.opened_on, r.severity, r.message,
+                     r.last_evidence, [(t.status, t.at) for t in r.transitions]) for r in rows]
+
+    for name in profiles:
+        assert history(f"{name}-together") == history(f"{name}-alone")
+    rules = {n: {h[0] for h in history(f"{n}-together")} for n in profiles}
+    assert "underactivity" in rules["LOW"] and rules["SPELL"]
+    # 5,200 steps: under the 5,500 protocol target of week 13, over the 4,750 the baseline sets
+    assert "underactivity" in rules["NOBASE"] and "underactivity" not in rules["BASE"]
