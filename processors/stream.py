@@ -297,10 +297,12 @@ class Pipeline:
 
     async def _send(self, topic: faust.TopicT, patient_id: str, value: bytes,
                     origin_ms: int | None) -> None:
-        # force=True: send now instead of holding the message until the next offset commit;
-        # Faust still flushes the producer before it commits, so nothing is committed unsent.
-        headers = {} if origin_ms is None else {HEADER_ORIGIN_MS: str(origin_ms).encode()}
-        await topic.send(key=patient_id.encode(), value=value, headers=headers, force=True)
+        # Straight to the app's producer: Faust's Topic.send wraps each message in futures,
+        # callbacks and sensor calls this worker does not use. Faust flushes this producer
+        # before it commits offsets, so nothing is committed unsent.
+        headers = [] if origin_ms is None else [(HEADER_ORIGIN_MS, str(origin_ms).encode())]
+        await self.app.producer.send(topic.get_topic_name(), patient_id.encode(), value,
+                                     partition=None, timestamp=None, headers=headers)
 
     # -- timers ------------------------------------------------------------------------
 
