@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timezone
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, insert, select, update
 from sqlalchemy.orm import Session
 
 from schemas.daygrid import DayGrid, Source, day_bounds
@@ -18,6 +19,18 @@ from schemas.models import GridRow, Patient, SourceRow, SyncEvent, fill_row, gri
 
 
 GridKey = tuple[str, int, date, int]  # (patient, source row id, local day, resolution)
+#: Days or grid ids per SELECT: a few thousand bound values, far below SQLite's and
+#: PostgreSQL's limits.
+_IN_CHUNK = 1000
+
+
+def _grid_select() -> Select[Any]:
+    """What :func:`grid_from_row` reads: GridRow's columns and its source's key."""
+    return select(GridRow.id, GridRow.local_date, GridRow.resolution_s, GridRow.tz,
+                  GridRow.steps, GridRow.worn, GridRow.sedentary_s, GridRow.upright_s,
+                  GridRow.stepping_s, GridRow.origin, GridRow.extra,
+                  SourceRow.key.label("source_key")
+                  ).join_from(GridRow, SourceRow, GridRow.source_id == SourceRow.id)
 
 
 def source_rows(session: Session, pairs: Iterable[tuple[str, Source]]
@@ -46,8 +59,9 @@ def upsert_grids(session: Session, grids: Sequence[DayGrid], upload_id: int | No
                  ) -> list[bool]:
     """Overlay each of ``grids``, in order, on the stored grid of its key, as that many
     :func:`upsert_grid` calls would (True per grid that changed what is stored), with one
-    SELECT each for the batch's sources, grids and patients and one write per changed key.
-    The patient's last sync advances once, to the latest end of data among changed grids."""
+    SELECT each for the batch's sources, grid keys, grids and patients, one INSERT of the new
+    keys and one UPDATE of the changed ones (each executed for many rows). The patient's last
+    sync advances once, to the latest end of data among changed grids."""
     if not grids:
         return []
     sources = source_rows(session, ((g.patient_id, g.source) for g in grids))
@@ -73,30 +87,62 @@ def upsert_grids(session: Session, grids: Sequence[DayGrid], upload_id: int | No
         end = _data_end(grid)
         if end is not None:
             synced[grid.patient_id] = max(synced.get(grid.patient_id, end), end)
+    inserts: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
     for key in dirty:
         row = rows.get(key)
         if row is None:
-            pid, _, day, res = key
-            row = GridRow(patient_id=pid, source=sources[pid, current[key].source.key],
-                          local_date=day, resolution_s=res)
-            session.add(row)
-        fill_row(row, current[key])
-        row.upload_id = upload_id
+            pid, source_id, day, res = key
+            values = dict(patient_id=pid, source_id=source_id, local_date=day, resolution_s=res)
+            inserts.append(values)
+        else:
+            values = dict(id=row.id)
+            updates.append(values)
+        fill_row(values, current[key])
+        values["upload_id"] = upload_id
+    if inserts:
+        session.execute(insert(GridRow).execution_options(render_nulls=True), inserts)
+    if updates:
+        session.execute(update(GridRow), updates)  # by primary key; syncs loaded objects
     if synced:
         for patient in session.scalars(select(Patient).where(Patient.id.in_(synced))):
             _advance_sync(patient, synced[patient.id])
     return changed
 
 
-def _grid_rows(session: Session, keys: Collection[GridKey]) -> dict[GridKey, GridRow]:
-    """The stored rows of ``keys`` (one SELECT)."""
-    if not keys:
-        return {}
-    rows = session.scalars(select(GridRow).where(
-        GridRow.patient_id.in_({k[0] for k in keys}), GridRow.source_id.in_({k[1] for k in keys}),
-        GridRow.local_date.in_({k[2] for k in keys})))
-    found = {(r.patient_id, r.source_id, r.local_date, r.resolution_s): r for r in rows}
-    return {k: r for k, r in found.items() if k in keys}
+def _grid_rows(session: Session, keys: Collection[GridKey]) -> dict[GridKey, Row[Any]]:
+    """The stored rows of ``keys``, as :func:`_grid_select` selects them (the keys of their
+    days' grids first, see :func:`_grid_keys`)."""
+    ids = {i: key for i, key in _grid_keys(session, {(k[0], k[2]) for k in keys}).items()
+           if key in keys}
+    return {ids[i]: row for i, row in _rows_by_id(session, ids).items()}
+
+
+def _grid_keys(session: Session, days: set[tuple[str, date]]) -> dict[int, GridKey]:
+    """Id and key of every stored grid of the (patient, local day) ``days``: one SELECT of key
+    columns per :data:`_IN_CHUNK` days, for their patients on their days, whose rows of other
+    pairs are dropped here, before any array is read."""
+    wanted = sorted(days)
+    found: dict[int, GridKey] = {}
+    for i in range(0, len(wanted), _IN_CHUNK):
+        part = wanted[i:i + _IN_CHUNK]
+        rows = session.execute(select(
+            GridRow.id, GridRow.patient_id, GridRow.source_id, GridRow.local_date,
+            GridRow.resolution_s).where(GridRow.patient_id.in_({pid for pid, _ in part}),
+                                        GridRow.local_date.in_({day for _, day in part})))
+        found.update((r[0], (r[1], r[2], r[3], r[4])) for r in rows if (r[1], r[3]) in days)
+    return found
+
+
+def _rows_by_id(session: Session, ids: Collection[int]) -> dict[int, Row[Any]]:
+    """The grid rows of ``ids``, as :func:`_grid_select` selects them (one SELECT per
+    :data:`_IN_CHUNK` ids)."""
+    wanted = list(ids)
+    found: dict[int, Row[Any]] = {}
+    for i in range(0, len(wanted), _IN_CHUNK):
+        found.update((r.id, r) for r in session.execute(
+            _grid_select().where(GridRow.id.in_(wanted[i:i + _IN_CHUNK]))))
+    return found
 
 
 def _data_end(grid: DayGrid) -> datetime | None:
@@ -126,26 +172,24 @@ def _advance_sync(patient: Patient, at: datetime) -> None:
 
 
 def stored_grids(session: Session, patient_id: str, first: date, last: date) -> list[DayGrid]:
-    """The patient's stored grids for local days ``first``..``last`` (inclusive)."""
-    rows = session.scalars(select(GridRow).where(
+    """The patient's stored grids for local days ``first``..``last`` (inclusive), by day,
+    source and resolution."""
+    rows = session.execute(_grid_select().where(
         GridRow.patient_id == patient_id, GridRow.local_date >= first,
-        GridRow.local_date <= last).order_by(GridRow.local_date, GridRow.source_id))
+        GridRow.local_date <= last).order_by(GridRow.local_date, GridRow.source_id,
+                                             GridRow.resolution_s))
     return [grid_from_row(r, patient_id) for r in rows]
 
 
 def stored_days(session: Session, days: Iterable[tuple[str, date]]
                 ) -> dict[tuple[str, date], list[DayGrid]]:
     """The stored grids of each (patient, local day) in ``days``, ordered as
-    :func:`stored_grids` orders them (one SELECT for all; days without grids are absent)."""
+    :func:`stored_grids` orders them (days without grids are absent). Reads the keys of those
+    days' grids, then only those grids (see :func:`_grid_keys`)."""
+    keys = _grid_keys(session, set(days))
+    rows = _rows_by_id(session, keys)
     out: dict[tuple[str, date], list[DayGrid]] = {}
-    wanted = set(days)
-    if not wanted:
-        return out
-    rows = session.scalars(select(GridRow).where(
-        GridRow.patient_id.in_({pid for pid, _ in wanted}),
-        GridRow.local_date.in_({day for _, day in wanted}))
-        .order_by(GridRow.local_date, GridRow.source_id))
-    for r in rows:
-        if (r.patient_id, r.local_date) in wanted:
-            out.setdefault((r.patient_id, r.local_date), []).append(grid_from_row(r, r.patient_id))
+    for i in sorted(rows, key=lambda i: (keys[i][2], keys[i][1], keys[i][3])):
+        pid, _, day, _ = keys[i]
+        out.setdefault((pid, day), []).append(grid_from_row(rows[i], pid))
     return out

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from ingest.base import ParseContext, ParseResult
 from ingest.errors import TooLarge, UnknownSubject
 from ingest.registry import detect, parser
-from ingest.store import record_sync, upsert_grid
+from ingest.store import record_sync, upsert_grids
 from schemas.binning import bin_batch
 from schemas.daygrid import DAY, DayGrid
 from schemas.models import Patient, Upload
@@ -67,7 +67,8 @@ def ingest_bytes(session: Session, data: bytes, ctx: ParseContext, fmt: str | No
                     steps=sum(g.total_steps for g in grids), skipped=dict(result.skipped))
     session.add(upload)
     session.flush()
-    changed = {(g.patient_id, g.local_date) for g in grids if upsert_grid(session, g, upload.id)}
+    flags = upsert_grids(session, grids, upload.id)
+    changed = {(g.patient_id, g.local_date) for g, flag in zip(grids, flags) if flag}
     for patient_id, at in result.sync_times:
         record_sync(session, patient_id, at, event=True)
     return UploadOutcome(upload.id, upload.status, result.format, upload.reason, result.records,

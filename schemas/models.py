@@ -26,7 +26,7 @@ def pack_array(arr: np.ndarray | None) -> bytes | None:
     if arr is None:
         return None
     dtype = ARRAY_DTYPES["i1"] if arr.dtype.kind == "i" else ARRAY_DTYPES["f8"]
-    return zlib.compress(np.ascontiguousarray(arr, dtype=dtype).tobytes(), 1)
+    return zlib.compress(np.ascontiguousarray(arr, dtype=dtype), 1)  # reads the buffer
 
 
 def unpack_array(blob: bytes | None, dtype: str) -> np.ndarray | None:
@@ -161,10 +161,11 @@ class DailySummaryRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-def grid_from_row(row: GridRow, patient_id: str) -> DayGrid:
-    """The DayGrid stored in ``row``."""
+def grid_from_row(row: Any, patient_id: str) -> DayGrid:
+    """The DayGrid stored in ``row``, a selected row of GridRow's columns (by name) and its
+    source's key (as ``source_key``)."""
     return DayGrid(
-        patient_id, Source.from_key(row.source.key), row.local_date, row.tz, row.resolution_s,
+        patient_id, Source.from_key(row.source_key), row.local_date, row.tz, row.resolution_s,
         steps=unpack_array(row.steps, "f8"), worn=unpack_array(row.worn, "i1"),
         sedentary_s=unpack_array(row.sedentary_s, "f8"),
         upright_s=unpack_array(row.upright_s, "f8"),
@@ -172,13 +173,14 @@ def grid_from_row(row: GridRow, patient_id: str) -> DayGrid:
         origin=row.origin, extra=dict(row.extra or {}))
 
 
-def fill_row(row: GridRow, grid: DayGrid) -> None:
-    """Write ``grid``'s values into ``row`` (keys are set by the caller)."""
-    row.tz, row.n_slots, row.total_steps = grid.tz, grid.n_slots, grid.total_steps
-    row.steps, row.worn = pack_array(grid.steps), pack_array(grid.worn)
-    row.sedentary_s, row.upright_s = pack_array(grid.sedentary_s), pack_array(grid.upright_s)
-    row.stepping_s = pack_array(grid.stepping_s)
-    row.extra, row.origin, row.updated_at = dict(grid.extra), grid.origin, utcnow()
+def fill_row(row: dict[str, Any], grid: DayGrid) -> None:
+    """Write ``grid``'s values into ``row``, GridRow's column values by name (keys are set by
+    the caller)."""
+    row.update(tz=grid.tz, n_slots=grid.n_slots, total_steps=grid.total_steps,
+               steps=pack_array(grid.steps), worn=pack_array(grid.worn),
+               sedentary_s=pack_array(grid.sedentary_s), upright_s=pack_array(grid.upright_s),
+               stepping_s=pack_array(grid.stepping_s), extra=dict(grid.extra),
+               origin=grid.origin, updated_at=utcnow())
 
 
 class AlertRow(Base):
