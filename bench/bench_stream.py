@@ -4,7 +4,8 @@
                                            [--db postgresql-temp | --db URL]
 
 Measures, in one run: the raw aiokafka produce and consume rate of the same grid messages
-(the ceiling); per worker count, patient-days/s from the first publish of a day-ordered backlog
+(the ceiling); the same agents in one worker with handlers that cost nothing (no database,
+summaries made up, no alerts: what Faust and the agents alone allow); per worker count, patient-days/s from the first publish of a day-ordered backlog
 to (a) the daily summary of every patient-day out of the pipeline (grid stored, day merged
 and summarized, summary emitted) and (b) the last alert evaluation committed (check emitted,
 rules and alert lifecycle stored: the whole pipeline drained); and the latency of day grids
@@ -77,12 +78,20 @@ def cohort(patients: int, days: int, first: date, seed: int = 1) -> list[Record]
 
 # -- the bench worker --------------------------------------------------------------------
 
-def bench_worker() -> None:
+def bench_worker(free: bool) -> None:
     """The production worker; its evaluate handler also appends ``time patient as_of`` per
-    check to ``$RW_BENCH_EVALUATED`` once the evaluation committed."""
+    check to ``$RW_BENCH_EVALUATED`` once the evaluation committed. ``free``: the same agents
+    with handlers that cost nothing (no database; a summary is made up from each grid's
+    total, no alert is raised): what Faust and the agents alone allow."""
     settings = StreamSettings.from_env()
     handlers = database_handlers(settings.database_url)
     evaluated = Path(os.environ["RW_BENCH_EVALUATED"])
+    if free:
+        handlers = dataclasses.replace(
+            handlers, evaluate=lambda checks, now: [],
+            summarize=lambda grids: [DailySummary(g.patient_id, g.local_date, g.total_steps,
+                                                  True, True, 0, 0, "device", 0,
+                                                  (g.source.key,)) for g in grids])
 
     def evaluate(checks: Sequence[AlertCheck], now: datetime) -> Sequence[object]:
         events = handlers.evaluate(checks, now)
@@ -105,13 +114,14 @@ def read_evaluated(paths: Sequence[Path]) -> list[tuple[float, str, date]]:
     return out
 
 
-def start_workers(n: int, env: dict[str, str], tmp: Path) -> list[subprocess.Popen[bytes]]:
+def start_workers(n: int, env: dict[str, str], tmp: Path, mode: str
+                  ) -> list[subprocess.Popen[bytes]]:
     procs = []
     logs = [tmp / f"worker{i}.log" for i in range(n)]
     for i, log in enumerate(logs):
         with open(log, "wb") as out:
             procs.append(subprocess.Popen(
-                [sys.executable, __file__, "worker"], cwd=REPO, stdout=out,
+                [sys.executable, __file__, mode], cwd=REPO, stdout=out,
                 stderr=subprocess.STDOUT,
                 env={**env, "RW_WORKER_WEB_PORT": str(free_port()),
                      "RW_BENCH_EVALUATED": str(tmp / f"evaluated{i}.txt")}))
@@ -202,14 +212,14 @@ async def raw_ceiling(bootstrap: str, records: Sequence[Record]) -> tuple[float,
 # -- one measurement ---------------------------------------------------------------------
 
 @contextlib.contextmanager
-def database(spec: str | None, tmp: Path, workers: int) -> Iterator[str]:
-    """The URL to run ``workers`` against (see the module docstring for ``spec``)."""
+def database(spec: str | None, tmp: Path, name: str) -> Iterator[str]:
+    """The URL for run ``name`` (see the module docstring for ``spec``)."""
     if spec == "postgresql-temp":
         from tests.pg_server import postgres_server
         with postgres_server() as url:
             yield url
     else:
-        yield spec or f"sqlite:///{tmp / f'bench{workers}.db'}"
+        yield spec or f"sqlite:///{tmp / f'{name}.db'}"
 
 
 def fresh_database(url: str, patients: int, start: date) -> None:
@@ -235,12 +245,12 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
-        backlog: list[Record], trickle: list[Record], start: date, tmp: Path
-        ) -> dict[str, float]:
-    name = f"b{workers}"
+        backlog: list[Record], trickle: list[Record], start: date, tmp: Path,
+        mode: str = "worker") -> dict[str, float]:
+    name = f"b{workers}{mode}"
     work = tmp / name
     work.mkdir()
-    with database(args.db, tmp, workers) as url:
+    with database(args.db, tmp, name) as url:
         fresh_database(url, args.patients, start)
         env = {**os.environ, "PYTHONPATH": str(REPO), "RW_KAFKA_URL": broker.url,
                "RW_DATABASE_URL": url, "RW_STREAM_APP_ID": name, "RW_TOPIC_PARTITIONS": "8",
@@ -248,7 +258,7 @@ def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
                "RW_KAFKA_SESSION_TIMEOUT_S": "10",
                **{f"RW_TOPIC_{t.upper()}": f"{name}.{t}"
                   for t in ("daygrids", "daily", "candidates", "events", "deadletter")}}
-        procs = start_workers(workers, env, work)
+        procs = start_workers(workers, env, work, mode)
         logs = [work / f"evaluated{i}.txt" for i in range(workers)]
         try:
             found = asyncio.run(_backlog(broker, name, backlog, logs, args.timeout))
@@ -323,8 +333,8 @@ async def _latency(broker: EmbeddedBroker, name: str, trickle: list[Record],
 
 
 def main() -> None:
-    if sys.argv[1:] == ["worker"]:
-        return bench_worker()
+    if sys.argv[1:] in (["worker"], ["free-worker"]):
+        return bench_worker(free=sys.argv[1] == "free-worker")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=200)
     parser.add_argument("--days", type=int, default=30)
@@ -348,6 +358,11 @@ def main() -> None:
         print(f"raw aiokafka: produce {produce:,.0f} msg/s, consume {consume:,.0f} msg/s "
               f"({len(backlog)} grid messages, "
               f"{np.mean([len(v) for _, _, v in backlog]) / 1024:.1f} KiB each)", flush=True)
+        free = run(1, args, broker, backlog, trickle, start, Path(tmp), "free-worker")
+        print(f"free handlers (the agents with no database, summaries made up, no alerts), 1 "
+              f"worker: to last alert check {free['alert_rate']:,.0f} patient-days/s "
+              f"({free['alert_rate'] / produce:.3f}x raw produce, "
+              f"{free['alert_rate'] / consume:.3f}x raw consume)", flush=True)
         results = []
         for n in args.workers:
             r = run(n, args, broker, backlog, trickle, start, Path(tmp))
@@ -358,7 +373,9 @@ def main() -> None:
                   f"{r['summary_rate'] / consume:.3f}x raw consume)\n"
                   f"  to last alert evaluation {r['alert_s']:.1f} s = {r['alert_rate']:,.0f} "
                   f"patient-days/s ({r['alert_rate'] / produce:.3f}x raw produce, "
-                  f"{r['alert_rate'] / consume:.3f}x raw consume); {r['checks']:.0f} alert "
+                  f"{r['alert_rate'] / consume:.3f}x raw consume, "
+                  f"{r['alert_rate'] / free['alert_rate']:.2f}x free handlers); "
+                  f"{r['checks']:.0f} alert "
                   f"checks evaluated ({r['patient_days'] / r['checks']:.1f} patient-days each); "
                   f"machine CPU {r['cpu_busy']:.0%} busy ({os.cpu_count()} cores)\n"
                   f"  trickle {len(trickle)} grids at {args.trickle_rate:g}/s: publish->summary"
