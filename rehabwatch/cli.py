@@ -105,10 +105,11 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     results, failed = [], 0
     for path in _files(args.paths):
         doc = _ingest_one(path, ctx, args.format, settings)
-        failed += doc["status"] == "rejected"
+        bad = doc["status"] == "rejected" or "publish_error" in doc
+        failed += bad
         results.append(doc)
         if not args.json:
-            print(_ingest_line(doc), file=sys.stderr if doc["status"] == "rejected" else sys.stdout)
+            print(_ingest_line(doc), file=sys.stderr if bad else sys.stdout)
     if args.json:
         print(json.dumps({"uploads": results}, indent=2))
     return 1 if failed else 0
@@ -126,29 +127,33 @@ def _ingest_one(path: Path, ctx: ParseContext, fmt: str, settings: Settings) -> 
                                          str(exc))
         return {"file": str(path), "upload_id": upload_id, "status": "rejected",
                 "reason": str(exc)}
-    return {"file": str(path), "upload_id": out.upload_id, "status": out.status,
-            "format": out.format, "reason": out.reason, "records": out.records,
-            "grids": len(out.grids), "steps": round(out.steps), "skipped": out.skipped,
-            "days_changed": len(out.changed_days),
-            "published": _publish(out.grids, settings) if settings.kafka_url else 0}
+    doc = {"file": str(path), "upload_id": out.upload_id, "status": out.status,
+           "format": out.format, "reason": out.reason, "records": out.records,
+           "grids": len(out.grids), "steps": round(out.steps), "skipped": out.skipped,
+           "days_changed": len(out.changed_days), "published": 0}
+    if settings.kafka_url:
+        doc.update(_publish(out.grids, settings))
+    return doc
 
 
-def _publish(grids: Sequence[DayGrid], settings: Settings) -> int:
-    """Hand stored grids to the stream (``RW_KAFKA_URL`` set); the upload stands either way."""
+def _publish(grids: Sequence[DayGrid], settings: Settings) -> dict[str, Any]:
+    """Hand stored grids to the stream (``RW_KAFKA_URL`` set); the upload stands either way,
+    and a broker that cannot be reached is reported with the way to re-send."""
     from rehabwatch.publish import publish_grids
 
     try:
-        return publish_grids(settings.kafka_url, grids)
+        return {"published": publish_grids(settings.kafka_url, grids)}
     except KafkaError as exc:
-        raise CliError(f"stored, but not published to {settings.kafka_url} ({exc}); the "
-                       "worker will not see it until re-sent: run `rehabwatch evaluate`, "
-                       "or ingest the file again once the broker is back") from None
+        return {"publish_error": f"stored, but not published to {settings.kafka_url} ({exc}); "
+                                 "the worker will not see it until re-sent: run `rehabwatch "
+                                 "evaluate`, or ingest the file again once the broker is back"}
 
 
 def _ingest_line(doc: dict[str, Any]) -> str:
     if doc["status"] == "rejected":
         return f"rejected {doc['file']}: {doc['reason']}"
     tail = f" ({doc['reason']})" if doc["reason"] else ""
+    tail += f"; {doc['publish_error']}" if "publish_error" in doc else ""
     return (f"{doc['status']} {doc['file']} as {doc['format']}: {doc['grids']} day grids, "
             f"{doc['steps']:,} steps, {doc['days_changed']} days changed{tail}")
 

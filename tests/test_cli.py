@@ -1,6 +1,7 @@
 """CLI behaviour outside the domain commands: schema checks, the worker's settings, and
 ingest publishing to a real (embedded) broker."""
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from alembic import command
 
 from rehabwatch import db
-from rehabwatch.broker import EmbeddedBroker
+from rehabwatch.broker import EmbeddedBroker, free_port
 from rehabwatch.cli import main
 from schemas.wire import decode_grid
 from tests.kafka_fixtures import consume
@@ -40,6 +41,24 @@ def test_worker_needs_a_broker(rw, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("RW_KAFKA_URL", raising=False)
     code, err = rw("worker")
     assert code == 1 and "RW_KAFKA_URL is not set" in err
+
+
+def test_an_unreachable_broker_keeps_every_file_and_says_how_to_resend(
+        rw, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+        ) -> None:
+    monkeypatch.setenv("RW_KAFKA_URL", f"kafka://127.0.0.1:{free_port()}")  # nobody listens
+    files = [days_csv(tmp_path / f"{name}.csv", span(date(2024, 6, d), date(2024, 6, d + 1), 4000))
+             for name, d in (("a", 1), ("b", 10))]
+    code, out = rw("ingest", *map(str, files), "--patient", "P1", "--json")
+    doc = json.loads(out)
+    assert code == 1
+    assert [u["status"] for u in doc["uploads"]] == ["stored", "stored"]  # both kept...
+    assert all(u["published"] == 0 and "rehabwatch evaluate" in u["publish_error"]
+               for u in doc["uploads"])  # ...neither sent, and each says how to re-send
+    code, out = rw("summary", "P1", "--from", "2024-06-01", "--to", "2024-06-11", "--json")
+    assert code == 0 and len(out["days"]) == 4
+    assert main(["ingest", str(files[0]), "--patient", "P1"]) == 1
+    assert "not published" in capsys.readouterr().err
 
 
 @pytest.mark.kafka
