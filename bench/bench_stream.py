@@ -240,6 +240,12 @@ def cpu_jiffies() -> tuple[int, int]:
     return sum(fields) - fields[3] - fields[4], sum(fields)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
@@ -260,8 +266,13 @@ def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
                   for t in ("daygrids", "daily", "candidates", "events", "deadletter")}}
         procs = start_workers(workers, env, work, mode)
         logs = [work / f"evaluated{i}.txt" for i in range(workers)]
+        pids = {"workers": [p.pid for p in procs], "broker": [broker.pid],
+                "bench": [os.getpid()]}
         try:
+            cpu0 = {k: sum(map(cpu_seconds, v)) for k, v in pids.items()}
             found = asyncio.run(_backlog(broker, name, backlog, logs, args.timeout))
+            found.update({f"cpu_{k}": sum(map(cpu_seconds, v)) - cpu0[k]
+                          for k, v in pids.items()})
             found.update(asyncio.run(_latency(broker, name, trickle, logs, args.trickle_rate,
                                               args.timeout)))
         finally:
@@ -367,6 +378,7 @@ def main() -> None:
         for n in args.workers:
             r = run(n, args, broker, backlog, trickle, start, Path(tmp))
             results.append(r)
+            n_days = r["patient_days"]
             print(f"{n} worker(s), {r['patient_days']} patient-days:\n"
                   f"  to last summary {r['summary_s']:.1f} s = {r['summary_rate']:,.0f} "
                   f"patient-days/s ({r['summary_rate'] / produce:.3f}x raw produce, "
@@ -377,7 +389,10 @@ def main() -> None:
                   f"{r['alert_rate'] / free['alert_rate']:.2f}x free handlers); "
                   f"{r['checks']:.0f} alert "
                   f"checks evaluated ({r['patient_days'] / r['checks']:.1f} patient-days each); "
-                  f"machine CPU {r['cpu_busy']:.0%} busy ({os.cpu_count()} cores)\n"
+                  f"machine CPU {r['cpu_busy']:.0%} busy ({os.cpu_count()} cores); CPU ms "
+                  f"per patient-day: workers {r['cpu_workers'] * 1000 / n_days:.2f}, broker "
+                  f"{r['cpu_broker'] * 1000 / n_days:.2f}, this bench (publisher, collector) "
+                  f"{r['cpu_bench'] * 1000 / n_days:.2f}\n"
                   f"  trickle {len(trickle)} grids at {args.trickle_rate:g}/s: publish->summary"
                   f" p50 {r['summary_p50'] * 1000:.0f} ms, p95 {r['summary_p95'] * 1000:.0f} ms;"
                   f" publish->alert stored p50 {r['alert_p50'] * 1000:.0f} ms, "

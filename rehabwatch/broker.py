@@ -74,6 +74,11 @@ class EmbeddedBroker:
         self._log = tempfile.NamedTemporaryFile(prefix="tansu-", suffix=".log", delete=False)
 
     @property
+    def pid(self) -> int | None:
+        """The broker process's id while it runs."""
+        return self._proc.pid if self._proc else None
+
+    @property
     def bootstrap(self) -> str:
         """``host:port`` for aiokafka."""
         return f"{self.host}:{self.port}"
