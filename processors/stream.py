@@ -363,11 +363,17 @@ async def _metrics_view(self: Any, request: Any) -> Any:
     return self.bytes(body, content_type=content_type.split(";")[0])
 
 
+def cap_fetch_wait(consumer: Any) -> Any:
+    """Cap an unstarted aiokafka consumer's fetch wait at :data:`FETCH_MAX_WAIT_S`. Faust
+    offers no setting for it, so this sets the private attribute aiokafka reads when the
+    consumer starts (a test checks it still reaches the fetcher)."""
+    consumer._fetch_max_wait_ms = int(FETCH_MAX_WAIT_S * 1000)
+    return consumer
+
+
 class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
     def _create_worker_consumer(self, transport: Any) -> Any:
-        consumer = super()._create_worker_consumer(transport)
-        consumer._fetch_max_wait_ms = int(FETCH_MAX_WAIT_S * 1000)  # read when it starts
-        return consumer
+        return cap_fetch_wait(super()._create_worker_consumer(transport))
 
 
 class _Consumer(faust_aiokafka.Consumer):

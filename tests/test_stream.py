@@ -6,6 +6,7 @@ prove ordering, dead-lettering, the no-traffic timer and partition sharing on th
 
 from __future__ import annotations
 
+import asyncio
 import urllib.request
 from collections import defaultdict
 from collections.abc import Iterator
@@ -14,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from aiokafka import AIOKafkaConsumer
 
+from processors.stream import FETCH_MAX_WAIT_S, cap_fetch_wait
 from rehabwatch.broker import EmbeddedBroker
 from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid
 from schemas.wire import HEADER_DLQ_REASON, encode_grid
@@ -124,3 +127,19 @@ def test_two_workers_share_partitions_each_patient_once(
     assert len(done) == 200  # every grid exactly once
     assert all(len(w) == 1 for w in owners.values())  # one worker per patient
     assert {first.proc.pid, second.proc.pid} == set().union(*owners.values())
+
+
+@pytest.mark.kafka
+def test_the_fetch_wait_cap_reaches_the_fetcher(kafka_broker: EmbeddedBroker) -> None:
+    """The cap sets a private aiokafka attribute: if aiokafka renames it, this fails instead
+    of every topic hop silently waiting up to Faust's 1.5 s again."""
+    async def fetcher_wait_ms() -> int:
+        consumer = cap_fetch_wait(AIOKafkaConsumer("fetch-cap-probe",
+                                                   bootstrap_servers=kafka_broker.bootstrap))
+        await consumer.start()
+        try:
+            return consumer._fetcher._fetch_max_wait_ms
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(fetcher_wait_ms()) == FETCH_MAX_WAIT_S * 1000
