@@ -25,8 +25,8 @@ from schemas.wire import AlertCheck
 
 def store_and_summarize(database_url: str, grids: Sequence[DayGrid]) -> list[DailySummary]:
     """Store ``grids`` and rebuild the summary of every (patient, day) they touch, in one
-    transaction: one bulk upsert, the touched days' grids read back in one SELECT, summaries
-    stored as :func:`rehabwatch.evaluation.summarize_day` stores them. Every touched day has a
+    transaction: one bulk upsert, the touched days' grids read back together, the summaries
+    upserted in one statement. Every touched day has a
     stored grid after the upsert, so every one gets a summary."""
     with db.session_scope(database_url) as session:
         upsert_grids(session, grids)
