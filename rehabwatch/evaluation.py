@@ -85,7 +85,10 @@ def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> Non
     for all (SQLite and PostgreSQL both have it)."""
     if not summaries:
         return
-    insert = _INSERTS[session.get_bind().dialect.name]
+    dialect = session.get_bind().dialect.name
+    if dialect not in _INSERTS:
+        raise ValueError(f"rehabwatch stores data in SQLite or PostgreSQL, not {dialect}")
+    insert = _INSERTS[dialect]
     stmt = insert(DailySummaryRow.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=["patient_id", "local_date"],
@@ -99,19 +102,25 @@ def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> Non
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
-#: Windows per query in :func:`stored_summaries` (three bound values each).
-_WINDOW_CHUNK = 1000
+#: Patients per query in :func:`stored_summaries` (at most two windows of three bound values
+#: each for the alert stage: far below SQLite's and PostgreSQL's limits).
+_PATIENT_CHUNK = 500
 
 
 def stored_summaries(session: Session, windows: Mapping[str, Sequence[tuple[date, date]]]
                      ) -> dict[str, list[DailySummary]]:
     """The stored summaries of each patient on the days of its windows (first, last), by
-    date: one SELECT joining a VALUES list of the windows, per thousand windows."""
-    spans = [(pid, lo, hi) for pid, ws in windows.items() for lo, hi in _merged(ws)]
+    date: one SELECT joining a VALUES list of the windows, per :data:`_PATIENT_CHUNK`
+    patients (a patient's windows are always read together, so its days stay in order)."""
+    patients = list(windows.items())
     found: dict[str, list[DailySummary]] = {}
-    for i in range(0, len(spans), _WINDOW_CHUNK):
+    for i in range(0, len(patients), _PATIENT_CHUNK):
+        spans = [(pid, lo, hi) for pid, ws in patients[i:i + _PATIENT_CHUNK]
+                 for lo, hi in _merged(ws)]
+        if not spans:
+            continue
         w = values(column("pid", String), column("lo", Date), column("hi", Date),
-                   name="w").data(spans[i:i + _WINDOW_CHUNK]).cte("w")
+                   name="w").data(spans).cte("w")
         rows = session.execute(
             select(DailySummaryRow.patient_id, DailySummaryRow.payload)
             .join(w, and_(DailySummaryRow.patient_id == w.c.pid,

@@ -190,3 +190,35 @@ def test_patients_evaluated_together_get_what_each_gets_alone(rw, tmp_path: Path
     assert "underactivity" in rules["LOW"] and rules["SPELL"]
     # 5,200 steps: under the 5,500 protocol target of week 13, over the 4,750 the baseline sets
     assert "underactivity" in rules["NOBASE"] and "underactivity" not in rules["BASE"]
+
+
+def test_stored_summaries_read_each_window_once_in_order_across_query_chunks(
+        rw, tmp_path: Path, database_url: str, monkeypatch) -> None:
+    """Windows may overlap (they are merged) and patients span several queries; each
+    patient's summaries still come back once each, by date, and only from its windows."""
+    for pid, steps in (("P1", 4000), ("P2", 6000), ("P3", 8000)):
+        if pid != "P1":
+            rw("patient", "add", pid, "--procedure", "microdiscectomy", "--start-date",
+               "2024-05-01", "--tz", "Europe/London")
+        f = days_csv(tmp_path / f"{pid}.csv", span(date(2024, 6, 1), date(2024, 6, 20), steps))
+        assert rw("ingest", str(f), "--patient", pid)[0] == 0
+    assert rw("evaluate", "--as-of", "2024-06-20")[0] == 0  # stores the summaries
+    windows = {"P1": [(date(2024, 6, 12), date(2024, 6, 20)),
+                      (date(2024, 6, 1), date(2024, 6, 3))],
+               "P2": [(date(2024, 6, 5), date(2024, 6, 9)), (date(2024, 6, 8), date(2024, 6, 11))],
+               "P3": [(date(2024, 6, 19), date(2024, 6, 25))]}
+    with db.session_scope(database_url) as session:
+        whole = evaluation.stored_summaries(session, windows)
+        monkeypatch.setattr(evaluation, "_PATIENT_CHUNK", 1)
+        chunked = evaluation.stored_summaries(session, windows)
+    days = {pid: [s.local_date for s in found] for pid, found in chunked.items()}
+    assert days == {"P1": span_days(date(2024, 6, 1), date(2024, 6, 3))
+                    + span_days(date(2024, 6, 12), date(2024, 6, 20)),
+                    "P2": span_days(date(2024, 6, 5), date(2024, 6, 11)),
+                    "P3": span_days(date(2024, 6, 19), date(2024, 6, 20))}
+    assert chunked == whole
+    assert {round(s.steps) for s in chunked["P2"]} == {6000}
+
+
+def span_days(first: date, last: date) -> list[date]:
+    return sorted(span(first, last, 0))
