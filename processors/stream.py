@@ -2,11 +2,14 @@
 
 ::
 
-    activity.daygrids ─► summarize ─► activity.daily ─► check ─► alerts.candidates ─► evaluate
-                         (store grid,                    (one check            (rules + lifecycle
-                          rebuild day)                    per patient)           in the database)
-    missing-data timer (leader only) ──────────────────────────► alerts.candidates      │
-                                            notify ◄── alerts.events ◄─────────────────┘
+    activity.daygrids ─► summarize ─► activity.daily ───────┬─► evaluate ─► alerts.events ─► notify
+                         (store grid,                           │   (rules + lifecycle, one
+                          rebuild day)                          │    check per patient and batch,
+    missing-data timer (leader only) ─► alerts.candidates ──────┘    in the database)
+
+``evaluate`` reads both of its topics as one stream (they are keyed and partitioned alike, so
+a patient's summaries and timer checks reach the same worker); a batch's summaries of one
+patient make one evaluation, as of the latest day.
 
 Agents are thin: decode, call a :class:`Handlers` callable (the database layer lives in
 :mod:`rehabwatch.worker`, so this package imports nothing of the composition root), emit. They take messages in small batches (``noack_take``) so one database transaction serves
@@ -38,6 +41,7 @@ import logging
 import os
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -180,13 +184,16 @@ class Pipeline:
             app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
                       value_serializer="raw", partitions=t.partitions, replicas=t.replicas)
             for name in (t.daygrids, t.daily, t.candidates, t.events, t.deadletter))
+        # What evaluate reads: day summaries, and the timer's checks (sent via self.candidates).
+        self.checks_in = app.topic(t.daily, t.candidates, key_type=bytes, value_type=bytes,
+                                   key_serializer="raw", value_serializer="raw",
+                                   partitions=t.partitions, replicas=t.replicas)
         self.next_offset: dict[TP, int] = {}
 
     def register(self) -> None:
         s = self.settings
         self.app.agent(self.daygrids, name="summarize")(self.summarize_agent)
-        self.app.agent(self.daily, name="check")(self.check_agent)
-        self.app.agent(self.candidates, name="evaluate")(self.evaluate_agent)
+        self.app.agent(self.checks_in, name="evaluate")(self.evaluate_agent)
         self.app.agent(self.events, name="notify")(self.notify_agent)
         self.app.timer(s.missing_data_scan_s, on_leader=True, name="missing_data_scan")(
             self.scan_silent)
@@ -197,17 +204,22 @@ class Pipeline:
     # -- agents ------------------------------------------------------------------------
 
     async def summarize_agent(self, stream: StreamT) -> None:
-        await self._consume(stream, decode_grid, self._summarize)
-
-    async def check_agent(self, stream: StreamT) -> None:
-        await self._consume(stream, lambda b: decode_record(b, DailySummary), self._check)
+        await self._consume(stream, "summarize", lambda e: decode_grid(e.value), self._summarize)
 
     async def evaluate_agent(self, stream: StreamT) -> None:
-        await self._consume(stream, lambda b: decode_record(b, AlertCheck), self._evaluate)
+        await self._consume(stream, "evaluate", self._decode_check, self._evaluate)
 
     async def notify_agent(self, stream: StreamT) -> None:
-        await self._consume(stream, lambda b: decode_record(b, self.handlers.event_type),
+        await self._consume(stream, "notify",
+                            lambda e: decode_record(e.value, self.handlers.event_type),
                             self._notify)
+
+    def _decode_check(self, event: EventT) -> AlertCheck:
+        """A summary on ``activity.daily`` asks for its patient's rules as of its day."""
+        if event.message.topic == self.settings.topics.daily:
+            summary = decode_record(event.value, DailySummary)
+            return AlertCheck(summary.patient_id, summary.local_date, "daily")
+        return decode_record(event.value, AlertCheck)
 
     async def _summarize(self, items: Sequence[Item]) -> None:
         summaries = await asyncio.to_thread(self.handlers.summarize, [v for _, v in items])
@@ -216,19 +228,8 @@ class Pipeline:
             await self._send(self.daily, summary.patient_id, encode_record(summary),
                              origins.get(summary.patient_id))
 
-    async def _check(self, items: Sequence[Item]) -> None:
-        # Many days of one patient in a batch need one evaluation, as of the latest day.
-        latest: dict[str, date] = {}
-        for _, summary in items:
-            latest[summary.patient_id] = max(latest.get(summary.patient_id, date.min),
-                                             summary.local_date)
-        origins = _origins(items)
-        for patient_id, day in latest.items():
-            await self._send(self.candidates, patient_id,
-                             encode_record(AlertCheck(patient_id, day, "daily")),
-                             origins.get(patient_id))
-
     async def _evaluate(self, items: Sequence[Item]) -> None:
+        # Many days of one patient in a batch need one evaluation, as of the latest day.
         checks: dict[str, AlertCheck] = {}
         for _, check in items:
             seen = checks.get(check.patient_id)
@@ -248,29 +249,31 @@ class Pipeline:
 
     # -- delivery mechanics ------------------------------------------------------------
 
-    async def _consume(self, stream: StreamT, decode: Callable[[bytes], Any],
+    async def _consume(self, stream: StreamT, agent: str, decode: Callable[[EventT], Any],
                        process: Callable[[Sequence[Item]], Awaitable[None]]) -> None:
         """Process ``stream`` in batches; ack each event only once it is fully handled."""
         s = self.settings
         async for events in stream.noack_take(s.batch_max, within=s.batch_within_s):
-            topic = events[0].message.topic
-            with metrics.PROCESSING_SECONDS.labels(topic).time():
+            with metrics.PROCESSING_SECONDS.labels(agent).time():
                 failed = await self._process_batch(events, decode, process)
             for event in events:
                 await stream.ack(event)
                 self.next_offset[event.message.tp] = event.message.offset + 1
-            metrics.MESSAGES_PROCESSED.labels(topic).inc(len(events) - failed)
+            processed = Counter(e.message.topic for e in events if id(e) not in failed)
+            for topic, n in processed.items():
+                metrics.MESSAGES_PROCESSED.labels(topic).inc(n)
 
-    async def _process_batch(self, events: Sequence[EventT], decode: Callable[[bytes], Any],
-                             process: Callable[[Sequence[Item]], Awaitable[None]]) -> int:
-        """Decode and process; returns how many events went to the dead-letter topic."""
+    async def _process_batch(self, events: Sequence[EventT], decode: Callable[[EventT], Any],
+                             process: Callable[[Sequence[Item]], Awaitable[None]]) -> set[int]:
+        """Decode and process; returns the ``id`` of each event sent to the dead-letter topic."""
         items: list[Item] = []
+        failed: set[int] = set()
         for event in events:
             try:
-                items.append((event, decode(event.value)))
+                items.append((event, decode(event)))
             except WireError as exc:
                 await self._dead(event, "decode", exc)
-        failed = len(events) - len(items)
+                failed.add(id(event))
         try:
             if items:
                 await process(items)
@@ -280,7 +283,7 @@ class Pipeline:
                     await process([item])
                 except Exception as exc:  # noqa: BLE001 - Faust would ack and drop it silently
                     await self._dead(item[0], "process", exc)
-                    failed += 1
+                    failed.add(id(item[0]))
         return failed
 
     async def _dead(self, event: EventT, stage: str, exc: Exception) -> None:

@@ -1,6 +1,6 @@
 """Every Prometheus metric rehabwatch exports, in one place, all named ``rehabwatch_*``.
 
-Labels are low-cardinality by design: topic, rule, severity, outcome. No label ever holds a
+Labels are low-cardinality by design: topic, agent, stage, rule, severity. No label ever holds a
 patient identifier (a label value per patient would both leak identity to the monitoring
 stack and blow up the time-series count).
 """
@@ -21,8 +21,9 @@ MESSAGES_FAILED = Counter(
     ["topic", "stage"])
 PROCESSING_SECONDS = Histogram(
     "rehabwatch_processing_seconds",
-    "Wall time to process one batch of messages (decode, database, emit), per input topic.",
-    ["topic"], buckets=_LATENCY_BUCKETS)
+    "Wall time to process one batch of messages (decode, database, emit), per agent "
+    "(summarize, evaluate, notify).",
+    ["agent"], buckets=_LATENCY_BUCKETS)
 CONSUMER_LAG = Gauge(
     "rehabwatch_consumer_lag_messages",
     "Messages on this worker's partitions not yet processed, per topic.", ["topic"])

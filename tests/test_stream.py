@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaConsumer
 from processors.stream import FETCH_MAX_WAIT_S, cap_fetch_wait
 from rehabwatch.broker import EmbeddedBroker
 from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid
-from schemas.wire import HEADER_DLQ_REASON, encode_grid
+from schemas.wire import HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, encode_grid
 from tests.kafka_fixtures import Recorder, Worker, consume, produce, wait_for, worker_env
 
 pytestmark = pytest.mark.kafka
@@ -71,6 +71,7 @@ def test_order_per_patient_dead_letters_and_metrics(
     records.insert(30, ("garbage", b"not a day grid"))
     records.insert(61, ("poison-1", encode_grid(grid("poison-1", DAY0, 5))))
     produce(kafka_broker, "one.daygrids", records)
+    produce(kafka_broker, "one.daily", [("garbage-summary", b'{"v": 1, "type": "Nope"}')])
 
     done = wait_for(lambda: len(calls.calls("grid")) >= 120 and calls.calls("grid"), 60,
                     worker.tail)
@@ -80,10 +81,12 @@ def test_order_per_patient_dead_letters_and_metrics(
     assert set(days) == set(patients)  # nothing lost after the poison messages
     assert all(d == sorted(d) and len(d) == 20 for d in days.values())  # in order, once each
 
-    dead = consume(kafka_broker, "one.deadletter", 2)
-    reasons = sorted(h[HEADER_DLQ_REASON].decode() for _, _, h in dead)
-    assert reasons[0].startswith("decode: WireError") and "poison grid" in reasons[1]
-    assert sorted(k for k, _, _ in dead) == [b"garbage", b"poison-1"]
+    dead = {k: h for k, _, h in consume(kafka_broker, "one.deadletter", 3)}
+    assert sorted(dead) == [b"garbage", b"garbage-summary", b"poison-1"]
+    assert dead[b"garbage"][HEADER_DLQ_REASON].startswith(b"decode: WireError")
+    assert dead[b"garbage-summary"][HEADER_DLQ_REASON].startswith(b"decode: WireError")
+    assert dead[b"garbage-summary"][HEADER_DLQ_SOURCE].startswith(b"one.daily/")
+    assert b"poison grid" in dead[b"poison-1"][HEADER_DLQ_REASON]
 
     wait_for(lambda: {c["patient"] for c in calls.calls("check")} >= set(patients), 20)
     wait_for(lambda: _scrape(worker, 'rehabwatch_open_alerts{'), 10)
@@ -91,6 +94,8 @@ def test_order_per_patient_dead_letters_and_metrics(
     text = wait_for(lambda: _scrape(
         worker, 'rehabwatch_messages_processed_total{topic="one.daygrids"} 120.0'), 10)
     assert 'rehabwatch_messages_failed_total{stage="decode",topic="one.daygrids"} 1.0' in text
+    assert 'rehabwatch_messages_failed_total{stage="decode",topic="one.daily"} 1.0' in text
+    assert 'rehabwatch_processing_seconds_count{agent="evaluate"}' in text
     assert 'rehabwatch_alerts_raised_total{rule="underactivity"}' in text
     assert "rehabwatch_event_time_lag_seconds_count" in text
     assert "p0" not in text  # no patient identifier in any label
