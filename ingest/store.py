@@ -8,6 +8,7 @@ exports that overlap, never adds steps twice.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
@@ -62,12 +63,40 @@ def upsert_grids(session: Session, grids: Sequence[DayGrid], upload_id: int | No
     SELECT each for the batch's sources, grid keys, grids and patients, one INSERT of the new
     keys and one UPDATE of the changed ones (each executed for many rows). The patient's last
     sync advances once, to the latest end of data among changed grids."""
+    return _upsert(session, grids, upload_id).changed
+
+
+def upsert_days(session: Session, grids: Sequence[DayGrid]
+                ) -> dict[tuple[str, date], list[DayGrid]]:
+    """:func:`upsert_grids`, then every stored grid of each (patient, day) ``grids`` touch,
+    ordered as :func:`stored_grids` orders them; the grids just written are not read back."""
+    done = _upsert(session, grids, None)
+    found = dict(done.grids)
+    found.update((done.others[i], grid_from_row(row, done.others[i][0]))
+                 for i, row in _rows_by_id(session, done.others).items())
+    out: dict[tuple[str, date], list[DayGrid]] = {}
+    for key in sorted(found, key=lambda k: (k[2], k[1], k[3])):
+        out.setdefault((key[0], key[2]), []).append(found[key])
+    return out
+
+
+@dataclass(frozen=True)
+class _Upserted:
+    changed: list[bool]  # per input grid
+    grids: dict[GridKey, DayGrid]  # what is now stored under each key of the batch
+    others: dict[int, GridKey]  # id and key of the other stored grids of the batch's days
+
+
+def _upsert(session: Session, grids: Sequence[DayGrid], upload_id: int | None) -> _Upserted:
     if not grids:
-        return []
+        return _Upserted([], {}, {})
     sources = source_rows(session, ((g.patient_id, g.source) for g in grids))
     keyed = [((g.patient_id, sources[g.patient_id, g.source.key].id, g.local_date,
                g.resolution_s), g) for g in grids]
-    rows = _grid_rows(session, {key for key, _ in keyed})
+    batch = {key for key, _ in keyed}
+    on_days = _grid_keys(session, {(k[0], k[2]) for k in batch})
+    ids = {i: key for i, key in on_days.items() if key in batch}
+    rows = {ids[i]: row for i, row in _rows_by_id(session, ids).items()}
     current: dict[GridKey, DayGrid] = {}
     dirty: set[GridKey] = set()
     synced: dict[str, datetime] = {}
@@ -107,15 +136,7 @@ def upsert_grids(session: Session, grids: Sequence[DayGrid], upload_id: int | No
     if synced:
         for patient in session.scalars(select(Patient).where(Patient.id.in_(synced))):
             _advance_sync(patient, synced[patient.id])
-    return changed
-
-
-def _grid_rows(session: Session, keys: Collection[GridKey]) -> dict[GridKey, Row[Any]]:
-    """The stored rows of ``keys``, as :func:`_grid_select` selects them (the keys of their
-    days' grids first, see :func:`_grid_keys`)."""
-    ids = {i: key for i, key in _grid_keys(session, {(k[0], k[2]) for k in keys}).items()
-           if key in keys}
-    return {ids[i]: row for i, row in _rows_by_id(session, ids).items()}
+    return _Upserted(changed, current, {i: k for i, k in on_days.items() if k not in batch})
 
 
 def _grid_keys(session: Session, days: set[tuple[str, date]]) -> dict[int, GridKey]:
@@ -179,17 +200,3 @@ def stored_grids(session: Session, patient_id: str, first: date, last: date) -> 
         GridRow.local_date <= last).order_by(GridRow.local_date, GridRow.source_id,
                                              GridRow.resolution_s))
     return [grid_from_row(r, patient_id) for r in rows]
-
-
-def stored_days(session: Session, days: Iterable[tuple[str, date]]
-                ) -> dict[tuple[str, date], list[DayGrid]]:
-    """The stored grids of each (patient, local day) in ``days``, ordered as
-    :func:`stored_grids` orders them (days without grids are absent). Reads the keys of those
-    days' grids, then only those grids (see :func:`_grid_keys`)."""
-    keys = _grid_keys(session, set(days))
-    rows = _rows_by_id(session, keys)
-    out: dict[tuple[str, date], list[DayGrid]] = {}
-    for i in sorted(rows, key=lambda i: (keys[i][2], keys[i][1], keys[i][3])):
-        pid, _, day, _ = keys[i]
-        out.setdefault((pid, day), []).append(grid_from_row(rows[i], pid))
-    return out

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from ingest.store import stored_days, upsert_grids
+from ingest.store import upsert_days
 from processors.merge import merge_day
 from processors.stream import Gauges, Handlers, StreamSettings, log_notification
 from processors.stream import run_worker as run_stream_worker
@@ -25,14 +25,11 @@ from schemas.wire import AlertCheck
 
 def store_and_summarize(database_url: str, grids: Sequence[DayGrid]) -> list[DailySummary]:
     """Store ``grids`` and rebuild the summary of every (patient, day) they touch, in one
-    transaction: one bulk upsert, the touched days' grids read back together, the summaries
-    upserted in one statement. Every touched day has a
-    stored grid after the upsert, so every one gets a summary."""
+    transaction: one bulk upsert that also hands back each touched day's grids (reading only
+    those of other sources), the summaries upserted in one statement."""
     with db.session_scope(database_url) as session:
-        upsert_grids(session, grids)
-        days = sorted({(g.patient_id, g.local_date) for g in grids})
-        stored = stored_days(session, days)
-        found = summarize_days([merge_day(stored[key]) for key in days])  # one vectorized pass
+        stored = upsert_days(session, grids)
+        found = summarize_days([merge_day(stored[key]) for key in sorted(stored)])
         evaluation.upsert_summaries(session, found)
     return found
 
