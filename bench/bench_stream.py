@@ -1,11 +1,14 @@
 """Stream benchmark: a synthetic cohort through the real embedded broker and real workers.
 
     .venv/bin/python bench/bench_stream.py [--patients 200] [--days 30] [--workers 1 2]
+                                           [--order day|upload]
                                            [--db postgresql-temp | --db URL]
 
 Measures, in one run: the raw aiokafka produce and consume rate of the same grid messages
 (the ceiling); the same agents in one worker with handlers that cost nothing (no database,
-summaries made up, no alerts: what Faust and the agents alone allow); per worker count, patient-days/s from the first publish of a day-ordered backlog
+summaries made up, no alerts: what Faust and the agents alone allow); per worker count,
+patient-days/s from the first publish of a backlog (``--order day``: day by day across the
+cohort; ``upload``: each patient's days together, as one export per patient publishes them)
 to (a) the daily summary of every patient-day out of the pipeline (grid stored, day merged
 and summarized, summary emitted) and (b) the last alert evaluation committed (check emitted,
 rules and alert lifecycle stored: the whole pipeline drained); and the latency of day grids
@@ -74,6 +77,14 @@ def cohort(patients: int, days: int, first: date, seed: int = 1) -> list[Record]
                            steps=steps, worn=worn, origin="bench")
             out.append((grid.patient_id, day, encode_grid(grid)))
     return out
+
+
+def upload_order(records: Sequence[Record], seed: int = 3) -> list[Record]:
+    """``records`` as uploads publish them: each patient's days together, in day order (one
+    export per patient), patients in a shuffled order."""
+    patients = sorted({patient for patient, _, _ in records})
+    rank = {p: i for i, p in enumerate(np.random.default_rng(seed).permutation(patients))}
+    return sorted(records, key=lambda r: (rank[r[0]], r[1]))
 
 
 # -- the bench worker --------------------------------------------------------------------
@@ -352,6 +363,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--trickle", type=int, default=250, help="grids in the latency phase")
     parser.add_argument("--trickle-rate", type=float, default=50.0, help="grids/s")
+    parser.add_argument("--order", choices=("day", "upload"), default="day",
+                        help="backlog order: day by day across the cohort (one alert check per "
+                             "patient-day at most), or each patient's days together (an export "
+                             "each)")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--db", help="database URL, or postgresql-temp (default: a fresh "
                                      "SQLite file per worker count)")
@@ -362,6 +377,8 @@ def main() -> None:
     first = datetime.now(ZoneInfo(TZ)).date() - timedelta(days=args.days + trickle_days)
     start = first - timedelta(days=30)
     backlog = cohort(args.patients, args.days, first)
+    if args.order == "upload":
+        backlog = upload_order(backlog)
     trickle = cohort(args.patients, trickle_days, first + timedelta(days=args.days),
                      seed=2)[:args.trickle]
     with tempfile.TemporaryDirectory() as tmp, EmbeddedBroker() as broker:
@@ -373,7 +390,9 @@ def main() -> None:
         print(f"free handlers (the agents with no database, summaries made up, no alerts), 1 "
               f"worker: to last alert check {free['alert_rate']:,.0f} patient-days/s "
               f"({free['alert_rate'] / produce:.3f}x raw produce, "
-              f"{free['alert_rate'] / consume:.3f}x raw consume)", flush=True)
+              f"{free['alert_rate'] / consume:.3f}x raw consume); worker CPU "
+              f"{free['cpu_workers'] * 1000 / free['patient_days']:.2f} ms per patient-day",
+              flush=True)
         results = []
         for n in args.workers:
             r = run(n, args, broker, backlog, trickle, start, Path(tmp))
