@@ -7,7 +7,7 @@ setting / env var    default                    value of each message
 ===================  =========================  ==========================================
 ``daygrids``         ``activity.daygrids``      a :class:`~schemas.daygrid.DayGrid`
 ``daily``            ``activity.daily``         a :class:`~schemas.records.DailySummary`
-``candidates``       ``alerts.candidates``      an :class:`AlertCheck` (evaluate this patient)
+``candidates``       ``alerts.candidates``      an :class:`AlertCheck` (the missing-data scan's)
 ``events``           ``alerts.events``          an alert event (opened/updated/resolved/...)
 ``deadletter``       ``rehabwatch.deadletter``  the original bytes; reason in the headers
 ===================  =========================  ==========================================
@@ -98,9 +98,11 @@ class TopicConfig:
 class AlertCheck:
     """A request to evaluate one patient's alert rules as of a local day.
 
-    ``trigger`` says why: ``daily`` (a summary changed) or ``missing-data`` (the periodic scan
-    found the patient silent). Routing checks through a topic keyed by patient means one
-    patient's alerts are only ever written by the worker that owns the patient's partition.
+    ``trigger`` says why: ``daily`` (a summary on ``activity.daily`` changed; the evaluate
+    agent makes these from the summaries it reads) or ``missing-data`` (the periodic scan found
+    the patient silent; these travel on ``alerts.candidates``). Routing both through topics
+    keyed and partitioned alike means one patient's alerts are only ever written by the worker
+    that owns the patient's partition.
     """
 
     patient_id: str
