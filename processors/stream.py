@@ -130,6 +130,10 @@ class StreamSettings:
         )
 
 
+class TopicLayoutError(RuntimeError):
+    """The topics on the broker cannot be used as configured."""
+
+
 class AlertEvent(Protocol):
     """What the agents need to know of an alert event (opened, updated, resolved, ...)."""
 
@@ -195,11 +199,24 @@ class Pipeline:
         self.app.agent(self.daygrids, name="summarize")(self.summarize_agent)
         self.app.agent(self.checks_in, name="evaluate")(self.evaluate_agent)
         self.app.agent(self.events, name="notify")(self.notify_agent)
+        self.app.on_partitions_assigned.connect(self.check_copartitioned)
         self.app.timer(s.missing_data_scan_s, on_leader=True, name="missing_data_scan")(
             self.scan_silent)
         self.app.timer(s.gauges_every_s, name="lag_gauges")(self.update_lag)
         self.app.timer(s.gauges_every_s, on_leader=True, name="db_gauges")(self.update_gauges)
         self.app.page("/metrics")(_metrics_view)
+
+    async def check_copartitioned(self, app: faust.App, assigned: Any, **_: Any) -> None:
+        """Stop the worker if evaluate's two topics have different partition counts: a
+        patient's summaries and missing-data checks could then reach two workers, which would
+        evaluate the patient concurrently (Faust only co-assigns topics of equal size)."""
+        t = self.settings.topics
+        counts = {name: app.consumer.topic_partitions(name) for name in (t.daily, t.candidates)}
+        if len(set(counts.values())) > 1:
+            await app.crash(TopicLayoutError(
+                "evaluate reads %s and %s as one stream, so they need the same partition count;"
+                " they have %s and %s: recreate them alike (on an empty, drained stream)"
+                % (t.daily, t.candidates, counts[t.daily], counts[t.candidates])))
 
     # -- agents ------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from rehabwatch.broker import EmbeddedBroker, free_port
 from schemas.daygrid import DayGrid
@@ -103,6 +104,18 @@ def wait_for(check: Callable[[], Any], timeout: float, message: str = "timed out
 # -- Kafka helpers -----------------------------------------------------------------------
 
 Record = tuple[str, bytes]  # key, value
+
+
+def create_topics(broker: EmbeddedBroker, partitions: dict[str, int]) -> None:
+    """Create each topic with its partition count."""
+    async def run() -> None:
+        admin = AIOKafkaAdminClient(bootstrap_servers=broker.bootstrap)
+        await admin.start()
+        try:
+            await admin.create_topics([NewTopic(name, n, 1) for name, n in partitions.items()])
+        finally:
+            await admin.close()
+    asyncio.run(run())
 
 
 def produce(broker: EmbeddedBroker, topic: str, records: Sequence[Record]) -> None:

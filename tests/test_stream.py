@@ -21,7 +21,8 @@ from processors.stream import FETCH_MAX_WAIT_S, cap_fetch_wait
 from rehabwatch.broker import EmbeddedBroker
 from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid
 from schemas.wire import HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, encode_grid
-from tests.kafka_fixtures import Recorder, Worker, consume, produce, wait_for, worker_env
+from tests.kafka_fixtures import (Recorder, Worker, consume, create_topics, produce, wait_for,
+                                  worker_env)
 
 pytestmark = pytest.mark.kafka
 FAKE_WORKER = "tests.kafka_fixtures"
@@ -132,6 +133,21 @@ def test_two_workers_share_partitions_each_patient_once(
     assert len(done) == 200  # every grid exactly once
     assert all(len(w) == 1 for w in owners.values())  # one worker per patient
     assert {first.proc.pid, second.proc.pid} == set().union(*owners.values())
+
+
+def test_a_worker_refuses_evaluate_topics_of_different_sizes(kafka_broker: EmbeddedBroker,
+                                                             tmp_path: Path) -> None:
+    """A patient's summaries and missing-data checks must reach the same worker."""
+    create_topics(kafka_broker, {"skew.daily": 2, "skew.candidates": 4})
+    env = worker_env(kafka_broker, "skew", tmp_path, RW_TEST_RECORD=str(tmp_path / "c.jsonl"))
+    worker = Worker(env, tmp_path / "w.log", module=FAKE_WORKER)
+    try:
+        assert worker.proc.wait(60) != 0
+    finally:
+        worker.stop()
+    log = worker.log.read_text(errors="replace")
+    assert "skew.daily and skew.candidates as one stream" in log
+    assert "they have 2 and 4" in log
 
 
 @pytest.mark.kafka
