@@ -134,6 +134,17 @@ class TopicLayoutError(RuntimeError):
     """The topics on the broker cannot be used as configured."""
 
 
+def copartition_problem(first: str, first_n: int | None, second: str, second_n: int | None
+                        ) -> str | None:
+    """Why two topics read as one stream cannot be (partition counts differ), or None. A count
+    not known yet (None: no metadata for the topic) is no evidence of a problem."""
+    if first_n is None or second_n is None or first_n == second_n:
+        return None
+    return (f"evaluate reads {first} and {second} as one stream, so they need the same "
+            f"partition count; they have {first_n} and {second_n}: recreate them alike (on an "
+            "empty, drained stream)")
+
+
 class AlertEvent(Protocol):
     """What the agents need to know of an alert event (opened, updated, resolved, ...)."""
 
@@ -211,12 +222,10 @@ class Pipeline:
         patient's summaries and missing-data checks could then reach two workers, which would
         evaluate the patient concurrently (Faust only co-assigns topics of equal size)."""
         t = self.settings.topics
-        counts = {name: app.consumer.topic_partitions(name) for name in (t.daily, t.candidates)}
-        if len(set(counts.values())) > 1:
-            await app.crash(TopicLayoutError(
-                "evaluate reads %s and %s as one stream, so they need the same partition count;"
-                " they have %s and %s: recreate them alike (on an empty, drained stream)"
-                % (t.daily, t.candidates, counts[t.daily], counts[t.candidates])))
+        problem = copartition_problem(t.daily, app.consumer.topic_partitions(t.daily),
+                                      t.candidates, app.consumer.topic_partitions(t.candidates))
+        if problem:
+            await app.crash(TopicLayoutError(problem))
 
     # -- agents ------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from processors.stream import FETCH_MAX_WAIT_S, cap_fetch_wait
+from processors.stream import FETCH_MAX_WAIT_S, cap_fetch_wait, copartition_problem
 from rehabwatch.broker import EmbeddedBroker
 from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid
 from schemas.wire import HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, encode_grid
@@ -148,6 +148,13 @@ def test_a_worker_refuses_evaluate_topics_of_different_sizes(kafka_broker: Embed
     log = worker.log.read_text(errors="replace")
     assert "skew.daily and skew.candidates as one stream" in log
     assert "they have 2 and 4" in log
+
+
+def test_only_known_different_partition_counts_are_a_problem() -> None:
+    assert copartition_problem("d", 8, "c", 8) is None
+    assert copartition_problem("d", 8, "c", None) is None  # no metadata yet: not a reason to stop
+    assert copartition_problem("d", None, "c", 4) is None
+    assert "they have 8 and 4" in copartition_problem("d", 8, "c", 4)
 
 
 @pytest.mark.kafka
