@@ -135,7 +135,13 @@ def _rows(items: Any, keys: tuple[str, ...], filename: str, what: str) -> pd.Dat
     """A list of JSON objects as a frame of ``keys``, indexed by position from 1."""
     if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
         raise CorruptFile(f"{filename}: {what} is not a list of objects")
-    frame = pd.DataFrame([[item.get(k) for k in keys] for item in items], columns=list(keys))
+    rows = [[item.get(k) for k in keys] for item in items]
+    nested = next((n for n, row in enumerate(rows, 1) for v in row
+                   if isinstance(v, (list, dict))), None)
+    if nested is not None:
+        raise CorruptFile(f"{filename}: {what} entry {nested} holds a list or object where "
+                          f"{' and '.join(keys)} should be plain values")
+    frame = pd.DataFrame(rows, columns=list(keys))
     frame.index = frame.index + 1
     return frame
 
