@@ -10,9 +10,8 @@ import dataclasses
 import json
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
-from typing import Any
 
-from sqlalchemy import JSON, String, column, delete, select, text
+from sqlalchemy import String, column, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -23,23 +22,7 @@ from schemas.daygrid import DayGrid
 from schemas.models import DailySummaryRow, GridRow, Patient, utcnow
 from schemas.protocol import CarePlan, personal_baseline, protocol_for
 from schemas.records import DailySummary
-
-
-_SUMMARY_FIELDS = tuple(f.name for f in dataclasses.fields(DailySummary))
-
-
-def summary_to_dict(summary: DailySummary) -> dict[str, Any]:
-    doc = {name: getattr(summary, name) for name in _SUMMARY_FIELDS}
-    doc["local_date"] = summary.local_date.isoformat()
-    doc["sources"] = list(summary.sources)
-    return doc
-
-
-def summary_from_dict(doc: dict[str, Any]) -> DailySummary:
-    kw = {name: doc[name] for name in _SUMMARY_FIELDS if name in doc}
-    kw["local_date"] = date.fromisoformat(doc["local_date"])
-    kw["sources"] = tuple(doc.get("sources", ()))
-    return DailySummary(**kw)
+from schemas.records_json import from_json, to_builtins
 
 
 def store_grid(session: Session, grid: DayGrid) -> bool:
@@ -93,7 +76,7 @@ def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> Non
         set_={name: stmt.excluded[name] for name in ("steps", "valid", "payload", "updated_at")})
     at = utcnow()
     session.execute(stmt, [{"patient_id": s.patient_id, "local_date": s.local_date,
-                            "steps": s.steps, "valid": s.valid, "payload": summary_to_dict(s),
+                            "steps": s.steps, "valid": s.valid, "payload": to_builtins(s),
                             "updated_at": at} for s in summaries])
 
 
@@ -116,12 +99,12 @@ _PATIENT_CHUNK = 500
 #: time (a VALUES list would be compiled anew for each batch: ~40 µs per window).
 _WINDOWED_SUMMARIES = {
     "sqlite": """
-        SELECT s.patient_id, s.payload FROM json_each(:windows) AS w
+        SELECT s.patient_id, s.payload AS payload FROM json_each(:windows) AS w
         JOIN daily_summaries AS s ON s.patient_id = json_extract(w.value, '$[0]')
          AND s.local_date BETWEEN json_extract(w.value, '$[1]') AND json_extract(w.value, '$[2]')
         ORDER BY s.local_date""",
     "postgresql": """
-        SELECT s.patient_id, s.payload
+        SELECT s.patient_id, CAST(s.payload AS text) AS payload
         FROM jsonb_to_recordset(CAST(:windows AS jsonb)) AS w(pid text, lo date, hi date)
         JOIN daily_summaries AS s ON s.patient_id = w.pid AND s.local_date BETWEEN w.lo AND w.hi
         ORDER BY s.local_date""",
@@ -132,10 +115,11 @@ def stored_summaries(session: Session, windows: Mapping[str, Sequence[tuple[date
                      ) -> dict[str, list[DailySummary]]:
     """The stored summaries of each patient on the days of its windows (first, last), by
     date: one SELECT per :data:`_PATIENT_CHUNK` patients (a patient's windows are always read
-    together, so its days stay in order)."""
+    together, so its days stay in order). Payloads are read as text and decoded straight into
+    summaries (:mod:`schemas.records_json`)."""
     dialect = _dialect(session)
     query = text(_WINDOWED_SUMMARIES[dialect]).columns(
-        column("patient_id", String), column("payload", JSON))
+        column("patient_id", String), column("payload", String))
     patients = list(windows.items())
     found: dict[str, list[DailySummary]] = {}
     for i in range(0, len(patients), _PATIENT_CHUNK):
@@ -145,7 +129,7 @@ def stored_summaries(session: Session, windows: Mapping[str, Sequence[tuple[date
             spans = [{"pid": pid, "lo": lo, "hi": hi} for pid, lo, hi in spans]
         if spans:
             for pid, payload in session.execute(query, {"windows": json.dumps(spans)}):
-                found.setdefault(pid, []).append(summary_from_dict(payload))
+                found.setdefault(pid, []).append(from_json(payload, DailySummary))
     return found
 
 

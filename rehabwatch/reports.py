@@ -10,12 +10,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from rehabwatch.evaluation import care_plan, summarize_range, summary_to_dict
+from rehabwatch.evaluation import care_plan, summarize_range
 from rehabwatch.alerting import alert_from_row
 from schemas.alert_records import Alert
 from schemas.models import AlertRow, Patient
 from schemas.protocol import targets_for
 from schemas.records import DayTargets
+from schemas.records_json import to_builtins
 
 
 class NotFound(Exception):
@@ -32,7 +33,7 @@ def patient_or_404(session: Session, patient_id: str) -> Patient:
 def summaries(session: Session, patient_id: str, first: date | None,
               last: date | None) -> list[dict[str, Any]]:
     patient_or_404(session, patient_id)
-    return [summary_to_dict(s) for s in summarize_range(session, patient_id, first, last)]
+    return [to_builtins(s) for s in summarize_range(session, patient_id, first, last)]
 
 
 def summary_text(days: list[dict[str, Any]]) -> str:

@@ -24,9 +24,9 @@ Encoding, version :data:`WIRE_VERSION`:
   (float64 measures, int8 ``worn``). It round-trips bit for bit, NaN included, and is ~1-3 kB
   for a minute grid instead of ~40 kB of raw arrays.
 - a record (summary, candidate, check, alert event) is compact JSON
-  ``{"v": 1, "type": "<class name>", "data": {...}}``; dates are ISO strings and are turned back
-  into dates from the class's type hints. Values inside untyped dicts (``evidence``) come back
-  as JSON gives them.
+  ``{"data": {...}, "type": "<class name>", "v": 1}`` (:mod:`schemas.records_json`); dates are
+  ISO strings and are turned back into dates from the class's type hints. Values inside untyped
+  dicts (``evidence``) come back as JSON gives them.
 
 Any malformed input raises :class:`WireError` (a ``ValueError``), never something else.
 """
@@ -34,22 +34,20 @@ Any malformed input raises :class:`WireError` (a ``ValueError``), never somethin
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import struct
-import types
-import typing
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
-from enum import Enum
+from datetime import date
 from typing import Any, TypeVar
 
+import msgspec
 import numpy as np
 
 from schemas.daygrid import MEASURES, DayGrid, Source, slot_count
+from schemas.records_json import DecodeErrors, from_json, to_json
 
 WIRE_VERSION = 1
 GRID_MAGIC = b"RWG"
@@ -164,113 +162,28 @@ def _grid_from(head: dict[str, Any], body: bytes) -> DayGrid:
 
 # -- records -------------------------------------------------------------------------------
 
+class _Envelope(msgspec.Struct):
+    v: int
+    type: str
+    data: msgspec.Raw  # decoded once the type is known to be the expected one
+
+
 def encode_record(record: Any) -> bytes:
     """A frozen dataclass record as versioned compact JSON."""
     if not dataclasses.is_dataclass(record) or isinstance(record, type):
         raise TypeError(f"not a dataclass record: {record!r}")
-    envelope = {"v": WIRE_VERSION, "type": type(record).__name__, "data": _fields(record)}
-    return json.dumps(envelope, separators=(",", ":"), default=_json_default).encode()
+    return to_json({"v": WIRE_VERSION, "type": type(record).__name__, "data": record})
 
 
 def decode_record(data: bytes, cls: type[R]) -> R:
     """Inverse of :func:`encode_record` for a message expected to hold a ``cls``."""
     try:
-        envelope = json.loads(data)
-        if envelope.get("v") != WIRE_VERSION or envelope.get("type") != cls.__name__:
+        envelope = from_json(data, _Envelope)
+        if envelope.v != WIRE_VERSION or envelope.type != cls.__name__:
             raise WireError(f"expected a version-{WIRE_VERSION} {cls.__name__}, got "
-                            f"{envelope.get('type')!r} v{envelope.get('v')!r}")
-        return typing.cast(R, _typed(cls, envelope["data"]))
+                            f"{envelope.type!r} v{envelope.v!r}")
+        return from_json(envelope.data, cls)
     except WireError:
         raise
-    except (AttributeError, KeyError, TypeError, ValueError, RecursionError) as exc:
+    except DecodeErrors as exc:
         raise WireError(f"corrupt {cls.__name__} message: {exc}") from exc
-
-
-def _fields(record: Any) -> dict[str, Any]:
-    """A dataclass's fields, one level deep (nested records go through :func:`_json_default`,
-    which is much cheaper than ``dataclasses.asdict``'s deep copy)."""
-    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
-
-
-def _json_default(value: Any) -> Any:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return _fields(value)
-    if isinstance(value, (date, datetime)):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    raise TypeError(f"cannot put {type(value).__name__} on the wire")
-
-
-def _typed(tp: Any, value: Any) -> Any:
-    """``value`` (from JSON) converted to type ``tp`` as named in a dataclass's hints."""
-    return _converter(tp)(value)
-
-
-Convert = Callable[[Any], Any]
-
-
-@functools.cache
-def _converter(tp: Any) -> Convert:
-    """The conversion from JSON to ``tp``, worked out once per type (None stays None)."""
-    origin, args = typing.get_origin(tp), typing.get_args(tp)
-    if tp is Any or tp is object:
-        return _same
-    if origin in (typing.Union, types.UnionType):
-        return _nullable(_first_fit(tuple(a for a in args if a is not type(None))))
-    if dataclasses.is_dataclass(tp):
-        hints = typing.get_type_hints(tp)
-        fields = [(f.name, _converter(hints[f.name])) for f in dataclasses.fields(tp)]
-        return _nullable(lambda v: tp(**{n: conv(v[n]) for n, conv in fields if n in v}))
-    if origin is tuple:
-        item = _converter(args[0] if args else Any)
-        return _nullable(lambda v: tuple(item(x) for x in v))
-    if origin is list:
-        item = _converter(args[0])
-        return _nullable(lambda v: [item(x) for x in v])
-    if origin is dict:
-        item = _converter(args[1])
-        return _nullable(lambda v: {k: item(x) for k, x in v.items()})
-    return _nullable(functools.partial(_typed_scalar, tp))
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-def _nullable(convert: Convert) -> Convert:
-    return lambda v: None if v is None else convert(v)
-
-
-def _first_fit(args: tuple[Any, ...]) -> Convert:
-    """Conversion to the first of ``args`` that accepts the value."""
-    if len(args) == 1:
-        return _converter(args[0])
-
-    def convert(value: Any) -> Any:
-        errors = []
-        for arg in args:
-            try:
-                return _converter(arg)(value)
-            except (TypeError, ValueError) as exc:
-                errors.append(exc)
-        raise ValueError(f"{value!r} fits none of {args}: {errors}")
-    return convert
-
-
-def _typed_scalar(tp: Any, value: Any) -> Any:
-    if tp is datetime:  # before date: a datetime is a date
-        return datetime.fromisoformat(value)
-    if tp is date:
-        return date.fromisoformat(value)
-    if isinstance(tp, type) and issubclass(tp, Enum):
-        return tp(value)
-    if tp is float and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(tp, type) and not isinstance(value, tp):
-        raise TypeError(f"expected {tp.__name__}, got {value!r}")
-    return value

@@ -8,6 +8,7 @@ data, then the stream's final state against the batch path over the same grids.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -30,6 +31,7 @@ from rehabwatch.broker import EmbeddedBroker, free_port
 from rehabwatch.publish import publish_grids
 from schemas.daygrid import MINUTE, WEAR_UNKNOWN, WORN, DayGrid, Source
 from schemas.models import AlertRow, DailySummaryRow, GridRow, Patient
+from schemas.records_json import to_json
 from schemas.wire import encode_grid
 from tests.kafka_fixtures import REPO, Worker, consume, produce, wait_for, worker_env
 
@@ -117,7 +119,7 @@ def batch_summaries(grids: list[DayGrid]) -> dict[tuple[str, date], dict[str, An
     out = {}
     for p in {g.patient_id for g in grids}:
         for s in evaluation.build_summaries([g for g in stored.values() if g.patient_id == p]):
-            out[(p, s.local_date)] = evaluation.summary_to_dict(s)
+            out[(p, s.local_date)] = json.loads(to_json(s))  # as the payload reads back
     return out
 
 

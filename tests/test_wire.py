@@ -52,7 +52,8 @@ def test_grid_is_compact() -> None:
                  ("garmin-fit:fenix:1",), walking_bouts=3, longest_walking_bout_min=12),
     DailySummary("p1", date(2024, 5, 2), None, False, False, 0, 0, "none", 86400),
     AlertCandidate("p1", "underactivity", date(2024, 5, 2), Severity.WARNING,
-                   "Steps below target 3 days running", evidence={"days": 3, "low": 3500.0}),
+                   "Steps below target 3 days running",
+                   evidence={"days": np.int64(3), "low": np.float64(3500.0), "ok": np.bool_(0)}),
     AlertCheck("p1", date(2024, 5, 2), "missing-data"),
     AlertEvent("updated", Alert(
         "a1", "p1", "overload_spike", "clinician", Severity.HIGH, AlertStatus.SNOOZED,
@@ -64,6 +65,14 @@ def test_grid_is_compact() -> None:
 ])
 def test_records_round_trip(record: object) -> None:
     assert decode_record(encode_record(record), type(record)) == record
+
+
+def test_records_written_by_the_previous_encoder_still_decode() -> None:
+    """Workers of the previous release (json.dumps, isoformat) may share a rolling upgrade."""
+    data = (b'{"v":1,"type":"Transition","data":{"status":"snoozed",'
+            b'"at":"2024-05-03T09:00:00+00:00","actor":"dr","reason":"seen"}}')
+    assert decode_record(data, Transition) == Transition(
+        AlertStatus.SNOOZED, datetime(2024, 5, 3, 9, tzinfo=timezone.utc), "dr", "seen")
 
 
 def test_record_of_the_wrong_type_is_refused() -> None:
