@@ -83,7 +83,7 @@ def _daily_steps(days: Any, ctx: ParseContext, filename: str, result: ParseResul
     """Whole local days of steps from the time series (values are strings)."""
     frame = drop_exact_duplicates(_rows(days, ("dateTime", "value"), filename,
                                         "activities-steps"), result)
-    dates = pd.to_datetime(frame["dateTime"], format="%Y-%m-%d", errors="coerce")
+    dates = pd.to_datetime(frame["dateTime"].astype(str), format="%Y-%m-%d", errors="coerce")
     steps = pd.to_numeric(frame["value"], errors="coerce")
     _check(dates.isna() | steps.isna() | (steps < 0), filename,
            "activities-steps entries without a YYYY-MM-DD dateTime and a step count")

@@ -101,6 +101,8 @@ def test_dst_gap_minutes_are_dropped() -> None:
     (intraday([], interval=15), UnsupportedFormat, "1-minute"),
     (b'{"activities-steps": [', CorruptFile, "not a Fitbit Web API JSON"),
     (b"[1, 2]", UnsupportedFormat, "top level"),
+    (b'{"activities-steps":[{"dateTime":20240501,"value":"10"}]}', CorruptFile,
+     "without a YYYY-MM-DD dateTime"),
     (b'{"activities-steps":[{"":null,"value":[]}]}', CorruptFile,
      "entry 1 holds a list or object"),
 ])
