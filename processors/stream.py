@@ -48,9 +48,9 @@ from datetime import date, datetime, timezone
 from typing import Any, Protocol
 
 import faust
-from faust.transport.drivers import aiokafka as faust_aiokafka
 from faust.types import TP, EventT, StreamT
 
+from processors.faust_app import App
 from rehabwatch import metrics
 from schemas.daygrid import DayGrid
 from schemas.records import DailySummary
@@ -59,10 +59,6 @@ from schemas.wire import (HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, HEADER_ORIGIN_MS
 
 log = logging.getLogger(__name__)
 
-#: Longest a consumer fetch waits for data (Faust fixes it at 1.5 s). Kafka answers a fetch as
-#: soon as data arrives, so there this only paces idle polling; the embedded Tansu broker holds
-#: every fetch for the whole wait, which added 0-1.5 s to each of the three topic hops.
-FETCH_MAX_WAIT_S = 0.1
 #: How long the producer gathers messages into one request (Faust's default sends each one
 #: alone: one produce request, one socket write per message).
 PRODUCER_LINGER_S = 0.005
@@ -392,41 +388,12 @@ async def _metrics_view(self: Any, request: Any) -> Any:
     return self.bytes(body, content_type=content_type.split(";")[0])
 
 
-def cap_fetch_wait(consumer: Any) -> Any:
-    """Cap an unstarted aiokafka consumer's fetch wait at :data:`FETCH_MAX_WAIT_S`. Faust
-    offers no setting for it, so this sets the private attribute aiokafka reads when the
-    consumer starts (a test checks it still reaches the fetcher)."""
-    consumer._fetch_max_wait_ms = int(FETCH_MAX_WAIT_S * 1000)
-    return consumer
-
-
-class _ConsumerThread(faust_aiokafka.AIOKafkaConsumerThread):
-    def _create_worker_consumer(self, transport: Any) -> Any:
-        return cap_fetch_wait(super()._create_worker_consumer(transport))
-
-
-class _Consumer(faust_aiokafka.Consumer):
-    def _new_consumer_thread(self) -> _ConsumerThread:
-        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
-
-
-class _Transport(faust_aiokafka.Transport):
-    Consumer = _Consumer
-
-
-class _App(faust.App):
-    """A Faust app whose consumer fetches wait at most :data:`FETCH_MAX_WAIT_S`."""
-
-    def _new_transport(self) -> Any:
-        return _Transport(self.conf.broker_consumer, self)
-
-
 def make_app(settings: StreamSettings, handlers: Handlers) -> faust.App:
     """The Faust app with every agent and timer registered; not started."""
     if not settings.kafka_url:
         raise ValueError("RW_KAFKA_URL is not set: start the embedded broker or name a cluster")
     timeout = settings.session_timeout_s
-    app = _App(
+    app = App(
         settings.app_id, broker=settings.kafka_url, store="memory://",
         datadir=settings.datadir, web_host=settings.web_host, web_port=settings.web_port,
         web_bind=settings.web_host, topic_partitions=settings.topics.partitions,

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from aiokafka import AIOKafkaConsumer
 
-from processors.stream import FETCH_MAX_WAIT_S, cap_fetch_wait, copartition_problem
+from processors.faust_app import FETCH_MAX_WAIT_S, cap_fetch_wait
+from processors.stream import copartition_problem
 from rehabwatch.broker import EmbeddedBroker
 from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid
 from schemas.wire import HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, encode_grid
