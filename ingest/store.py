@@ -7,16 +7,17 @@ exports that overlap, never adds steps twice.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import Row, Select, insert, select, update
+from sqlalchemy import Row, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from schemas.daygrid import DayGrid, Source, day_bounds
-from schemas.models import GridRow, Patient, SourceRow, SyncEvent, fill_row, grid_from_row
+from schemas.models import (GridRow, Patient, SourceRow, SyncEvent, fill_row, grid_from_row,
+                            utcnow)
 
 
 GridKey = tuple[str, int, date, int]  # (patient, source row id, local day, resolution)
@@ -34,20 +35,21 @@ def _grid_select() -> Select[Any]:
                   ).join_from(GridRow, SourceRow, GridRow.source_id == SourceRow.id)
 
 
-def source_rows(session: Session, pairs: Iterable[tuple[str, Source]]
-                ) -> dict[tuple[str, str], SourceRow]:
-    """The rows of the (patient, source) ``pairs``, by (patient, source key); one SELECT for
-    all, rows created on first sight."""
+def source_ids(session: Session, pairs: Iterable[tuple[str, Source]]
+               ) -> dict[tuple[str, str], int]:
+    """The row ids of the (patient, source) ``pairs``, by (patient, source key): one SELECT of
+    key columns for all (no ORM objects), one INSERT ... RETURNING of those seen first."""
     wanted = {(pid, src.key): src for pid, src in pairs}
-    found = {(r.patient_id, r.key): r for r in session.scalars(select(SourceRow).where(
-        SourceRow.patient_id.in_({pid for pid, _ in wanted})))}
-    new = [SourceRow(patient_id=pid, key=key, kind=src.kind, device=src.device,
-                     serial=src.serial) for (pid, key), src in wanted.items()
-           if (pid, key) not in found]
+    table = SourceRow.__table__
+    found = {(pid, key): i for i, pid, key in session.execute(
+        select(table.c.id, table.c.patient_id, table.c.key).where(
+            table.c.patient_id.in_({pid for pid, _ in wanted})))}
+    new = [dict(patient_id=pid, key=key, kind=src.kind, device=src.device, serial=src.serial,
+                first_seen=utcnow())
+           for (pid, key), src in wanted.items() if (pid, key) not in found]
     if new:
-        session.add_all(new)
-        session.flush()
-        found.update(((r.patient_id, r.key), r) for r in new)
+        found.update(((pid, key), i) for i, pid, key in session.execute(
+            insert(table).returning(table.c.id, table.c.patient_id, table.c.key), new))
     return {k: found[k] for k in wanted}
 
 
@@ -90,8 +92,8 @@ class _Upserted:
 def _upsert(session: Session, grids: Sequence[DayGrid], upload_id: int | None) -> _Upserted:
     if not grids:
         return _Upserted([], {}, {})
-    sources = source_rows(session, ((g.patient_id, g.source) for g in grids))
-    keyed = [((g.patient_id, sources[g.patient_id, g.source.key].id, g.local_date,
+    sources = source_ids(session, ((g.patient_id, g.source) for g in grids))
+    keyed = [((g.patient_id, sources[g.patient_id, g.source.key], g.local_date,
                g.resolution_s), g) for g in grids]
     batch = {key for key, _ in keyed}
     on_days = _grid_keys(session, {(k[0], k[2]) for k in batch})
@@ -133,9 +135,7 @@ def _upsert(session: Session, grids: Sequence[DayGrid], upload_id: int | None) -
         session.execute(insert(GridRow).execution_options(render_nulls=True), inserts)
     if updates:
         session.execute(update(GridRow), updates)  # by primary key; syncs loaded objects
-    if synced:
-        for patient in session.scalars(select(Patient).where(Patient.id.in_(synced))):
-            _advance_sync(patient, synced[patient.id])
+    advance_sync(session, synced)
     return _Upserted(changed, current, {i: k for i, k in on_days.items() if k not in batch})
 
 
@@ -178,18 +178,29 @@ def _data_end(grid: DayGrid) -> datetime | None:
 
 def record_sync(session: Session, patient_id: str, at: datetime, event: bool = False) -> None:
     """Move the patient's last-sync time forward to ``at`` (never back); store sync events."""
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        return
-    _advance_sync(patient, at)
+    advance_sync(session, {patient_id: at})
     if event and session.scalar(select(SyncEvent.id).where(
             SyncEvent.patient_id == patient_id, SyncEvent.at == at)) is None:
         session.add(SyncEvent(patient_id=patient_id, at=at))
 
 
-def _advance_sync(patient: Patient, at: datetime) -> None:
-    if patient.last_sync_at is None or at > patient.last_sync_at:
-        patient.last_sync_at = at
+_ADVANCE_SYNC = (update(Patient.__table__)
+                 .where(Patient.__table__.c.id == bindparam("pid"),
+                        Patient.__table__.c.last_sync_at.is_(None)
+                        | (Patient.__table__.c.last_sync_at < bindparam("at")))
+                 .values(last_sync_at=bindparam("at")))
+
+
+def advance_sync(session: Session, synced: Mapping[str, datetime]) -> None:
+    """Move each patient's last-sync time forward to its time in ``synced``, never back: one
+    UPDATE executed for all, the database comparing with what it holds (no ORM objects); a
+    patient already loaded in ``session`` reads its new time on next access."""
+    if not synced:
+        return
+    session.execute(_ADVANCE_SYNC, [{"pid": pid, "at": at} for pid, at in synced.items()])
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Patient) and obj.id in synced:
+            session.expire(obj, ["last_sync_at"])
 
 
 def stored_grids(session: Session, patient_id: str, first: date, last: date) -> list[DayGrid]:

@@ -9,7 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from ingest.store import stored_grids, upsert_days, upsert_grid, upsert_grids
+from ingest.store import (advance_sync, record_sync, stored_grids, upsert_days, upsert_grid,
+                          upsert_grids)
 from rehabwatch import db
 from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid, slot_count
 from schemas.models import ARRAY_DTYPES, GridRow, Patient, SourceRow, pack_array, unpack_array
@@ -190,3 +191,20 @@ def test_upsert_days_hands_back_what_a_fresh_read_finds(database_url: str, befor
             assert [g.source.key for g in grids] == [g.source.key for g in expected]
             assert all(a.same_data(b) and (a.origin, a.extra) == (b.origin, b.extra)
                        for a, b in zip(grids, expected))
+
+
+def test_last_sync_only_moves_forward_and_loaded_patients_see_it(database_url: str) -> None:
+    add_patient(database_url)
+    add_patient(database_url, "p2")
+    t = [datetime(2024, 3, d, 12, tzinfo=timezone.utc) for d in (1, 2, 3)]
+    with db.session_scope(database_url) as s:
+        loaded = s.get(Patient, "p1")
+        assert loaded is not None and loaded.last_sync_at is None
+        advance_sync(s, {"p1": t[1], "p2": t[0]})
+        assert loaded.last_sync_at == t[1]  # the object in the session is not stale
+        advance_sync(s, {"p1": t[0], "p2": t[2]})
+        record_sync(s, "p1", t[0])
+        record_sync(s, "nobody", t[2])
+    with db.session_scope(database_url) as s:
+        assert {p.id: p.last_sync_at for p in s.scalars(select(Patient))} == {"p1": t[1],
+                                                                              "p2": t[2]}
