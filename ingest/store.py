@@ -16,8 +16,8 @@ from sqlalchemy import Row, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from schemas.daygrid import DayGrid, Source, day_bounds
-from schemas.models import (GridRow, Patient, SourceRow, SyncEvent, fill_row, grid_from_row,
-                            utcnow)
+from schemas.models import (GridRow, Patient, SourceRow, SyncEvent, expire_loaded_patients,
+                            fill_row, grid_from_row, utcnow)
 
 
 GridKey = tuple[str, int, date, int]  # (patient, source row id, local day, resolution)
@@ -198,9 +198,7 @@ def advance_sync(session: Session, synced: Mapping[str, datetime]) -> None:
     if not synced:
         return
     session.execute(_ADVANCE_SYNC, [{"pid": pid, "at": at} for pid, at in synced.items()])
-    for obj in list(session.identity_map.values()):
-        if isinstance(obj, Patient) and obj.id in synced:
-            session.expire(obj, ["last_sync_at"])
+    expire_loaded_patients(session, synced, "last_sync_at")
 
 
 def stored_grids(session: Session, patient_id: str, first: date, last: date) -> list[DayGrid]:

@@ -12,18 +12,18 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from alerts import lifecycle
 from alerts.rule_params import DEFAULT_PARAMS
 from alerts.rules import assess
-from rehabwatch.evaluation import (baseline_window, days_between, plan_of, stored_summaries,
-                                   summarize_day, with_baseline)
+from rehabwatch.evaluation import (PatientFields, baseline_window, days_between, plan_of,
+                                   stored_summaries, summarize_day, with_baseline)
 from schemas.alert_records import Alert, AlertStatus, Notification, Severity, Transition
 from schemas.models import (AlertRow, AlertTransitionRow, DailySummaryRow, GridRow,
-                            NotificationRow, Patient)
-from schemas.protocol import targets_for
+                            NotificationRow, Patient, expire_loaded_patients)
+from schemas.protocol import targets_between
 from schemas.records import DailySummary
 
 
@@ -174,8 +174,9 @@ def evaluate_patients(session: Session, as_of: Mapping[str, date],
     """:func:`evaluate_patient` for each patient of ``as_of`` (patient id -> day), with one
     SELECT each for the patients, their summaries, active alerts and past episodes, and the
     writes flushed together. The same result as one patient at a time."""
-    work: dict[str, tuple[Patient, list[date]]] = {}
-    for patient in session.scalars(select(Patient).where(Patient.id.in_(as_of))):
+    work: dict[str, tuple[PatientFields, list[date]]] = {}
+    table = Patient.__table__
+    for patient in session.execute(select(table).where(table.c.id.in_(as_of))):
         newest = (now.astimezone(ZoneInfo(patient.tz)).date() - timedelta(days=1)
                   if now is not None else as_of[patient.id])
         days = evaluation_days(patient.evaluated_through, patient.start_date,
@@ -193,11 +194,23 @@ def evaluate_patients(session: Session, as_of: Mapping[str, date],
     recs: list[lifecycle.Reconciliation] = []
     for pid, (patient, days) in work.items():
         recs += _judge(patient, days, history.get(pid, []), active.get(pid, []), past, now)
-        patient.evaluated_through = days[-1]
+    _mark_evaluated(session, {pid: days[-1] for pid, (_, days) in work.items()})
     return _persist(session, recs)
 
 
-def _judge(patient: Patient, days: Sequence[date], history: Sequence[DailySummary],
+_EVALUATED_THROUGH = (update(Patient.__table__)
+                      .where(Patient.__table__.c.id == bindparam("pid"))
+                      .values(evaluated_through=bindparam("day")))
+
+
+def _mark_evaluated(session: Session, through: Mapping[str, date]) -> None:
+    """Record each patient's last judged day: one UPDATE executed for all (no ORM objects); a
+    patient already loaded in ``session`` reads the new day on next access."""
+    session.execute(_EVALUATED_THROUGH, [{"pid": pid, "day": day} for pid, day in through.items()])
+    expire_loaded_patients(session, through, "evaluated_through")
+
+
+def _judge(patient: PatientFields, days: Sequence[date], history: Sequence[DailySummary],
            active: list[Alert], past: dict[tuple[str, str, str], int], now: datetime | None
            ) -> list[lifecycle.Reconciliation]:
     """Judge ``days`` in order (pure): each day's reconciliation starts from the alerts the
@@ -205,8 +218,7 @@ def _judge(patient: Patient, days: Sequence[date], history: Sequence[DailySummar
     plan = with_baseline(plan_of(patient), history)
     first = days[0] - timedelta(days=DEFAULT_PARAMS.lookback_days)
     recent = [s for s in history if first <= s.local_date <= days[-1]]
-    targets = [targets_for(plan, d) for d in days_between(max(first, patient.start_date),
-                                                          days[-1])]
+    targets = targets_between(plan, max(first, patient.start_date), days[-1])
     recs = []
     for day in days:
         at = judged_at(day, patient.tz, now)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Any, Protocol
 
 from sqlalchemy import String, column, delete, select, text
 from sqlalchemy.dialects import postgresql, sqlite
@@ -121,7 +122,7 @@ def stored_summaries(session: Session, windows: Mapping[str, Sequence[tuple[date
     query = text(_WINDOWED_SUMMARIES[dialect]).columns(
         column("patient_id", String), column("payload", String))
     patients = list(windows.items())
-    found: dict[str, list[DailySummary]] = {}
+    payloads: dict[str, list[str]] = {}
     for i in range(0, len(patients), _PATIENT_CHUNK):
         spans = [(pid, lo.isoformat(), hi.isoformat())
                  for pid, ws in patients[i:i + _PATIENT_CHUNK] for lo, hi in _merged(ws)]
@@ -129,8 +130,10 @@ def stored_summaries(session: Session, windows: Mapping[str, Sequence[tuple[date
             spans = [{"pid": pid, "lo": lo, "hi": hi} for pid, lo, hi in spans]
         if spans:
             for pid, payload in session.execute(query, {"windows": json.dumps(spans)}):
-                found.setdefault(pid, []).append(from_json(payload, DailySummary))
-    return found
+                payloads.setdefault(pid, []).append(payload)
+    # One JSON array per patient: one decoder call for all its days.
+    return {pid: from_json(f"[{','.join(texts)}]", list[DailySummary])
+            for pid, texts in payloads.items()}
 
 
 def _merged(spans: Sequence[tuple[date, date]]) -> list[tuple[date, date]]:
@@ -148,13 +151,26 @@ def days_between(first: date, last: date) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
-def plan_of(patient: Patient) -> CarePlan:
+class PatientFields(Protocol):
+    """What plans and evaluation read of a patient: a :class:`Patient`, or a selected row of
+    its table's columns (cheaper to load: no ORM object)."""
+
+    id: str
+    procedure: str
+    start_date: date
+    tz: str
+    overrides: dict[str, Any] | None
+    last_sync_at: datetime | None
+    evaluated_through: date | None
+
+
+def plan_of(patient: PatientFields) -> CarePlan:
     """The patient's plan as enrolled, without the personal baseline."""
     return CarePlan(patient.id, patient.procedure, patient.start_date, patient.tz,
                     dict(patient.overrides or {}))
 
 
-def baseline_window(patient: Patient) -> tuple[date, date]:
+def baseline_window(patient: PatientFields) -> tuple[date, date]:
     """First and last day of the protocol's personal-baseline window."""
     lo, hi = protocol_for(patient.procedure).baseline_window_days
     return patient.start_date + timedelta(days=lo), patient.start_date + timedelta(days=hi)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import zlib
 from datetime import date, datetime, timezone
+from collections.abc import Collection
 from typing import Any
 
 import lz4.frame
 import numpy as np
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, LargeBinary,
                         String, Text, TypeDecorator, UniqueConstraint)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from schemas.daygrid import DayGrid, Source
 
@@ -84,6 +85,14 @@ class Patient(Base):
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: The last local day the alert rules judged (see ``rehabwatch.alerting``).
     evaluated_through: Mapped[date | None] = mapped_column(Date, nullable=True)
+
+
+def expire_loaded_patients(session: Session, ids: Collection[str], attribute: str) -> None:
+    """Make the patients of ``ids`` already loaded in ``session`` read ``attribute`` again on
+    next access: for writes made by a Core UPDATE, which the ORM's objects do not see."""
+    for obj in list(session.identity_map.values()):
+        if isinstance(obj, Patient) and obj.id in ids:
+            session.expire(obj, [attribute])
 
 
 class SourceRow(Base):

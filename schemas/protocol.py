@@ -217,8 +217,18 @@ def _expected(plan: CarePlan, protocol: Protocol, week: float) -> tuple[Target |
 
 def targets_for(plan: CarePlan, day: date) -> DayTargets:
     """The targets in force for ``plan``'s patient on local day ``day``."""
-    return _dated_targets(plan.patient_id, plan.procedure, tuple(sorted(plan.overrides.items())),
-                          plan.baseline, plan.start_date, day)
+    return _dated_targets(*_plan_key(plan), day)
+
+
+def targets_between(plan: CarePlan, first: date, last: date) -> list[DayTargets]:
+    """:func:`targets_for` of every day from ``first`` to ``last`` (inclusive), in order."""
+    key = _plan_key(plan)
+    return [_dated_targets(*key, first + timedelta(days=i)) for i in range((last - first).days + 1)]
+
+
+def _plan_key(plan: CarePlan) -> tuple[str, str, tuple[tuple[str, float], ...], float | None, date]:
+    return (plan.patient_id, plan.procedure, tuple(sorted(plan.overrides.items())), plan.baseline,
+            plan.start_date)
 
 
 @lru_cache(maxsize=65536)
