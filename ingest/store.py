@@ -127,16 +127,21 @@ def _upsert(session: Session, grids: Sequence[DayGrid], upload_id: int | None) -
             values = dict(patient_id=pid, source_id=source_id, local_date=day, resolution_s=res)
             inserts.append(values)
         else:
-            values = dict(id=row.id)
+            values = dict(grid_id=row.id)
             updates.append(values)
         fill_row(values, current[key])
         values["upload_id"] = upload_id
+    # Core statements executed for many rows: no ORM bulk machinery per row.
     if inserts:
-        session.execute(insert(GridRow).execution_options(render_nulls=True), inserts)
+        session.execute(insert(GridRow.__table__), inserts)
     if updates:
-        session.execute(update(GridRow), updates)  # by primary key; syncs loaded objects
+        session.execute(_UPDATE_GRID, updates)
     advance_sync(session, synced)
     return _Upserted(changed, current, {i: k for i, k in on_days.items() if k not in batch})
+
+
+#: The UPDATE of a changed grid by id (``grid_id``), SET from the other keys of each row.
+_UPDATE_GRID = update(GridRow.__table__).where(GridRow.__table__.c.id == bindparam("grid_id"))
 
 
 def _grid_keys(session: Session, days: set[tuple[str, date]]) -> dict[int, GridKey]:
