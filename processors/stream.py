@@ -2,14 +2,19 @@
 
 ::
 
-    activity.daygrids ─► summarize ─► activity.daily ───────┬─► evaluate ─► alerts.events ─► notify
-                         (store grid,                           │   (rules + lifecycle, one
-                          rebuild day)                          │    check per patient and batch,
-    missing-data timer (leader only) ─► alerts.candidates ──────┘    in the database)
+    activity.daygrids ──────────────────────┬─► process ─┬─► activity.daily (the summaries)
+    missing-data timer (leader only)        │            └─► alerts.events ─► notify
+      ─► alerts.candidates ─────────────────┘
+    process, per batch: store the grids and rebuild their days' summaries (one transaction),
+    emit the summaries, then rules + alert lifecycle for every patient the batch touched
+    (one evaluation per patient, as of its latest day; a second transaction).
 
-``evaluate`` reads both of its topics as one stream (they are keyed and partitioned alike, so
-a patient's summaries and timer checks reach the same worker); a batch's summaries of one
-patient make one evaluation, as of the latest day.
+``process`` reads both of its topics as one stream: they are keyed and partitioned alike, so
+a patient's grids and timer checks reach the same worker, and one patient is never evaluated
+by two workers (or two agents) at once. The rules judge the summaries the same batch has just
+stored, in the same worker: a hop through ``activity.daily`` and back would cost a consume
+and a decode per patient-day and add latency, for nothing the rules need. ``activity.daily``
+carries every rebuilt summary for whoever else consumes the stream (dashboards, exports).
 
 Agents are thin: decode, call a :class:`Handlers` callable (the database layer lives in
 :mod:`rehabwatch.worker`, so this package imports nothing of the composition root), emit. They take messages in small batches (``noack_take``) so one database transaction serves
@@ -51,6 +56,7 @@ import faust
 from faust.types import TP, EventT, StreamT
 
 from processors.faust_app import App
+from processors.topics import bootstrap_servers, ensure_topics
 from rehabwatch import metrics
 from schemas.daygrid import DayGrid
 from schemas.records import DailySummary
@@ -136,7 +142,7 @@ def copartition_problem(first: str, first_n: int | None, second: str, second_n: 
     not known yet (None: no metadata for the topic) is no evidence of a problem."""
     if first_n is None or second_n is None or first_n == second_n:
         return None
-    return (f"evaluate reads {first} and {second} as one stream, so they need the same "
+    return (f"process reads {first} and {second} as one stream, so they need the same "
             f"partition count; they have {first_n} and {second_n}: recreate them alike (on an "
             "empty, drained stream)")
 
@@ -195,16 +201,15 @@ class Pipeline:
             app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
                       value_serializer="raw", partitions=t.partitions, replicas=t.replicas)
             for name in (t.daygrids, t.daily, t.candidates, t.events, t.deadletter))
-        # What evaluate reads: day summaries, and the timer's checks (sent via self.candidates).
-        self.checks_in = app.topic(t.daily, t.candidates, key_type=bytes, value_type=bytes,
-                                   key_serializer="raw", value_serializer="raw",
-                                   partitions=t.partitions, replicas=t.replicas)
+        # What process reads: day grids, and the timer's checks (sent via self.candidates).
+        self.inputs = app.topic(t.daygrids, t.candidates, key_type=bytes, value_type=bytes,
+                                key_serializer="raw", value_serializer="raw",
+                                partitions=t.partitions, replicas=t.replicas)
         self.next_offset: dict[TP, int] = {}
 
     def register(self) -> None:
         s = self.settings
-        self.app.agent(self.daygrids, name="summarize")(self.summarize_agent)
-        self.app.agent(self.checks_in, name="evaluate")(self.evaluate_agent)
+        self.app.agent(self.inputs, name="process")(self.process_agent)
         self.app.agent(self.events, name="notify")(self.notify_agent)
         self.app.on_partitions_assigned.connect(self.check_copartitioned)
         self.app.timer(s.missing_data_scan_s, on_leader=True, name="missing_data_scan")(
@@ -214,52 +219,54 @@ class Pipeline:
         self.app.page("/metrics")(_metrics_view)
 
     async def check_copartitioned(self, app: faust.App, assigned: Any, **_: Any) -> None:
-        """Stop the worker if evaluate's two topics have different partition counts: a
-        patient's summaries and missing-data checks could then reach two workers, which would
+        """Stop the worker if process's two topics have different partition counts: a
+        patient's grids and missing-data checks could then reach two workers, which would
         evaluate the patient concurrently (Faust only co-assigns topics of equal size)."""
         t = self.settings.topics
-        problem = copartition_problem(t.daily, app.consumer.topic_partitions(t.daily),
+        problem = copartition_problem(t.daygrids, app.consumer.topic_partitions(t.daygrids),
                                       t.candidates, app.consumer.topic_partitions(t.candidates))
         if problem:
             await app.crash(TopicLayoutError(problem))
 
     # -- agents ------------------------------------------------------------------------
 
-    async def summarize_agent(self, stream: StreamT) -> None:
-        await self._consume(stream, "summarize", lambda e: decode_grid(e.value), self._summarize)
-
-    async def evaluate_agent(self, stream: StreamT) -> None:
-        await self._consume(stream, "evaluate", self._decode_check, self._evaluate)
+    async def process_agent(self, stream: StreamT) -> None:
+        await self._consume(stream, "process", self._decode_input, self._process)
 
     async def notify_agent(self, stream: StreamT) -> None:
         await self._consume(stream, "notify",
                             lambda e: decode_record(e.value, self.handlers.event_type),
                             self._notify)
 
-    def _decode_check(self, event: EventT) -> AlertCheck:
-        """A summary on ``activity.daily`` asks for its patient's rules as of its day."""
-        if event.message.topic == self.settings.topics.daily:
-            summary = decode_record(event.value, DailySummary)
-            return AlertCheck(summary.patient_id, summary.local_date, "daily")
+    def _decode_input(self, event: EventT) -> DayGrid | AlertCheck:
+        if event.message.topic == self.settings.topics.daygrids:
+            return decode_grid(event.value)
         return decode_record(event.value, AlertCheck)
 
-    async def _summarize(self, items: Sequence[Item]) -> None:
-        summaries = await asyncio.to_thread(self.handlers.summarize, [v for _, v in items])
+    async def _process(self, items: Sequence[Item]) -> None:
+        """Store and summarize the batch's grids, emit the summaries, then evaluate every
+        patient a summary or a timer check names."""
         origins = _origins(items)
-        for summary in summaries:
-            await self._send(self.daily, summary.patient_id, encode_record(summary),
-                             origins.get(summary.patient_id))
+        grids = [v for _, v in items if isinstance(v, DayGrid)]
+        checks = [v for _, v in items if isinstance(v, AlertCheck)]
+        if grids:
+            summaries = await asyncio.to_thread(self.handlers.summarize, grids)
+            for summary in summaries:
+                await self._send(self.daily, summary.patient_id, encode_record(summary),
+                                 origins.get(summary.patient_id))
+            checks += [AlertCheck(s.patient_id, s.local_date, "daily") for s in summaries]
+        if checks:
+            await self._evaluate(checks, origins)
 
-    async def _evaluate(self, items: Sequence[Item]) -> None:
+    async def _evaluate(self, checks: Sequence[AlertCheck], origins: Mapping[str, int]) -> None:
         # Many days of one patient in a batch need one evaluation, as of the latest day.
-        checks: dict[str, AlertCheck] = {}
-        for _, check in items:
-            seen = checks.get(check.patient_id)
+        latest: dict[str, AlertCheck] = {}
+        for check in checks:
+            seen = latest.get(check.patient_id)
             if seen is None or check.as_of > seen.as_of:
-                checks[check.patient_id] = check
-        events = await asyncio.to_thread(self.handlers.evaluate, list(checks.values()),
+                latest[check.patient_id] = check
+        events = await asyncio.to_thread(self.handlers.evaluate, list(latest.values()),
                                          self.handlers.clock())
-        origins = _origins(items)
         for event in events:
             origin = origins.get(event.patient_id)
             await self._send(self.events, event.patient_id, encode_record(event), origin)
@@ -408,6 +415,10 @@ def make_app(settings: StreamSettings, handlers: Handlers) -> faust.App:
 
 
 def run_worker(settings: StreamSettings, handlers: Handlers) -> None:
-    """Run a worker until SIGTERM/SIGINT (blocks; exits the process when done)."""
+    """Create the topics that do not exist yet (:mod:`processors.topics`), then run a worker
+    until SIGTERM/SIGINT (blocks; exits the process when done)."""
     app = make_app(settings, handlers)
+    t = settings.topics
+    asyncio.run(ensure_topics(bootstrap_servers(settings.kafka_url), t,
+                              [t.daygrids, t.daily, t.candidates, t.events, t.deadletter]))
     faust.Worker(app, loglevel=settings.loglevel).execute_from_commandline()

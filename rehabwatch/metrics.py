@@ -22,7 +22,7 @@ MESSAGES_FAILED = Counter(
 PROCESSING_SECONDS = Histogram(
     "rehabwatch_processing_seconds",
     "Wall time to process one batch of messages (decode, database, emit), per agent "
-    "(summarize, evaluate, notify).",
+    "(process: store, summarize and evaluate; notify).",
     ["agent"], buckets=_LATENCY_BUCKETS)
 CONSUMER_LAG = Gauge(
     "rehabwatch_consumer_lag_messages",

@@ -4,22 +4,14 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 
+from processors.topics import bootstrap_servers, ensure_topics
 from schemas.daygrid import DayGrid
 from schemas.wire import HEADER_ORIGIN_MS, TopicConfig, encode_grid
-
-
-def bootstrap_servers(kafka_url: str) -> list[str]:
-    """``host:port`` list of a Faust broker URL (``kafka://h1:9092;kafka://h2:9092``)."""
-    return [part.strip().removeprefix("kafka://") for part in kafka_url.replace(",", ";")
-            .split(";") if part.strip()]
 
 
 def publish_grids(kafka_url: str, grids: Sequence[DayGrid],
@@ -32,20 +24,9 @@ def publish_grids(kafka_url: str, grids: Sequence[DayGrid],
                                 grids))
 
 
-async def _ensure_topic(servers: list[str], topics: TopicConfig) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
-    await admin.start()
-    try:
-        with contextlib.suppress(TopicAlreadyExistsError):  # created earlier: nothing to do
-            await admin.create_topics([NewTopic(topics.daygrids, topics.partitions,
-                                                topics.replicas)])
-    finally:
-        await admin.close()
-
-
 async def _publish(servers: list[str], topics: TopicConfig, grids: Sequence[DayGrid]) -> int:
     topic = topics.daygrids
-    await _ensure_topic(servers, topics)
+    await ensure_topics(servers, topics, [topic])
     producer = AIOKafkaProducer(bootstrap_servers=servers, linger_ms=5, acks="all",
                                 max_request_size=4_000_000)
     await producer.start()

@@ -73,7 +73,7 @@ def test_order_per_patient_dead_letters_and_metrics(
     records.insert(30, ("garbage", b"not a day grid"))
     records.insert(61, ("poison-1", encode_grid(grid("poison-1", DAY0, 5))))
     produce(kafka_broker, "one.daygrids", records)
-    produce(kafka_broker, "one.daily", [("garbage-summary", b'{"v": 1, "type": "Nope"}')])
+    produce(kafka_broker, "one.candidates", [("garbage-check", b'{"v": 1, "type": "Nope"}')])
 
     done = wait_for(lambda: len(calls.calls("grid")) >= 120 and calls.calls("grid"), 60,
                     worker.tail)
@@ -84,10 +84,10 @@ def test_order_per_patient_dead_letters_and_metrics(
     assert all(d == sorted(d) and len(d) == 20 for d in days.values())  # in order, once each
 
     dead = {k: h for k, _, h in consume(kafka_broker, "one.deadletter", 3)}
-    assert sorted(dead) == [b"garbage", b"garbage-summary", b"poison-1"]
+    assert sorted(dead) == [b"garbage", b"garbage-check", b"poison-1"]
     assert dead[b"garbage"][HEADER_DLQ_REASON].startswith(b"decode: WireError")
-    assert dead[b"garbage-summary"][HEADER_DLQ_REASON].startswith(b"decode: WireError")
-    assert dead[b"garbage-summary"][HEADER_DLQ_SOURCE].startswith(b"one.daily/")
+    assert dead[b"garbage-check"][HEADER_DLQ_REASON].startswith(b"decode: WireError")
+    assert dead[b"garbage-check"][HEADER_DLQ_SOURCE].startswith(b"one.candidates/")
     assert b"poison grid" in dead[b"poison-1"][HEADER_DLQ_REASON]
 
     wait_for(lambda: {c["patient"] for c in calls.calls("check")} >= set(patients), 20)
@@ -96,8 +96,8 @@ def test_order_per_patient_dead_letters_and_metrics(
     text = wait_for(lambda: _scrape(
         worker, 'rehabwatch_messages_processed_total{topic="one.daygrids"} 120.0'), 10)
     assert 'rehabwatch_messages_failed_total{stage="decode",topic="one.daygrids"} 1.0' in text
-    assert 'rehabwatch_messages_failed_total{stage="decode",topic="one.daily"} 1.0' in text
-    assert 'rehabwatch_processing_seconds_count{agent="evaluate"}' in text
+    assert 'rehabwatch_messages_failed_total{stage="decode",topic="one.candidates"} 1.0' in text
+    assert 'rehabwatch_processing_seconds_count{agent="process"}' in text
     assert 'rehabwatch_alerts_raised_total{rule="underactivity"}' in text
     assert "rehabwatch_event_time_lag_seconds_count" in text
     assert "p0" not in text  # no patient identifier in any label
@@ -136,10 +136,10 @@ def test_two_workers_share_partitions_each_patient_once(
     assert {first.proc.pid, second.proc.pid} == set().union(*owners.values())
 
 
-def test_a_worker_refuses_evaluate_topics_of_different_sizes(kafka_broker: EmbeddedBroker,
-                                                             tmp_path: Path) -> None:
-    """A patient's summaries and missing-data checks must reach the same worker."""
-    create_topics(kafka_broker, {"skew.daily": 2, "skew.candidates": 4})
+def test_a_worker_refuses_input_topics_of_different_sizes(kafka_broker: EmbeddedBroker,
+                                                          tmp_path: Path) -> None:
+    """A patient's grids and missing-data checks must reach the same worker."""
+    create_topics(kafka_broker, {"skew.daygrids": 2, "skew.candidates": 4})
     env = worker_env(kafka_broker, "skew", tmp_path, RW_TEST_RECORD=str(tmp_path / "c.jsonl"))
     worker = Worker(env, tmp_path / "w.log", module=FAKE_WORKER)
     try:
@@ -147,7 +147,7 @@ def test_a_worker_refuses_evaluate_topics_of_different_sizes(kafka_broker: Embed
     finally:
         worker.stop()
     log = worker.log.read_text(errors="replace")
-    assert "skew.daily and skew.candidates as one stream" in log
+    assert "skew.daygrids and skew.candidates as one stream" in log
     assert "they have 2 and 4" in log
 
 

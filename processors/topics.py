@@ -1,0 +1,36 @@
+"""The stream's topics on the broker: created with the configured sizes before first use.
+
+A broker that creates topics on first sight (Tansu does; Kafka does with
+``auto.create.topics.enable``) gives them its own default partition count, which would differ
+from what :class:`schemas.wire.TopicConfig` says and split topics that must be partitioned
+alike. So the worker and the publisher create what they use first.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from schemas.wire import TopicConfig
+
+
+def bootstrap_servers(kafka_url: str) -> list[str]:
+    """``host:port`` list of a Faust broker URL (``kafka://h1:9092;kafka://h2:9092``)."""
+    return [part.strip().removeprefix("kafka://") for part in kafka_url.replace(",", ";")
+            .split(";") if part.strip()]
+
+
+async def ensure_topics(servers: list[str], topics: TopicConfig, names: Iterable[str]) -> None:
+    """Create each topic of ``names`` that does not exist yet, with ``topics``' partition and
+    replica counts (an existing topic is left as it is)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    await admin.start()
+    try:
+        for name in names:
+            with contextlib.suppress(TopicAlreadyExistsError):  # created earlier: nothing to do
+                await admin.create_topics([NewTopic(name, topics.partitions, topics.replicas)])
+    finally:
+        await admin.close()
