@@ -17,13 +17,15 @@ Each name is overridden by ``RW_TOPIC_<NAME>`` (e.g. ``RW_TOPIC_DAYGRIDS``); ``R
 apply to every topic. Changing the partition count of an existing topic moves patients between
 partitions: do it only on an empty, drained stream.
 
-Encoding, version :data:`WIRE_VERSION`:
+Encoding:
 
-- a day grid is ``b"RWG"`` + version byte + 4-byte big-endian header length + a JSON header
-  (identity, zone, resolution, which arrays follow) + the zlib-compressed little-endian arrays
-  (float64 measures, int8 ``worn``). It round-trips bit for bit, NaN included, and is ~1-3 kB
-  for a minute grid instead of ~40 kB of raw arrays.
-- a record (summary, candidate, check, alert event) is compact JSON
+- a day grid (version :data:`GRID_VERSION`) is ``b"RWG"`` + version byte + 4-byte big-endian
+  header length + a JSON header (identity, zone, resolution, which arrays follow) + the
+  little-endian arrays (float64 measures, int8 ``worn``) as one LZ4 frame. It round-trips bit
+  for bit, NaN included, and is ~1-3 kB for a minute grid instead of ~40 kB of raw arrays.
+  Version 1 grids (the same with a zlib body) still decode: LZ4 is as small for a day grid and
+  ~9x faster to read (2 vs 16 us), which is a share of every worker's CPU.
+- a record (summary, candidate, check, alert event), version :data:`WIRE_VERSION`, is compact JSON
   ``{"data": {...}, "type": "<class name>", "v": 1}`` (:mod:`schemas.records_json`); dates are
   ISO strings and are turned back into dates from the class's type hints. Values inside untyped
   dicts (``evidence``) come back as JSON gives them.
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
+import lz4.frame
 import msgspec
 import numpy as np
 
@@ -50,7 +53,10 @@ from schemas.daygrid import MEASURES, DayGrid, Source, slot_count
 from schemas.records_json import DecodeErrors, from_json, to_json
 
 WIRE_VERSION = 1
+GRID_VERSION = 2
 GRID_MAGIC = b"RWG"
+#: How each day-grid version's body is decompressed (version 1: zlib, 2: an LZ4 frame).
+_GRID_BODIES = {1: zlib.decompress, 2: lz4.frame.decompress}
 _GRID_PREFIX = struct.Struct(">3sBI")
 _ARRAY_DTYPES = {"worn": np.dtype("i1")}  # every other array is float64
 _F8 = np.dtype("<f8")
@@ -96,11 +102,11 @@ class TopicConfig:
 class AlertCheck:
     """A request to evaluate one patient's alert rules as of a local day.
 
-    ``trigger`` says why: ``daily`` (a summary on ``activity.daily`` changed; the evaluate
-    agent makes these from the summaries it reads) or ``missing-data`` (the periodic scan found
-    the patient silent; these travel on ``alerts.candidates``). Routing both through topics
-    keyed and partitioned alike means one patient's alerts are only ever written by the worker
-    that owns the patient's partition.
+    ``trigger`` says why: ``daily`` (a day's summary was rebuilt; the process agent makes
+    these from the summaries of the grids it has just stored) or ``missing-data`` (the
+    periodic scan found the patient silent; these travel on ``alerts.candidates``). Grids and
+    these checks travel on topics keyed and partitioned alike, so one patient's alerts are
+    only ever written by the worker that owns the patient's partition.
     """
 
     patient_id: str
@@ -122,7 +128,8 @@ def encode_grid(grid: DayGrid) -> bytes:
     }, separators=(",", ":")).encode()
     body = b"".join(np.ascontiguousarray(getattr(grid, n), _ARRAY_DTYPES.get(n, _F8)).tobytes()
                     for n in names)
-    return _GRID_PREFIX.pack(GRID_MAGIC, WIRE_VERSION, len(header)) + header + zlib.compress(body, 1)
+    return (_GRID_PREFIX.pack(GRID_MAGIC, GRID_VERSION, len(header)) + header
+            + lz4.frame.compress(body))
 
 
 def decode_grid(data: bytes) -> DayGrid:
@@ -130,13 +137,15 @@ def decode_grid(data: bytes) -> DayGrid:
     if len(data) < _GRID_PREFIX.size:
         raise WireError(f"{len(data)} bytes is too short for a day grid")
     magic, version, n = _GRID_PREFIX.unpack_from(data)
-    if magic != GRID_MAGIC or version != WIRE_VERSION:
-        raise WireError(f"not a version-{WIRE_VERSION} day grid (magic {magic!r} v{version})")
+    if magic != GRID_MAGIC or version not in _GRID_BODIES:
+        raise WireError(f"not a day grid of version {sorted(_GRID_BODIES)} "
+                        f"(magic {magic!r} v{version})")
     try:
         head = json.loads(data[_GRID_PREFIX.size:_GRID_PREFIX.size + n])
-        body = zlib.decompress(data[_GRID_PREFIX.size + n:])
+        body = _GRID_BODIES[version](data[_GRID_PREFIX.size + n:])
         return _grid_from(head, body)
-    except (KeyError, TypeError, ValueError, zlib.error) as exc:
+    # lz4 reports a damaged frame as a RuntimeError
+    except (KeyError, TypeError, ValueError, RuntimeError, zlib.error) as exc:
         raise WireError(f"corrupt day grid: {exc}") from exc
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import struct
+import zlib
 from datetime import date, datetime, timezone
 
+import lz4.frame
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -41,6 +44,19 @@ def test_hourly_grid_without_posture_round_trips() -> None:
     grid = empty_grid("p2", Source("fitbit"), date(2024, 10, 27), "Europe/Berlin", HOUR)
     back = decode_grid(encode_grid(grid))
     assert back.n_slots == 25 and back.same_data(grid) and back.sedentary_s is None
+
+
+def test_grids_of_the_previous_version_zlib_compressed_still_decode() -> None:
+    """Version 1 grids (zlib body) may still be on a topic when workers are upgraded."""
+    grid = minute_grid()
+    data = encode_grid(grid)
+    _, version, n = struct.unpack_from(">3sBI", data)
+    head, body = data[8:8 + n], lz4.frame.decompress(data[8 + n:])
+    assert version == 2
+    old = struct.pack(">3sBI", b"RWG", 1, n) + head + zlib.compress(body, 1)
+    assert decode_grid(old).same_data(grid)
+    with pytest.raises(WireError, match="not a day grid of version"):
+        decode_grid(struct.pack(">3sBI", b"RWG", 3, n) + head + body)
 
 
 def test_grid_is_compact() -> None:
