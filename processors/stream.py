@@ -90,8 +90,9 @@ class StreamSettings:
     #: RW_WORKER_WEB_HOST / RW_WORKER_WEB_PORT: where ``/metrics`` is served.
     web_host: str = "127.0.0.1"
     web_port: int = 6066
-    #: RW_STREAM_BATCH_MAX / RW_STREAM_BATCH_WITHIN_S: messages per database transaction, and
-    #: how long to wait to fill a batch (the latency this adds when traffic is light).
+    #: RW_STREAM_BATCH_MAX / RW_STREAM_BATCH_WITHIN_S: messages per batch (one transaction
+    #: stores and summarizes its grids, a second evaluates its patients), and how long to wait
+    #: to fill a batch (the latency this adds when traffic is light).
     batch_max: int = 500
     batch_within_s: float = 0.05
     #: RW_STREAM_COMMIT_INTERVAL_S: how often acknowledged offsets are committed; what a
