@@ -25,12 +25,16 @@ def bootstrap_servers(kafka_url: str) -> list[str]:
 
 async def ensure_topics(servers: list[str], topics: TopicConfig, names: Iterable[str]) -> None:
     """Create each topic of ``names`` that does not exist yet, with ``topics``' partition and
-    replica counts (an existing topic is left as it is)."""
+    replica counts. Existing topics are left as they are and no creation is asked for them, so
+    a cluster that lets this client read topics but not create them works once they exist."""
     admin = AIOKafkaAdminClient(bootstrap_servers=servers)
     await admin.start()
     try:
-        for name in names:
-            with contextlib.suppress(TopicAlreadyExistsError):  # created earlier: nothing to do
+        existing = set(await admin.list_topics())
+        for name in dict.fromkeys(names):
+            if name in existing:
+                continue
+            with contextlib.suppress(TopicAlreadyExistsError):  # another client was first
                 await admin.create_topics([NewTopic(name, topics.partitions, topics.replicas)])
     finally:
         await admin.close()

@@ -19,9 +19,10 @@ from aiokafka import AIOKafkaConsumer
 
 from processors.faust_app import FETCH_MAX_WAIT_S, cap_fetch_wait
 from processors.stream import copartition_problem
+from processors.topics import ensure_topics
 from rehabwatch.broker import EmbeddedBroker
 from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid
-from schemas.wire import HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, encode_grid
+from schemas.wire import HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, TopicConfig, encode_grid
 from tests.kafka_fixtures import (Recorder, Worker, consume, create_topics, produce, wait_for,
                                   worker_env)
 
@@ -172,3 +173,23 @@ def test_the_fetch_wait_cap_reaches_the_fetcher(kafka_broker: EmbeddedBroker) ->
             await consumer.stop()
 
     assert asyncio.run(fetcher_wait_ms()) == FETCH_MAX_WAIT_S * 1000
+
+
+@pytest.mark.kafka
+def test_missing_topics_are_created_at_the_configured_size_and_existing_ones_kept(
+        kafka_broker: EmbeddedBroker) -> None:
+    """Not the broker's own default size for topics it creates on first sight."""
+    create_topics(kafka_broker, {"sized.kept": 2})
+    names = ["sized.kept", "sized.new", "sized.new"]
+
+    async def partitions() -> dict[str, int | None]:
+        await ensure_topics([kafka_broker.bootstrap], TopicConfig(partitions=3), names)
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_broker.bootstrap)
+        await consumer.start()
+        try:
+            await consumer.topics()  # refreshes the cluster metadata
+            return {name: len(consumer.partitions_for_topic(name) or ()) for name in names}
+        finally:
+            await consumer.stop()
+
+    assert asyncio.run(partitions()) == {"sized.kept": 2, "sized.new": 3}
