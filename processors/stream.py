@@ -244,9 +244,10 @@ class Pipeline:
             return decode_grid(event.value)
         return decode_record(event.value, AlertCheck)
 
-    async def _process(self, items: Sequence[Item]) -> None:
+    async def _process(self, items: Sequence[Item]) -> set[int]:
         """Store and summarize the batch's grids, emit the summaries, then evaluate every
-        patient a summary or a timer check names."""
+        patient a summary or a timer check names. Returns the ``id`` of each event
+        dead-lettered because its patient's evaluation failed (see :meth:`_evaluate`)."""
         origins = _origins(items)
         grids = [v for _, v in items if isinstance(v, DayGrid)]
         checks = [v for _, v in items if isinstance(v, AlertCheck)]
@@ -256,31 +257,53 @@ class Pipeline:
                 await self._send(self.daily, summary.patient_id, encode_record(summary),
                                  origins.get(summary.patient_id))
             checks += [AlertCheck(s.patient_id, s.local_date, "daily") for s in summaries]
-        if checks:
-            await self._evaluate(checks, origins)
+        return await self._evaluate(checks, items, origins) if checks else set()
 
-    async def _evaluate(self, checks: Sequence[AlertCheck], origins: Mapping[str, int]) -> None:
-        # Many days of one patient in a batch need one evaluation, as of the latest day.
+    async def _evaluate(self, checks: Sequence[AlertCheck], items: Sequence[Item],
+                        origins: Mapping[str, int]) -> set[int]:
+        """One evaluation per patient, as of its latest day. When the batch's evaluation
+        fails, each patient is evaluated alone, and the messages of a patient whose
+        evaluation still fails are dead-lettered (stage ``evaluate``; their grids are stored,
+        so a replay only evaluates again). The grids are not stored twice, nor their summaries
+        emitted twice, for one patient's failure."""
         latest: dict[str, AlertCheck] = {}
         for check in checks:
             seen = latest.get(check.patient_id)
             if seen is None or check.as_of > seen.as_of:
                 latest[check.patient_id] = check
-        events = await asyncio.to_thread(self.handlers.evaluate, list(latest.values()),
-                                         self.handlers.clock())
+        try:
+            await self._evaluate_and_emit(list(latest.values()), origins)
+            return set()
+        except Exception:  # noqa: BLE001 - find the patient at fault
+            pass
+        failed: set[int] = set()
+        for patient_id, check in latest.items():
+            try:
+                await self._evaluate_and_emit([check], origins)
+            except Exception as exc:  # noqa: BLE001 - Faust would ack and drop it silently
+                for event, value in items:
+                    if value.patient_id == patient_id:
+                        await self._dead(event, "evaluate", exc)
+                        failed.add(id(event))
+        return failed
+
+    async def _evaluate_and_emit(self, checks: Sequence[AlertCheck],
+                                 origins: Mapping[str, int]) -> None:
+        events = await asyncio.to_thread(self.handlers.evaluate, checks, self.handlers.clock())
         for event in events:
             origin = origins.get(event.patient_id)
             await self._send(self.events, event.patient_id, encode_record(event), origin)
             _count_event(event, origin)
 
-    async def _notify(self, items: Sequence[Item]) -> None:
+    async def _notify(self, items: Sequence[Item]) -> set[int]:
         for _, event in items:
             await asyncio.to_thread(self.handlers.notify, event)
+        return set()
 
     # -- delivery mechanics ------------------------------------------------------------
 
     async def _consume(self, stream: StreamT, agent: str, decode: Callable[[EventT], Any],
-                       process: Callable[[Sequence[Item]], Awaitable[None]]) -> None:
+                       process: Callable[[Sequence[Item]], Awaitable[set[int]]]) -> None:
         """Process ``stream`` in batches; ack each event only once it is fully handled."""
         s = self.settings
         async for events in stream.noack_take(s.batch_max, within=s.batch_within_s):
@@ -294,7 +317,8 @@ class Pipeline:
                 metrics.MESSAGES_PROCESSED.labels(topic).inc(n)
 
     async def _process_batch(self, events: Sequence[EventT], decode: Callable[[EventT], Any],
-                             process: Callable[[Sequence[Item]], Awaitable[None]]) -> set[int]:
+                             process: Callable[[Sequence[Item]], Awaitable[set[int]]]
+                             ) -> set[int]:
         """Decode and process; returns the ``id`` of each event sent to the dead-letter topic."""
         items: list[Item] = []
         failed: set[int] = set()
@@ -306,11 +330,11 @@ class Pipeline:
                 failed.add(id(event))
         try:
             if items:
-                await process(items)
+                failed |= await process(items)
         except Exception:  # noqa: BLE001 - find the culprit one message at a time
             for item in items:
                 try:
-                    await process([item])
+                    failed |= await process([item])
                 except Exception as exc:  # noqa: BLE001 - Faust would ack and drop it silently
                     await self._dead(item[0], "process", exc)
                     failed.add(id(item[0]))

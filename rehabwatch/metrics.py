@@ -17,7 +17,8 @@ MESSAGES_PROCESSED = Counter(
     ["topic"])
 MESSAGES_FAILED = Counter(
     "rehabwatch_messages_failed_total",
-    "Messages sent to the dead-letter topic, per input topic and stage (decode or process).",
+    "Messages sent to the dead-letter topic, per input topic and stage (decode, process, or "
+    "evaluate: stored, but their patient's evaluation failed).",
     ["topic", "stage"])
 PROCESSING_SECONDS = Histogram(
     "rehabwatch_processing_seconds",

@@ -24,7 +24,8 @@ Encoding:
   little-endian arrays (float64 measures, int8 ``worn``) as one LZ4 frame. It round-trips bit
   for bit, NaN included, and is ~1-3 kB for a minute grid instead of ~40 kB of raw arrays.
   Version 1 grids (the same with a zlib body) still decode: LZ4 is as small for a day grid and
-  ~9x faster to read (2 vs 16 us), which is a share of every worker's CPU.
+  ~9x faster to read (2 vs 16 us), which is a share of every worker's CPU. Upgrade workers
+  before publishers: an older worker dead-letters version 2 grids (replayable from there).
 - a record (summary, candidate, check, alert event), version :data:`WIRE_VERSION`, is compact JSON
   ``{"data": {...}, "type": "<class name>", "v": 1}`` (:mod:`schemas.records_json`); dates are
   ISO strings and are turned back into dates from the class's type hints. Values inside untyped

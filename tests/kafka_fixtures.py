@@ -166,7 +166,8 @@ class RecordedEvent:
 
 class Recorder:
     """Handlers that append each call to a JSON-lines file; grids of ``poison*`` patients
-    fail, like a database constraint would, and fail the whole batch they are in."""
+    fail, like a database constraint would, and evaluations of ``sick*`` patients fail, like
+    a bug in a rule would: each fails the whole batch it is in."""
 
     def __init__(self, path: Path, silent_ids: Sequence[str]) -> None:
         self.path, self.silent_ids = path, list(silent_ids)
@@ -186,6 +187,8 @@ class Recorder:
                              "test", g.resolution_s) for g in grids]
 
     def evaluate(self, checks: Sequence[AlertCheck], now: datetime) -> list[RecordedEvent]:
+        if any(c.patient_id.startswith("sick") for c in checks):
+            raise ValueError("sick evaluation")
         self.write([{"call": "check", "patient": c.patient_id, "day": c.as_of,
                      "trigger": c.trigger} for c in checks])
         return [RecordedEvent(c.patient_id, "missing_data" if c.trigger == "missing-data"

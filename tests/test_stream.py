@@ -73,19 +73,23 @@ def test_order_per_patient_dead_letters_and_metrics(
     records = grids(patients, 20)
     records.insert(30, ("garbage", b"not a day grid"))
     records.insert(61, ("poison-1", encode_grid(grid("poison-1", DAY0, 5))))
+    records.insert(90, ("sick-1", encode_grid(grid("sick-1", DAY0, 7))))
     produce(kafka_broker, "one.daygrids", records)
     produce(kafka_broker, "one.candidates", [("garbage-check", b'{"v": 1, "type": "Nope"}')])
 
-    done = wait_for(lambda: len(calls.calls("grid")) >= 120 and calls.calls("grid"), 60,
+    done = wait_for(lambda: len(calls.calls("grid")) >= 121 and calls.calls("grid"), 60,
                     worker.tail)
     days: dict[str, list[str]] = defaultdict(list)
     for call in done:
         days[call["patient"]].append(call["day"])
-    assert set(days) == set(patients)  # nothing lost after the poison messages
-    assert all(d == sorted(d) and len(d) == 20 for d in days.values())  # in order, once each
+    assert set(days) == {*patients, "sick-1"}  # nothing lost after the poison messages
+    # in order, once each: a failed evaluation stores nothing twice
+    assert all(d == sorted(d) and len(d) == 20 for p, d in days.items() if p in patients)
+    assert days["sick-1"] == [DAY0.isoformat()]
 
-    dead = {k: h for k, _, h in consume(kafka_broker, "one.deadletter", 3)}
-    assert sorted(dead) == [b"garbage", b"garbage-check", b"poison-1"]
+    dead = {k: h for k, _, h in consume(kafka_broker, "one.deadletter", 4)}
+    assert sorted(dead) == [b"garbage", b"garbage-check", b"poison-1", b"sick-1"]
+    assert dead[b"sick-1"][HEADER_DLQ_REASON].startswith(b"evaluate: ValueError: sick")
     assert dead[b"garbage"][HEADER_DLQ_REASON].startswith(b"decode: WireError")
     assert dead[b"garbage-check"][HEADER_DLQ_REASON].startswith(b"decode: WireError")
     assert dead[b"garbage-check"][HEADER_DLQ_SOURCE].startswith(b"one.candidates/")
