@@ -15,6 +15,11 @@ rules and alert lifecycle stored: the whole pipeline drained); and the latency o
 trickled in at a steady rate once the backlog is gone, publish -> summary and publish -> alert
 stored (p50/p95).
 
+The bench's own load stays small, as it shares the two cores with the workers: grids are
+published in per-partition batches, summary times are the create times the workers' producer
+stamped on ``activity.daily``, read once the run is over (no collector consumes while the
+workers are measured), and the workers' evaluation logs are read incrementally.
+
 Workers are ``rehabwatch.worker`` with the production handlers; the only addition is a line
 per alert check, written after its evaluation committed, for (b) and the alert latency.
 Each worker count gets a fresh SQLite database (default), a fresh schema on the server at
@@ -28,18 +33,21 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -114,15 +122,29 @@ def bench_worker(free: bool) -> None:
     run_stream_worker(settings, dataclasses.replace(handlers, evaluate=evaluate))
 
 
-def read_evaluated(paths: Sequence[Path]) -> list[tuple[float, str, date]]:
-    """Every (time, patient, as_of) the workers have logged so far."""
-    out = []
-    for path in paths:
-        if path.exists():
-            for line in path.read_text().splitlines():
+class EvaluatedLog:
+    """Every (time, patient, as_of) the workers have logged so far, read incrementally (the
+    bench polls these files while the workers run: only new lines cost anything)."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        self.offsets = {path: 0 for path in paths}
+        self.entries: list[tuple[float, str, date]] = []
+
+    def read(self) -> list[tuple[float, str, date]]:
+        """The entries logged since the last call (all of them are in ``entries``)."""
+        new = len(self.entries)
+        for path, offset in self.offsets.items():
+            if not path.exists():
+                continue
+            with path.open("rb") as f:
+                f.seek(offset)
+                chunk = f.read()
+            complete = chunk[:chunk.rfind(b"\n") + 1]
+            self.offsets[path] = offset + len(complete)
+            for line in complete.decode().splitlines():
                 stamp, patient, as_of = line.split()
-                out.append((float(stamp), patient, date.fromisoformat(as_of)))
-    return out
+                self.entries.append((float(stamp), patient, date.fromisoformat(as_of)))
+        return self.entries[new:]
 
 
 def start_workers(n: int, env: dict[str, str], tmp: Path, mode: str
@@ -156,48 +178,72 @@ def stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 async def publish(bootstrap: str, topic: str, records: Sequence[Record],
                   rate: float | None = None) -> list[float]:
-    """Publish; the wall time each record was sent (its origin header). ``rate``: per second."""
+    """Publish keyed by patient, each record to the partition of Kafka's default partitioner
+    (as the product's publisher and the workers' producer place them); the wall time each
+    record was appended (its origin header). Records go out in aiokafka's per-partition batches
+    (its batch API), which keeps the load generator's CPU small beside the workers' on the same
+    two cores; ``rate`` (per second): each record sent alone as soon as it is due."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
                                 max_request_size=4_000_000)
     await producer.start()
     sent: list[float] = []
     try:
-        for i, (key, _, value) in enumerate(records):
+        partitions = sorted(await producer.partitions_for(topic))
+        partition_of = functools.cache(
+            lambda key: DefaultPartitioner()(key, partitions, partitions))
+        batches: dict[int, Any] = {}
+        delivered: list[asyncio.Future[Any]] = []
+        for i, (patient, _, value) in enumerate(records):
             if rate and sent:
                 await asyncio.sleep(max(0.0, sent[0] + i / rate - time.time()))
+            key = patient.encode()
+            partition = partition_of(key)
             sent.append(time.time())
-            await producer.send(topic, value, key=key.encode(),
-                                headers=[(HEADER_ORIGIN_MS, str(int(sent[-1] * 1000)).encode())])
-        await producer.flush()
+            headers = [(HEADER_ORIGIN_MS, str(int(sent[-1] * 1000)).encode())]
+            batch = batches.get(partition)
+            if batch is None or batch.append(key=key, value=value, timestamp=None,
+                                             headers=headers) is None:
+                if batch is not None:
+                    delivered.append(await producer.send_batch(batch, topic,
+                                                               partition=partition))
+                batch = batches[partition] = producer.create_batch()
+                batch.append(key=key, value=value, timestamp=None, headers=headers)
+            if rate:
+                delivered.append(await producer.send_batch(batches.pop(partition), topic,
+                                                           partition=partition))
+        for partition, batch in batches.items():
+            delivered.append(await producer.send_batch(batch, topic, partition=partition))
+        await asyncio.gather(*delivered)
     finally:
         await producer.stop()
     return sent
 
 
-async def collect(bootstrap: str, topic: str, expected: set[tuple[str, date]],
-                  timeout: float) -> tuple[dict[tuple[str, date], float], int]:
-    """Receipt time of the first daily summary of each ``expected`` (patient, day) on
-    ``topic``, and how many more summaries of those days arrived (duplicates). Reads from the
-    beginning: the embedded broker's end offsets can be stale, so "latest" loses or re-reads
-    messages. A short fetch wait: the broker holds a fetch for all of it, which would count as
-    pipeline latency."""
+async def summary_times(bootstrap: str, topic: str, expected: set[tuple[str, date]],
+                        timeout: float) -> tuple[dict[tuple[str, date], float], int]:
+    """When the workers produced the first daily summary of each ``expected`` (patient, day) on
+    ``topic`` (the message's create time, stamped by the worker's producer), and how many more
+    summaries of those days there are (duplicates). Read after the run, from the beginning,
+    until nothing more comes: no collector competes with the workers for CPU while they are
+    measured. (The embedded broker's end offsets can be stale, so they are not used to stop.)"""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False,
-                                fetch_max_bytes=50_000_000, fetch_max_wait_ms=10)
+                                fetch_max_bytes=50_000_000)
     await consumer.start()
     seen: dict[tuple[str, date], float] = {}
     duplicates = 0
     deadline = time.time() + timeout
     try:
-        while len(seen) < len(expected) and time.time() < deadline:
-            for batch in (await consumer.getmany(timeout_ms=200)).values():
-                now = time.time()
-                for message in batch:
-                    summary = decode_record(message.value, DailySummary)
-                    key = (summary.patient_id, summary.local_date)
-                    if key in expected:
-                        duplicates += key in seen
-                        seen.setdefault(key, now)
+        while time.time() < deadline:
+            batches = (await consumer.getmany(timeout_ms=1000)).values()
+            if not batches and len(seen) == len(expected):
+                break
+            for message in (m for batch in batches for m in batch):
+                summary = decode_record(message.value, DailySummary)
+                key = (summary.patient_id, summary.local_date)
+                if key in expected:
+                    duplicates += key in seen
+                    seen.setdefault(key, message.timestamp / 1000)
     finally:
         await consumer.stop()
     return seen, duplicates
@@ -276,16 +322,18 @@ def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
                **{f"RW_TOPIC_{t.upper()}": f"{name}.{t}"
                   for t in ("daygrids", "daily", "candidates", "events", "deadletter")}}
         procs = start_workers(workers, env, work, mode)
-        logs = [work / f"evaluated{i}.txt" for i in range(workers)]
+        log = EvaluatedLog([work / f"evaluated{i}.txt" for i in range(workers)])
         pids = {"workers": [p.pid for p in procs], "broker": [broker.pid],
                 "bench": [os.getpid()]}
         try:
             cpu0 = {k: sum(map(cpu_seconds, v)) for k, v in pids.items()}
-            found = asyncio.run(_backlog(broker, name, backlog, logs, args.timeout))
+            found = asyncio.run(_backlog(broker, name, backlog, log, args.timeout))
             found.update({f"cpu_{k}": sum(map(cpu_seconds, v)) - cpu0[k]
                           for k, v in pids.items()})
-            found.update(asyncio.run(_latency(broker, name, trickle, logs, args.trickle_rate,
+            found.update(asyncio.run(_latency(broker, name, trickle, log, args.trickle_rate,
                                               args.timeout)))
+            found.update(asyncio.run(_summaries(broker, name, backlog, trickle, found,
+                                                args.timeout)))
         finally:
             stop(procs)
             db.engine(url).dispose()
@@ -295,63 +343,69 @@ def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
 
 
 async def _backlog(broker: EmbeddedBroker, name: str, backlog: list[Record],
-                   logs: list[Path], timeout: float) -> dict[str, float]:
-    """Seconds from the first publish to the last summary and to the last evaluation, the
-    alert checks evaluated until then, the duplicate summaries, and how busy the machine's
-    CPUs were meanwhile (0-1)."""
-    expected = {(patient, day) for patient, day, _ in backlog}
-    collector = asyncio.create_task(collect(broker.bootstrap, f"{name}.daily", expected,
-                                            timeout))
-    await asyncio.sleep(1.0)  # let the collector start
+                   log: EvaluatedLog, timeout: float) -> dict[str, Any]:
+    """When the first grid was published, seconds from then to the last evaluation (every
+    patient evaluated through the last day), the alert checks evaluated until then, and how
+    busy the machine's CPUs were meanwhile (0-1)."""
     cpu0 = cpu_jiffies()
     t0 = (await publish(broker.bootstrap, f"{name}.daygrids", backlog))[0]
-    got, duplicates = await collector
-    if len(got) < len(expected):
-        raise SystemExit(f"only {len(got)} of {len(expected)} summaries within {timeout} s")
     last = max(day for _, day, _ in backlog)
-    waiting = {patient for patient, _ in expected}
+    waiting = {patient for patient, _, _ in backlog}
     done = 0.0
     while waiting and time.time() < t0 + timeout:
         await asyncio.sleep(0.1)
-        for stamp, patient, as_of in read_evaluated(logs):
+        for stamp, patient, as_of in log.read():
             if patient in waiting and as_of >= last:
                 waiting.discard(patient)
                 done = max(done, stamp)
     if waiting:
         raise SystemExit(f"{len(waiting)} patients not evaluated through {last} in {timeout} s")
     cpu1 = cpu_jiffies()
-    return {"summary_s": max(got.values()) - t0, "alert_s": done - t0,
-            "checks": sum(stamp <= done for stamp, _, _ in read_evaluated(logs)),
-            "backlog_duplicates": duplicates, "cpu_busy": (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])}
+    return {"t0": t0, "alert_s": done - t0,
+            "checks": sum(stamp <= done for stamp, _, _ in log.entries),
+            "cpu_busy": (cpu1[0] - cpu0[0]) / (cpu1[1] - cpu0[1])}
 
 
 async def _latency(broker: EmbeddedBroker, name: str, trickle: list[Record],
-                   logs: list[Path], rate: float, timeout: float) -> dict[str, float]:
-    """Per trickled grid, publish -> its day's summary out, and publish -> the first
-    evaluation of the patient as of that day or later committed after the publish."""
+                   log: EvaluatedLog, rate: float, timeout: float) -> dict[str, Any]:
+    """Per trickled grid, when it was published, and publish -> the first evaluation of the
+    patient as of that day or later committed after the publish."""
     keys = [(patient, day) for patient, day, _ in trickle]
-    daily = asyncio.create_task(collect(broker.bootstrap, f"{name}.daily", set(keys), timeout))
-    await asyncio.sleep(1.0)
     sent = dict(zip(keys, await publish(broker.bootstrap, f"{name}.daygrids", trickle,
                                         rate=rate)))
-    got, duplicates = await daily
-    summary = [got[k] - sent[k] for k in keys if k in got]
     pending = dict(sent)
     alert: list[float] = []
     deadline = time.time() + timeout
     while pending and time.time() < deadline:
-        evaluated = read_evaluated(logs)
+        log.read()
         for (patient, day), published in list(pending.items()):
-            done = [t for t, p, as_of in evaluated if p == patient and as_of >= day
+            done = [t for t, p, as_of in log.entries if p == patient and as_of >= day
                     and t >= published]
             if done:
                 alert.append(min(done) - published)
                 del pending[patient, day]
         await asyncio.sleep(0.2)
-    return {"summary_p50": percentile(summary, 50), "summary_p95": percentile(summary, 95),
-            "alert_p50": percentile(alert, 50), "alert_p95": percentile(alert, 95),
-            "summary_lost": len(keys) - len(got), "alert_lost": len(pending),
-            "trickle_duplicates": duplicates}
+    return {"sent": sent, "alert_p50": percentile(alert, 50),
+            "alert_p95": percentile(alert, 95), "alert_lost": len(pending)}
+
+
+async def _summaries(broker: EmbeddedBroker, name: str, backlog: list[Record],
+                     trickle: list[Record], found: Mapping[str, Any], timeout: float
+                     ) -> dict[str, float]:
+    """From the summaries the workers produced (read once the run is over): seconds from the
+    first publish to the backlog's last summary, publish -> summary per trickled grid, and
+    duplicate or missing summaries."""
+    backlog_keys = {(patient, day) for patient, day, _ in backlog}
+    sent = found["sent"]
+    got, duplicates = await summary_times(broker.bootstrap, f"{name}.daily",
+                                          backlog_keys | sent.keys(), timeout)
+    if not backlog_keys <= got.keys():
+        raise SystemExit(f"only {len(backlog_keys & got.keys())} of {len(backlog_keys)} "
+                         "backlog summaries")
+    summary = [got[k] - t for k, t in sent.items() if k in got]
+    return {"summary_s": max(got[k] for k in backlog_keys) - found["t0"],
+            "summary_p50": percentile(summary, 50), "summary_p95": percentile(summary, 95),
+            "summary_lost": len(sent.keys() - got.keys()), "duplicates": duplicates}
 
 
 def main() -> None:
@@ -410,14 +464,13 @@ def main() -> None:
                   f"checks evaluated ({r['patient_days'] / r['checks']:.1f} patient-days each); "
                   f"machine CPU {r['cpu_busy']:.0%} busy ({os.cpu_count()} cores); CPU ms "
                   f"per patient-day: workers {r['cpu_workers'] * 1000 / n_days:.2f}, broker "
-                  f"{r['cpu_broker'] * 1000 / n_days:.2f}, this bench (publisher, collector) "
+                  f"{r['cpu_broker'] * 1000 / n_days:.2f}, this bench (publisher, log reader) "
                   f"{r['cpu_bench'] * 1000 / n_days:.2f}\n"
                   f"  trickle {len(trickle)} grids at {args.trickle_rate:g}/s: publish->summary"
                   f" p50 {r['summary_p50'] * 1000:.0f} ms, p95 {r['summary_p95'] * 1000:.0f} ms;"
                   f" publish->alert stored p50 {r['alert_p50'] * 1000:.0f} ms, "
                   f"p95 {r['alert_p95'] * 1000:.0f} ms"
-                  f"\n  duplicate summaries: {r['backlog_duplicates']:.0f} (backlog), "
-                  f"{r['trickle_duplicates']:.0f} (trickle); trickled grids never "
+                  f"\n  duplicate summaries: {r['duplicates']:.0f}; trickled grids never "
                   f"summarized {r['summary_lost']:.0f}, never evaluated {r['alert_lost']:.0f}",
                   flush=True)
     if len(results) == 2:
