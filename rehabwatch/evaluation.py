@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import String, column, delete, select, text
+from sqlalchemy import String, column, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ingest.store import stored_grids, upsert_grid
 from processors.merge import merge_day
 from processors.summary import summarize_days
+from rehabwatch.summary_cache import Span, SummaryCache, merged_spans
 from schemas.daygrid import DayGrid
-from schemas.models import DailySummaryRow, GridRow, Patient, utcnow
+from schemas.models import (DailySummaryRow, GridRow, Patient, expire_loaded_patients,
+                            utcnow)
 from schemas.protocol import CarePlan, personal_baseline, protocol_for
 from schemas.records import DailySummary
 from schemas.records_json import from_json, to_builtins
@@ -43,8 +45,10 @@ def summarize_day(session: Session, patient_id: str, day: date) -> DailySummary 
     """Merge and summarize one stored day, and store the summary (None: no data that day)."""
     found = build_summaries(stored_grids(session, patient_id, day, day))
     if not found:
-        session.execute(delete(DailySummaryRow).where(
+        gone = session.execute(delete(DailySummaryRow).where(
             DailySummaryRow.patient_id == patient_id, DailySummaryRow.local_date == day))
+        if gone.rowcount:
+            bump_summaries_rev(session, [patient_id])
         return None
     upsert_summaries(session, found)
     return found[0]
@@ -65,11 +69,12 @@ def data_days(session: Session, patient_id: str) -> tuple[date, date] | None:
     return (row[0], row[-1]) if row else None
 
 
-def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> None:
+def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> dict[str, int]:
     """Insert or update the stored summary of each day: one INSERT ... ON CONFLICT DO UPDATE
-    for all (SQLite and PostgreSQL both have it)."""
+    for all (SQLite and PostgreSQL both have it). Returns each patient's new
+    ``summaries_rev`` (:func:`bump_summaries_rev`)."""
     if not summaries:
-        return
+        return {}
     insert = _INSERTS[_dialect(session)]
     stmt = insert(DailySummaryRow.__table__)
     stmt = stmt.on_conflict_do_update(
@@ -79,6 +84,23 @@ def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> Non
     session.execute(stmt, [{"patient_id": s.patient_id, "local_date": s.local_date,
                             "steps": s.steps, "valid": s.valid, "payload": to_builtins(s),
                             "updated_at": at} for s in summaries])
+    return bump_summaries_rev(session, {s.patient_id for s in summaries})
+
+
+def bump_summaries_rev(session: Session, patient_ids: Collection[str]) -> dict[str, int]:
+    """Count one more write of the patients' summaries (call in the writing transaction);
+    their new ``summaries_rev`` by patient. The UPDATE locks the rows, so concurrent writers
+    get distinct, increasing revisions (see :mod:`rehabwatch.summary_cache`)."""
+    table = Patient.__table__
+    wanted = list(patient_ids)
+    out: dict[str, int] = {}
+    for i in range(0, len(wanted), _PATIENT_CHUNK):
+        out.update((pid, rev) for pid, rev in session.execute(
+            update(table).where(table.c.id.in_(wanted[i:i + _PATIENT_CHUNK]))
+            .values(summaries_rev=table.c.summaries_rev + 1)
+            .returning(table.c.id, table.c.summaries_rev)))
+    expire_loaded_patients(session, out, "summaries_rev")
+    return out
 
 
 _INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
@@ -112,38 +134,43 @@ _WINDOWED_SUMMARIES = {
 }
 
 
-def stored_summaries(session: Session, windows: Mapping[str, Sequence[tuple[date, date]]]
+def stored_summaries(session: Session, windows: Mapping[str, Sequence[Span]],
+                     cache: SummaryCache | None = None,
+                     revisions: Mapping[str, int] | None = None
                      ) -> dict[str, list[DailySummary]]:
     """The stored summaries of each patient on the days of its windows (first, last), by
     date: one SELECT per :data:`_PATIENT_CHUNK` patients (a patient's windows are always read
     together, so its days stay in order). Payloads are read as text and decoded straight into
-    summaries (:mod:`schemas.records_json`)."""
+    summaries (:mod:`schemas.records_json`). With a ``cache`` and the ``summaries_rev`` of
+    each patient read *before* this call (``revisions``), patients cached at that revision
+    are not read, and the others are cached once read."""
+    out: dict[str, list[DailySummary]] = {}
+    if cache is not None and revisions is not None:
+        for pid, spans in windows.items():
+            found = cache.get(pid, revisions[pid], spans)
+            if found is not None:
+                out[pid] = found
     dialect = _dialect(session)
     query = text(_WINDOWED_SUMMARIES[dialect]).columns(
         column("patient_id", String), column("payload", String))
-    patients = list(windows.items())
+    patients = [(pid, spans) for pid, spans in windows.items() if pid not in out]
     payloads: dict[str, list[str]] = {}
     for i in range(0, len(patients), _PATIENT_CHUNK):
         spans = [(pid, lo.isoformat(), hi.isoformat())
-                 for pid, ws in patients[i:i + _PATIENT_CHUNK] for lo, hi in _merged(ws)]
+                 for pid, ws in patients[i:i + _PATIENT_CHUNK] for lo, hi in merged_spans(ws)]
         if dialect == "postgresql":
             spans = [{"pid": pid, "lo": lo, "hi": hi} for pid, lo, hi in spans]
         if spans:
             for pid, payload in session.execute(query, {"windows": json.dumps(spans)}):
                 payloads.setdefault(pid, []).append(payload)
-    # One JSON array per patient: one decoder call for all its days.
-    return {pid: from_json(f"[{','.join(texts)}]", list[DailySummary])
-            for pid, texts in payloads.items()}
-
-
-def _merged(spans: Sequence[tuple[date, date]]) -> list[tuple[date, date]]:
-    """Overlapping or touching (first, last) day spans joined, so no day is read twice."""
-    out: list[tuple[date, date]] = []
-    for lo, hi in sorted(spans):
-        if out and lo <= out[-1][1] + timedelta(days=1):
-            out[-1] = out[-1][0], max(out[-1][1], hi)
-        else:
-            out.append((lo, hi))
+    for pid, wanted in patients:
+        # One JSON array per patient: one decoder call for all its days.
+        texts = payloads.get(pid)
+        found = from_json(f"[{','.join(texts)}]", list[DailySummary]) if texts else []
+        if cache is not None and revisions is not None:
+            cache.put(pid, revisions[pid], wanted, found)
+        if found:
+            out[pid] = found
     return out
 
 
@@ -162,6 +189,7 @@ class PatientFields(Protocol):
     overrides: dict[str, Any] | None
     last_sync_at: datetime | None
     evaluated_through: date | None
+    summaries_rev: int
 
 
 def plan_of(patient: PatientFields) -> CarePlan:

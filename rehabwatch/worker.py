@@ -18,33 +18,38 @@ from processors.stream import Gauges, Handlers, StreamSettings, log_notification
 from processors.stream import run_worker as run_stream_worker
 from processors.summary import summarize_days
 from rehabwatch import alerting, db, evaluation
+from rehabwatch.summary_cache import SummaryCache
 from schemas.daygrid import DayGrid
 from schemas.records import DailySummary
 from schemas.wire import AlertCheck
 
 
-def store_and_summarize(database_url: str, grids: Sequence[DayGrid]) -> list[DailySummary]:
+def store_and_summarize(database_url: str, grids: Sequence[DayGrid],
+                        cache: SummaryCache | None = None) -> list[DailySummary]:
     """Store ``grids`` and rebuild the summary of every (patient, day) they touch, in one
     transaction: one bulk upsert that also hands back each touched day's grids (reading only
-    those of other sources), the summaries upserted in one statement."""
+    those of other sources), the summaries upserted in one statement. Once committed, the
+    summaries go to ``cache`` too (:meth:`SummaryCache.wrote`)."""
     with db.session_scope(database_url) as session:
         stored = upsert_days(session, grids)
         found = summarize_days([merge_day(stored[key]) for key in sorted(stored)])
-        evaluation.upsert_summaries(session, found)
+        revisions = evaluation.upsert_summaries(session, found)
+    if cache is not None:
+        cache.wrote(revisions, found)
     return found
 
 
-def evaluate_checks(database_url: str, checks: Sequence[AlertCheck], now: datetime
-                    ) -> list[alerting.AlertEvent]:
+def evaluate_checks(database_url: str, checks: Sequence[AlertCheck], now: datetime,
+                    cache: SummaryCache | None = None) -> list[alerting.AlertEvent]:
     """Rules and alert lifecycle for every check, in one transaction and one pass
-    (:func:`rehabwatch.alerting.evaluate_patients`). A check for a day already judged (late
-    data, a replay) judges the patient's last judged day again with the data now known, so a
-    replay never rolls alerts back in time."""
+    (:func:`rehabwatch.alerting.evaluate_patients`, reading summaries through ``cache``). A
+    check for a day already judged (late data, a replay) judges the patient's last judged day
+    again with the data now known, so a replay never rolls alerts back in time."""
     as_of: dict[str, date] = {}
     for check in checks:
         as_of[check.patient_id] = max(check.as_of, as_of.get(check.patient_id, date.min))
     with db.session_scope(database_url) as session:
-        return alerting.evaluate_patients(session, as_of, now)
+        return alerting.evaluate_patients(session, as_of, now, cache)
 
 
 def silent(database_url: str, now: datetime) -> list[tuple[str, date]]:
@@ -61,9 +66,12 @@ def gauges(database_url: str) -> Gauges:
 
 
 def database_handlers(database_url: str) -> Handlers:
-    """The real handlers: the database at ``database_url``."""
+    """The real handlers: the database at ``database_url``, with one :class:`SummaryCache`
+    shared by the store and the evaluation (the process agent runs them one at a time)."""
     bind = functools.partial
-    return Handlers(bind(store_and_summarize, database_url), bind(evaluate_checks, database_url),
+    cache = SummaryCache()
+    return Handlers(bind(store_and_summarize, database_url, cache=cache),
+                    bind(evaluate_checks, database_url, cache=cache),
                     bind(silent, database_url), log_notification, bind(gauges, database_url),
                     event_type=alerting.AlertEvent)
 

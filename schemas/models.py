@@ -85,6 +85,10 @@ class Patient(Base):
     last_sync_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     #: The last local day the alert rules judged (see ``rehabwatch.alerting``).
     evaluated_through: Mapped[date | None] = mapped_column(Date, nullable=True)
+    #: Bumped in the transaction of every write of the patient's daily summaries, so a
+    #: reader holding decoded summaries knows whether they are still what is stored
+    #: (``rehabwatch.summary_cache``).
+    summaries_rev: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 def expire_loaded_patients(session: Session, ids: Collection[str], attribute: str) -> None:
