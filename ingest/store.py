@@ -7,14 +7,12 @@ exports that overlap, never adds steps twice.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
-from sqlalchemy import (Date, Integer, Row, Select, String, bindparam, column, insert,
-                        select, text, update)
+from sqlalchemy import Row, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from schemas.daygrid import DayGrid, Source, day_bounds
@@ -146,37 +144,19 @@ def _upsert(session: Session, grids: Sequence[DayGrid], upload_id: int | None) -
 _UPDATE_GRID = update(GridRow.__table__).where(GridRow.__table__.c.id == bindparam("grid_id"))
 
 
-#: Id and key of the stored grids of a JSON list of (patient, local day) pairs: the pairs
-#: travel as one parameter, so the statement text is the same for every batch (psycopg and
-#: SQLAlchemy would otherwise parse and expand an IN list of hundreds of values each time).
-_GRIDS_ON_DAYS = {
-    "sqlite": """
-        SELECT g.id, g.patient_id, g.source_id, g.local_date, g.resolution_s
-        FROM json_each(:days) AS w JOIN day_grids AS g
-          ON g.patient_id = json_extract(w.value, '$[0]')
-         AND g.local_date = json_extract(w.value, '$[1]')""",
-    "postgresql": """
-        SELECT g.id, g.patient_id, g.source_id, g.local_date, g.resolution_s
-        FROM jsonb_to_recordset(CAST(:days AS jsonb)) AS w(pid text, day date)
-        JOIN day_grids AS g ON g.patient_id = w.pid AND g.local_date = w.day""",
-}
-
-
 def _grid_keys(session: Session, days: set[tuple[str, date]]) -> dict[int, GridKey]:
     """Id and key of every stored grid of the (patient, local day) ``days``: one SELECT of key
-    columns per :data:`_IN_CHUNK` days, before any array is read."""
-    dialect = session.get_bind().dialect.name
-    query = text(_GRIDS_ON_DAYS[dialect]).columns(
-        column("id", Integer), column("patient_id", String), column("source_id", Integer),
-        column("local_date", Date), column("resolution_s", Integer))
+    columns per :data:`_IN_CHUNK` days, for their patients on their days, whose rows of other
+    pairs are dropped here, before any array is read."""
     wanted = sorted(days)
     found: dict[int, GridKey] = {}
     for i in range(0, len(wanted), _IN_CHUNK):
-        pairs = [(pid, day.isoformat()) for pid, day in wanted[i:i + _IN_CHUNK]]
-        param = ([{"pid": pid, "day": day} for pid, day in pairs] if dialect == "postgresql"
-                 else pairs)
-        found.update((r[0], (r[1], r[2], r[3], r[4]))
-                     for r in session.execute(query, {"days": json.dumps(param)}))
+        part = wanted[i:i + _IN_CHUNK]
+        rows = session.execute(select(
+            GridRow.id, GridRow.patient_id, GridRow.source_id, GridRow.local_date,
+            GridRow.resolution_s).where(GridRow.patient_id.in_({pid for pid, _ in part}),
+                                        GridRow.local_date.in_({day for _, day in part})))
+        found.update((r[0], (r[1], r[2], r[3], r[4])) for r in rows if (r[1], r[3]) in days)
     return found
 
 
