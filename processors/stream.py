@@ -274,8 +274,10 @@ class Pipeline:
         try:
             await self._evaluate_and_emit(list(latest.values()), origins)
             return set()
-        except Exception:  # noqa: BLE001 - find the patient at fault
-            pass
+        except Exception as exc:  # noqa: BLE001 - find the patient at fault
+            # The type only: a rule's message may name the patient.
+            log.warning("evaluating %d patients together failed (%s); evaluating each alone",
+                        len(latest), type(exc).__name__)
         failed: set[int] = set()
         for patient_id, check in latest.items():
             try:

@@ -94,6 +94,10 @@ def test_order_per_patient_dead_letters_and_metrics(
     assert dead[b"garbage-check"][HEADER_DLQ_REASON].startswith(b"decode: WireError")
     assert dead[b"garbage-check"][HEADER_DLQ_SOURCE].startswith(b"one.candidates/")
     assert b"poison grid" in dead[b"poison-1"][HEADER_DLQ_REASON]
+    # the failed batch evaluation is logged for operators, without naming the patient
+    retried = [line for line in worker.log.read_text(errors="replace").splitlines()
+               if "evaluating each alone" in line]
+    assert retried and not any("sick" in line for line in retried)
 
     wait_for(lambda: {c["patient"] for c in calls.calls("check")} >= set(patients), 20)
     wait_for(lambda: _scrape(worker, 'rehabwatch_open_alerts{'), 10)
