@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from schemas.daygrid import DayGrid, Source, day_bounds
 from schemas.models import (GridRow, Patient, SourceRow, SyncEvent, expire_loaded_patients,
                             fill_row, grid_from_row, utcnow)
+from schemas.sql import one_of
 
 
 GridKey = tuple[str, int, date, int]  # (patient, source row id, local day, resolution)
@@ -43,7 +44,7 @@ def source_ids(session: Session, pairs: Iterable[tuple[str, Source]]
     table = SourceRow.__table__
     found = {(pid, key): i for i, pid, key in session.execute(
         select(table.c.id, table.c.patient_id, table.c.key).where(
-            table.c.patient_id.in_({pid for pid, _ in wanted})))}
+            one_of(table.c.patient_id, {pid for pid, _ in wanted})))}
     new = [dict(patient_id=pid, key=key, kind=src.kind, device=src.device, serial=src.serial,
                 first_seen=utcnow())
            for (pid, key), src in wanted.items() if (pid, key) not in found]
@@ -154,8 +155,8 @@ def _grid_keys(session: Session, days: set[tuple[str, date]]) -> dict[int, GridK
         part = wanted[i:i + _IN_CHUNK]
         rows = session.execute(select(
             GridRow.id, GridRow.patient_id, GridRow.source_id, GridRow.local_date,
-            GridRow.resolution_s).where(GridRow.patient_id.in_({pid for pid, _ in part}),
-                                        GridRow.local_date.in_({day for _, day in part})))
+            GridRow.resolution_s).where(one_of(GridRow.patient_id, {pid for pid, _ in part}),
+                                        one_of(GridRow.local_date, {day for _, day in part})))
         found.update((r[0], (r[1], r[2], r[3], r[4])) for r in rows if (r[1], r[3]) in days)
     return found
 
@@ -167,7 +168,7 @@ def _rows_by_id(session: Session, ids: Collection[int]) -> dict[int, Row[Any]]:
     found: dict[int, Row[Any]] = {}
     for i in range(0, len(wanted), _IN_CHUNK):
         found.update((r.id, r) for r in session.execute(
-            _grid_select().where(GridRow.id.in_(wanted[i:i + _IN_CHUNK]))))
+            _grid_select().where(one_of(GridRow.id, wanted[i:i + _IN_CHUNK]))))
     return found
 
 

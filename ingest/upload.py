@@ -22,6 +22,7 @@ from ingest.store import record_sync, upsert_grids
 from schemas.binning import bin_batch
 from schemas.daygrid import DAY, DayGrid
 from schemas.models import Patient, Upload
+from schemas.sql import one_of
 
 
 @dataclass
@@ -106,7 +107,7 @@ def _record_duplicate(session: Session, ctx: ParseContext, data: bytes,
 def _with_timezones(session: Session, ctx: ParseContext) -> ParseContext:
     """``ctx`` with the zone of every patient the upload may name, checking they exist."""
     wanted = {ctx.patient_id, *ctx.id_map.values()}
-    rows = session.execute(select(Patient.id, Patient.tz).where(Patient.id.in_(wanted)))
+    rows = session.execute(select(Patient.id, Patient.tz).where(one_of(Patient.id, wanted)))
     zones = {pid: tz for pid, tz in rows}
     missing = sorted(wanted - zones.keys())
     if missing:

@@ -26,6 +26,7 @@ from schemas.models import (AlertRow, AlertTransitionRow, DailySummaryRow, GridR
                             NotificationRow, Patient, expire_loaded_patients)
 from schemas.protocol import targets_between
 from schemas.records import DailySummary
+from schemas.sql import one_of
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ def _write(row: AlertRow, alert: Alert) -> None:
 def save_alerts(session: Session, alerts: Sequence[Alert]) -> None:
     """Insert or update each of ``alerts`` (one SELECT for the stored ones, then a flush)."""
     rows = {r.id: r for r in session.scalars(
-        select(AlertRow).where(AlertRow.id.in_({a.id for a in alerts})))} if alerts else {}
+        select(AlertRow).where(one_of(AlertRow.id, {a.id for a in alerts})))} if alerts else {}
     for alert in alerts:
         row = rows.get(alert.id)
         if row is None:
@@ -90,7 +91,7 @@ def queue(session: Session, notes: Sequence[Notification]) -> None:
     if not notes:
         return
     stored = set(session.scalars(select(NotificationRow.id).where(
-        NotificationRow.id.in_({n.id for n in notes}))))
+        one_of(NotificationRow.id, {n.id for n in notes}))))
     for n in notes:
         if n.id not in stored:
             stored.add(n.id)
@@ -102,7 +103,7 @@ def queue(session: Session, notes: Sequence[Notification]) -> None:
 def active_alerts(session: Session, patient_ids: Collection[str]) -> dict[str, list[Alert]]:
     """The active alerts of each patient (one SELECT)."""
     found: dict[str, list[Alert]] = {}
-    for row in session.scalars(select(AlertRow).where(AlertRow.patient_id.in_(patient_ids),
+    for row in session.scalars(select(AlertRow).where(one_of(AlertRow.patient_id, patient_ids),
                                                       AlertRow.episode_open.is_(True))):
         found.setdefault(row.patient_id, []).append(alert_from_row(row))
     return found
@@ -113,7 +114,7 @@ def past_episodes(session: Session, patient_ids: Collection[str]
     """Resolved episodes per (patient, rule, audience) (one SELECT)."""
     rows = session.execute(select(AlertRow.patient_id, AlertRow.rule, AlertRow.audience,
                                   func.count())
-                           .where(AlertRow.patient_id.in_(patient_ids),
+                           .where(one_of(AlertRow.patient_id, patient_ids),
                                   AlertRow.episode_open.is_(None))
                            .group_by(AlertRow.patient_id, AlertRow.rule, AlertRow.audience))
     return {(pid, rule, audience): n for pid, rule, audience, n in rows}
@@ -180,7 +181,7 @@ def evaluate_patients(session: Session, as_of: Mapping[str, date],
     first, give the revision it is checked against."""
     work: dict[str, tuple[PatientFields, list[date]]] = {}
     table = Patient.__table__
-    for patient in session.execute(select(table).where(table.c.id.in_(as_of))):
+    for patient in session.execute(select(table).where(one_of(table.c.id, as_of))):
         newest = (now.astimezone(ZoneInfo(patient.tz)).date() - timedelta(days=1)
                   if now is not None else as_of[patient.id])
         days = evaluation_days(patient.evaluated_through, patient.start_date,

@@ -26,6 +26,7 @@ from schemas.models import (DailySummaryRow, GridRow, Patient, expire_loaded_pat
 from schemas.protocol import CarePlan, personal_baseline, protocol_for
 from schemas.records import DailySummary
 from schemas.records_json import from_json, to_builtins
+from schemas.sql import one_of
 
 
 def store_grid(session: Session, grid: DayGrid) -> bool:
@@ -96,7 +97,7 @@ def bump_summaries_rev(session: Session, patient_ids: Collection[str]) -> dict[s
     out: dict[str, int] = {}
     for i in range(0, len(wanted), _PATIENT_CHUNK):
         out.update((pid, rev) for pid, rev in session.execute(
-            update(table).where(table.c.id.in_(wanted[i:i + _PATIENT_CHUNK]))
+            update(table).where(one_of(table.c.id, wanted[i:i + _PATIENT_CHUNK]))
             .values(summaries_rev=table.c.summaries_rev + 1)
             .returning(table.c.id, table.c.summaries_rev)))
     expire_loaded_patients(session, out, "summaries_rev")
