@@ -306,22 +306,28 @@ class Pipeline:
 
     async def _consume(self, stream: StreamT, agent: str, decode: Callable[[EventT], Any],
                        process: Callable[[Sequence[Item]], Awaitable[set[int]]]) -> None:
-        """Process ``stream`` in batches; ack each event only once it is fully handled."""
-        s = self.settings
-        async for events in stream.noack_take(s.batch_max, within=s.batch_within_s):
-            with metrics.PROCESSING_SECONDS.labels(agent).time():
-                failed = await self._process_batch(events, decode, process)
-            for event in events:
-                await stream.ack(event)
-                self.next_offset[event.message.tp] = event.message.offset + 1
-            processed = Counter(e.message.topic for e in events if id(e) not in failed)
-            for topic, n in processed.items():
-                metrics.MESSAGES_PROCESSED.labels(topic).inc(n)
+        """Process ``stream`` in batches; ack each event only once it is fully handled.
 
-    async def _process_batch(self, events: Sequence[EventT], decode: Callable[[EventT], Any],
-                             process: Callable[[Sequence[Item]], Awaitable[set[int]]]
-                             ) -> set[int]:
-        """Decode and process; returns the ``id`` of each event sent to the dead-letter topic."""
+        The next batch is taken from the stream and decoded while the previous one is being
+        processed, so Faust's per-message work overlaps the handlers' database waits. Batches
+        are still processed one at a time and in order (a batch starts once the previous one
+        is done), so a patient's messages are handled in offset order as before."""
+        s = self.settings
+        running: asyncio.Task[None] | None = None
+        try:
+            async for events in stream.noack_take(s.batch_max, within=s.batch_within_s):
+                decoded = await self._decode_batch(events, decode)
+                if running is not None:
+                    await running
+                running = asyncio.create_task(
+                    self._handle(stream, agent, events, *decoded, process))
+        finally:
+            if running is not None:
+                await running
+
+    async def _decode_batch(self, events: Sequence[EventT], decode: Callable[[EventT], Any]
+                            ) -> tuple[list[Item], set[int]]:
+        """The decoded events, and the ``id`` of each one dead-lettered as undecodable."""
         items: list[Item] = []
         failed: set[int] = set()
         for event in events:
@@ -330,6 +336,26 @@ class Pipeline:
             except WireError as exc:
                 await self._dead(event, "decode", exc)
                 failed.add(id(event))
+        return items, failed
+
+    async def _handle(self, stream: StreamT, agent: str, events: Sequence[EventT],
+                      items: Sequence[Item], failed: set[int],
+                      process: Callable[[Sequence[Item]], Awaitable[set[int]]]) -> None:
+        """Process a decoded batch, then ack all of its events and count them."""
+        with metrics.PROCESSING_SECONDS.labels(agent).time():
+            failed = failed | await self._process_items(items, process)
+        for event in events:
+            await stream.ack(event)
+            self.next_offset[event.message.tp] = event.message.offset + 1
+        processed = Counter(e.message.topic for e in events if id(e) not in failed)
+        for topic, n in processed.items():
+            metrics.MESSAGES_PROCESSED.labels(topic).inc(n)
+
+    async def _process_items(self, items: Sequence[Item],
+                             process: Callable[[Sequence[Item]], Awaitable[set[int]]]
+                             ) -> set[int]:
+        """Process; returns the ``id`` of each event sent to the dead-letter topic."""
+        failed: set[int] = set()
         try:
             if items:
                 failed |= await process(items)
