@@ -46,7 +46,11 @@ def merged_spans(spans: Iterable[Span]) -> list[Span]:
 
 
 def _covers(spans: Sequence[Span], wanted: Span) -> bool:
-    return any(lo <= wanted[0] and wanted[1] <= hi for lo, hi in spans)
+    first, last = wanted
+    for lo, hi in spans:  # a loop, not any(): this runs for every cached day of every check
+        if lo <= first and last <= hi:
+            return True
+    return False
 
 
 @dataclass

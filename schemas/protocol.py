@@ -217,13 +217,24 @@ def _expected(plan: CarePlan, protocol: Protocol, week: float) -> tuple[Target |
 
 def targets_for(plan: CarePlan, day: date) -> DayTargets:
     """The targets in force for ``plan``'s patient on local day ``day``."""
-    return _dated_targets(*_plan_key(plan), day)
+    return targets_between(plan, day, day)[0]
 
 
 def targets_between(plan: CarePlan, first: date, last: date) -> list[DayTargets]:
     """:func:`targets_for` of every day from ``first`` to ``last`` (inclusive), in order."""
     key = _plan_key(plan)
-    return [_dated_targets(*key, first + timedelta(days=i)) for i in range((last - first).days + 1)]
+    known = _plan_days(*key)
+    if len(known) > _DAYS_PER_PLAN:
+        known.clear()
+    out = []
+    for i in range((last - first).days + 1):
+        day = first + timedelta(days=i)
+        found = known.get(day)
+        if found is None:
+            template = _targets_at(*key[1:4], (day - plan.start_date).days)
+            found = known[day] = replace(template, patient_id=plan.patient_id, local_date=day)
+        out.append(found)
+    return out
 
 
 def _plan_key(plan: CarePlan) -> tuple[str, str, tuple[tuple[str, float], ...], float | None, date]:
@@ -231,12 +242,16 @@ def _plan_key(plan: CarePlan) -> tuple[str, str, tuple[tuple[str, float], ...], 
             plan.start_date)
 
 
-@lru_cache(maxsize=65536)
-def _dated_targets(patient_id: str, procedure: str, overrides: tuple[tuple[str, float], ...],
-                   baseline: float | None, start: date, day: date) -> DayTargets:
-    """:func:`targets_for`, memoized: every evaluation re-reads the patient's recent days."""
-    template = _targets_at(procedure, overrides, baseline, (day - start).days)
-    return replace(template, patient_id=patient_id, local_date=day)
+#: Days memoized per plan by :func:`targets_between` (every evaluation re-reads the patient's
+#: recent days); past this the plan's memo starts over.
+_DAYS_PER_PLAN = 400
+
+
+@lru_cache(maxsize=4096)
+def _plan_days(patient_id: str, procedure: str, overrides: tuple[tuple[str, float], ...],
+               baseline: float | None, start: date) -> dict[date, DayTargets]:
+    """The memo of one plan's targets by day (filled by :func:`targets_between`)."""
+    return {}
 
 
 @lru_cache(maxsize=65536)
