@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -171,14 +172,37 @@ class Recorder:
 
     def __init__(self, path: Path, silent_ids: Sequence[str]) -> None:
         self.path, self.silent_ids = path, list(silent_ids)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
+        self.busy = 0
 
     def write(self, lines: list[dict[str, Any]]) -> None:
         with self.lock, open(self.path, "a") as out:
             out.writelines(json.dumps({**line, "worker": os.getpid()}, default=str) + "\n"
                            for line in lines)
 
+    @contextmanager
+    def _alone(self) -> Iterator[None]:
+        """Record an ``overlap`` call when a handler starts while another one runs: the
+        agents hand the handlers one batch at a time."""
+        with self.lock:
+            if self.busy:
+                self.write([{"call": "overlap"}])
+            self.busy += 1
+        try:
+            yield
+        finally:
+            with self.lock:
+                self.busy -= 1
+
     def summarize(self, grids: Sequence[DayGrid]) -> list[DailySummary]:
+        with self._alone():
+            return self._summarize(grids)
+
+    def evaluate(self, checks: Sequence[AlertCheck], now: datetime) -> list[RecordedEvent]:
+        with self._alone():
+            return self._evaluate(checks)
+
+    def _summarize(self, grids: Sequence[DayGrid]) -> list[DailySummary]:
         if any(g.patient_id.startswith("poison") for g in grids):
             raise ValueError("poison grid")
         self.write([{"call": "grid", "patient": g.patient_id, "day": g.local_date,
@@ -186,7 +210,7 @@ class Recorder:
         return [DailySummary(g.patient_id, g.local_date, g.total_steps, True, True, 0, 0,
                              "test", g.resolution_s) for g in grids]
 
-    def evaluate(self, checks: Sequence[AlertCheck], now: datetime) -> list[RecordedEvent]:
+    def _evaluate(self, checks: Sequence[AlertCheck]) -> list[RecordedEvent]:
         if any(c.patient_id.startswith("sick") for c in checks):
             raise ValueError("sick evaluation")
         self.write([{"call": "check", "patient": c.patient_id, "day": c.as_of,

@@ -49,7 +49,8 @@ def one_worker(kafka_broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFa
                ) -> Iterator[tuple[Worker, Recorder]]:
     tmp = tmp_path_factory.mktemp("one")
     env = worker_env(kafka_broker, "one", tmp, RW_TEST_RECORD=str(tmp / "calls.jsonl"),
-                     RW_TEST_SILENT="quiet-1", RW_MISSING_DATA_SCAN_S="1")
+                     RW_TEST_SILENT="quiet-1", RW_MISSING_DATA_SCAN_S="1",
+                     RW_STREAM_BATCH_MAX="8")  # many batches: the next is taken while one runs
     worker = Worker(env, tmp / "worker.log", module=FAKE_WORKER)
     try:
         worker.wait_assigned()
@@ -86,6 +87,7 @@ def test_order_per_patient_dead_letters_and_metrics(
     # in order, once each: a failed evaluation stores nothing twice
     assert all(d == sorted(d) and len(d) == 20 for p, d in days.items() if p in patients)
     assert days["sick-1"] == [DAY0.isoformat()]
+    assert not calls.calls("overlap")  # one batch at a time reaches the handlers
 
     dead = {k: h for k, _, h in consume(kafka_broker, "one.deadletter", 4)}
     assert sorted(dead) == [b"garbage", b"garbage-check", b"poison-1", b"sick-1"]

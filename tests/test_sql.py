@@ -1,0 +1,68 @@
+"""schemas.sql.one_of: ``IN`` with the values bound as one parameter, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sqlalchemy import (Column, Date, Integer, MetaData, String, Table, create_engine, select,
+                        update)
+from sqlalchemy.engine import Engine
+
+from schemas.sql import one_of
+
+META = MetaData()
+T = Table("t", META, Column("id", Integer, primary_key=True), Column("name", String(64)),
+          Column("day", Date))
+DAY0 = date(2026, 1, 1)
+ROWS = [dict(id=i, name=f"n{i}", day=DAY0 + timedelta(days=i % 7)) for i in range(1, 41)]
+
+
+@pytest.fixture
+def eng(database_url: str) -> Engine:
+    e = create_engine(database_url)
+    META.drop_all(e)
+    META.create_all(e)
+    with e.begin() as c:
+        c.execute(T.insert(), ROWS)
+    return e
+
+
+def _ids(e: Engine, *where: object) -> list[int]:
+    with e.connect() as c:
+        return sorted(c.scalars(select(T.c.id).where(*where)))
+
+
+def test_matches_in_for_every_column_type(eng: Engine) -> None:
+    names = ["n3", "n4", "n39", "missing", "n3"]
+    days = [DAY0, DAY0 + timedelta(days=3)]
+    assert _ids(eng, one_of(T.c.name, names)) == _ids(eng, T.c.name.in_(names)) == [3, 4, 39]
+    assert _ids(eng, one_of(T.c.day, days)) == _ids(eng, T.c.day.in_(days))
+    assert _ids(eng, one_of(T.c.id, {5, 6, 99})) == [5, 6]
+    assert _ids(eng, one_of(T.c.name, names), one_of(T.c.day, days)) == [3]
+    assert _ids(eng, one_of(T.c.id, [])) == []
+
+
+def test_in_updates_with_returning(eng: Engine) -> None:
+    with eng.begin() as c:
+        changed = c.execute(update(T).where(one_of(T.c.id, [1, 2])).values(name="x")
+                            .returning(T.c.id)).scalars().all()
+    assert sorted(changed) == [1, 2] and _ids(eng, T.c.name == "x") == [1, 2]
+
+
+def test_statement_text_does_not_depend_on_the_number_of_values(eng: Engine) -> None:
+    texts = {str(select(T.c.id).where(one_of(T.c.id, range(n))).compile(eng))
+             for n in (1, 10, 1000)}
+    assert len(texts) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(ids=st.lists(st.integers(-5, 50), max_size=60))
+def test_same_rows_as_in_sqlite(ids: list[int]) -> None:
+    e = create_engine("sqlite://")
+    META.create_all(e)
+    with e.begin() as c:
+        c.execute(T.insert(), ROWS)
+    assert _ids(e, one_of(T.c.id, ids)) == _ids(e, T.c.id.in_(ids))
