@@ -261,7 +261,7 @@ def _send(batch: Sequence[Outgoing], notifiers: Sequence[Notifier]) -> str | Non
 def _record(session: Session, batch: Sequence[Outgoing], error: str | None, now: datetime,
             policy: RetryPolicy, report: Report) -> None:
     attempts = dict(session.execute(select(_T.c.id, _T.c.attempts).where(
-        _T.c.id.in_([o.note.id for o in batch]))).tuples())
+        _T.c.id.in_([o.note.id for o in batch]))).all())
     for note_id, done in attempts.items():
         if error is None:
             _set(session, note_id, delivered_at=now, next_attempt_at=None, attempts=done + 1)
