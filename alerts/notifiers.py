@@ -25,7 +25,7 @@ import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta, timezone
 from email.message import EmailMessage
 from typing import Any, Protocol
@@ -109,7 +109,7 @@ class SmtpServer:
     tls: bool = False
     starttls: bool = False
     user: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     timeout_s: float = 15.0
 
     @classmethod

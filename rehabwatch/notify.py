@@ -90,7 +90,7 @@ class NotifySettings:
     """Notification settings, read once; each field names its environment variable."""
 
     #: RW_NOTIFY_SMTP_URL: ``smtp://[user:password@]host[:port][?starttls=1]`` or ``smtps://``.
-    smtp_url: str = ""
+    smtp_url: str = field(default="", repr=False)
     #: RW_NOTIFY_EMAIL_FROM: the sender address (its domain also names the Message-ID).
     email_from: str = "rehabwatch@localhost"
     #: RW_NOTIFY_EMAIL_CLINICIAN, RW_NOTIFY_EMAIL_DIGEST, RW_NOTIFY_EMAIL_PATIENT,
@@ -99,7 +99,7 @@ class NotifySettings:
     #: RW_NOTIFY_WEBHOOK_URL: where signed webhooks are POSTed.
     webhook_url: str = ""
     #: RW_NOTIFY_WEBHOOK_SECRET: ``whsec_`` + base64 of 24-64 random bytes.
-    webhook_secret: str = ""
+    webhook_secret: str = field(default="", repr=False)
     #: RW_NOTIFY_WEBHOOK_ROUTES: comma-separated routes the webhook serves (default all).
     webhook_routes: tuple[str, ...] = ROUTES
     #: RW_NOTIFY_TIMEOUT_S: per SMTP or HTTP exchange.
@@ -245,7 +245,7 @@ def _send(batch: Sequence[Outgoing], notifiers: Sequence[Notifier]) -> str | Non
         try:
             notifier.send(batch)
         except DeliveryError as exc:
-            errors.append(f"{notifier.name}: {exc}")
+            errors.append(str(exc))
         except Exception as exc:  # noqa: BLE001 - a bug: keep the row, say what it was
             errors.append(f"{notifier.name}: unexpected {type(exc).__name__}")
         else:

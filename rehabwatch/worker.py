@@ -13,9 +13,9 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from alerts.notifiers import ROUTES
 from ingest.store import upsert_days
 from processors.merge import merge_day
-from alerts.notifiers import ROUTES
 from processors.stream import AlertEvent, Gauges, Handlers, StreamSettings
 from processors.stream import run_worker as run_stream_worker
 from processors.summary import summarize_days

@@ -84,6 +84,8 @@ def webhook_server() -> Iterator[Hook]:
             hook.received.append(({k.lower(): v for k, v in self.headers.items()}, body,
                                   status))
             self.send_response(status)
+            if 300 <= status < 400:
+                self.send_header("Location", hook.url)
             self.send_header("Content-Length", "0")
             self.end_headers()
 

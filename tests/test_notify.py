@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select, text
 
 from alerts import lifecycle
-from alerts.notifiers import (ROUTES, EmailNotifier, Outgoing, RetryPolicy, SmtpServer,
-                              WebhookNotifier, next_digest, parse_secret)
+from alerts.notifiers import (ROUTES, DeliveryError, EmailNotifier, Outgoing, RetryPolicy,
+                              SmtpServer, WebhookNotifier, next_digest, parse_secret)
 from rehabwatch import alerting, db, notify
 from rehabwatch.broker import free_port
 from rehabwatch.cli import main
@@ -117,7 +117,7 @@ def test_a_failing_receiver_is_retried_with_backoff_and_delivered_once(
     assert notify.deliver_pending(database_url, channels, T0) == notify.Report(retrying=1)
     row = rows(database_url)[note.id]
     assert row.attempts == 1 and row.next_attempt_at == T0 + timedelta(minutes=1)
-    assert row.last_error == ("webhook: webhook answered HTTP 500; email: e-mail via "
+    assert row.last_error == ("webhook answered HTTP 500; e-mail via "
                               f"127.0.0.1:{mailbox.port}: 451 4.3.0 mailbox busy, try later")
     # not due yet: nothing is sent
     assert notify.deliver_pending(database_url, channels, T0 + timedelta(seconds=59)) == \
@@ -127,7 +127,7 @@ def test_a_failing_receiver_is_retried_with_backoff_and_delivered_once(
     assert notify.deliver_pending(database_url, channels, second) == notify.Report(retrying=1)
     row = rows(database_url)[note.id]
     assert row.attempts == 2 and row.next_attempt_at == second + timedelta(minutes=2)
-    assert row.last_error == "webhook: webhook answered HTTP 503"  # e-mail went through
+    assert row.last_error == "webhook answered HTTP 503"  # the e-mail went through
 
     third = second + timedelta(minutes=2)
     assert notify.deliver_pending(database_url, channels, third) == notify.Report(delivered=1)
@@ -162,7 +162,7 @@ def test_after_the_last_attempt_it_stays_failed_listed_and_counted_until_retried
         [listed] = notify.undelivered(session)
         assert notify.undelivered_counts(session) == {("clinician", "failed"): 1}
     assert listed["id"] == note.id and listed["state"] == "failed" and listed["attempts"] == 2
-    assert listed["last_error"] == "webhook: webhook answered HTTP 500"
+    assert listed["last_error"] == "webhook answered HTTP 500"
     assert "message" not in listed and PATIENT not in json.dumps(listed, default=str)
 
     with db.session_scope(database_url) as session:
@@ -256,8 +256,18 @@ def test_smtp_login_from_the_url() -> None:
     assert logins == [("care+team", "p@ss")] and len(box.messages) == 1
 
 
+def test_a_redirect_is_a_failure_not_followed(hook: Hook) -> None:
+    hook.statuses = [307]
+    out = Outgoing(Notification("nt_1", "al_1", PATIENT, "sitting", "clinician", "new", MESSAGE,
+                                T0), "info")
+    with pytest.raises(DeliveryError, match="webhook answered HTTP 307"):
+        webhook(hook).send([out])
+    assert len(hook.received) == 1
+
+
 def test_smtp_urls() -> None:
     assert SmtpServer.from_url("smtps://mail.example") == SmtpServer("mail.example", 465, True)
+    assert "p@ss" not in repr(SmtpServer.from_url("smtp://u:p%40ss@mail.example"))
     assert SmtpServer.from_url("smtp://mail.example:587?starttls=1") == \
         SmtpServer("mail.example", 587, starttls=True)
     with pytest.raises(ValueError, match="smtp://"):
