@@ -4,7 +4,7 @@
 
     activity.daygrids ──────────────────────┬─► process ─┬─► activity.daily (the summaries)
     missing-data timer (leader only)        │            └─► alerts.events ─► notify
-      ─► alerts.candidates ─────────────────┘
+      ─► alerts.candidates ─────────────────┘          notification retry timer (leader only)
     process, per batch: store the grids and rebuild their days' summaries (one transaction),
     emit the summaries, then rules + alert lifecycle for every patient the batch touched
     (one evaluation per patient, as of its latest day; a second transaction).
@@ -31,8 +31,10 @@ Delivery guarantee (at-least-once, made harmless by idempotent writes):
 - a worker that dies loses only uncommitted offsets: those messages are processed again by
   whichever worker gets the partition. Grid upserts (by patient, source, day, resolution),
   summary upserts and alert reconciliation are idempotent, so a replay changes nothing and a
-  duplicate downstream message is harmless. Notifications are the exception: a replayed
-  ``alerts.events`` message may notify twice (at-least-once, never lost).
+  duplicate downstream message is harmless. ``notify`` delivers the due outbox rows of each
+  event's alert (the database's record of what was sent), so a replayed event sends nothing
+  delivered again; the retry timer delivers whatever else is due, including what a failed
+  ``notify`` left. Delivery itself is at least once (:mod:`rehabwatch.notify`).
 
 Configuration: :class:`StreamSettings` (env vars named on each field) and
 :class:`schemas.wire.TopicConfig`. Run a worker with :func:`run_worker` and the handlers of
@@ -102,8 +104,10 @@ class StreamSettings:
     session_timeout_s: float = 30.0
     #: RW_MISSING_DATA_SCAN_S: period of the missing-data scan (leader worker only).
     missing_data_scan_s: float = 900.0
-    #: RW_GAUGES_EVERY_S: period of the lag / open-alert / patient gauges.
+    #: RW_GAUGES_EVERY_S: period of the lag / open-alert / patient / outbox gauges.
     gauges_every_s: float = 15.0
+    #: RW_NOTIFY_RETRY_S: period of the timer that delivers due notifications (leader only).
+    notify_retry_s: float = 60.0
     #: RW_STREAM_DATADIR: Faust's local state folder (no tables live there: state is in the DB).
     datadir: str = os.path.join(tempfile.gettempdir(), "rehabwatch-faust")
     #: RW_LOG_LEVEL
@@ -128,6 +132,7 @@ class StreamSettings:
             missing_data_scan_s=float(_env(env, "RW_MISSING_DATA_SCAN_S",
                                            str(d.missing_data_scan_s))),
             gauges_every_s=float(_env(env, "RW_GAUGES_EVERY_S", str(d.gauges_every_s))),
+            notify_retry_s=float(_env(env, "RW_NOTIFY_RETRY_S", str(d.notify_retry_s))),
             datadir=_env(env, "RW_STREAM_DATADIR", d.datadir),
             loglevel=_env(env, "RW_LOG_LEVEL", d.loglevel),
         )
@@ -151,6 +156,7 @@ def copartition_problem(first: str, first_n: int | None, second: str, second_n: 
 class AlertEvent(Protocol):
     """What the agents need to know of an alert event (opened, updated, resolved, ...)."""
 
+    alert_id: str
     patient_id: str
     rule: str
     kind: str
@@ -159,10 +165,12 @@ class AlertEvent(Protocol):
 
 @dataclass(frozen=True)
 class Gauges:
-    """Counts from the system of record for the gauges: open alerts by (rule, severity)."""
+    """Counts from the system of record for the gauges: open alerts by (rule, severity),
+    patients, undelivered notifications by (route, state)."""
 
     open_alerts: Mapping[tuple[str, str], int]
     patients: int
+    undelivered: Mapping[tuple[str, str], int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -172,21 +180,19 @@ class Handlers:
     ``summarize``: store grids (one transaction) and return the rebuilt summary of every
     (patient, day) they touch. ``evaluate``: run rules and the alert lifecycle for each check
     and return the resulting events. ``silent``: patients due a missing-data check, with the
-    day to check as of. ``event_type``: the class of alert events on ``alerts.events``.
+    day to check as of. ``notify``: deliver the due notifications of these events' alerts;
+    ``deliver_due``: deliver every notification due (both as of the time given).
+    ``event_type``: the class of alert events on ``alerts.events``.
     """
 
     summarize: Callable[[Sequence[DayGrid]], list[DailySummary]]
     evaluate: Callable[[Sequence[AlertCheck], datetime], Sequence[AlertEvent]]
     silent: Callable[[datetime], Sequence[tuple[str, date]]]
-    notify: Callable[[AlertEvent], None]
+    notify: Callable[[Sequence[AlertEvent], datetime], None]
+    deliver_due: Callable[[datetime], None]
     gauges: Callable[[], Gauges]
     event_type: type
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
-
-
-def log_notification(event: AlertEvent) -> None:
-    """Until the webhook and e-mail notifiers exist, a notification is a log line."""
-    log.info("alert %s: rule %s (%s)", event.kind, event.rule, event.severity)
 
 
 Item = tuple[EventT, Any]  # a Faust event and its decoded value
@@ -215,6 +221,8 @@ class Pipeline:
         self.app.on_partitions_assigned.connect(self.check_copartitioned)
         self.app.timer(s.missing_data_scan_s, on_leader=True, name="missing_data_scan")(
             self.scan_silent)
+        self.app.timer(s.notify_retry_s, on_leader=True, name="notify_retry")(
+            self.deliver_due)
         self.app.timer(s.gauges_every_s, name="lag_gauges")(self.update_lag)
         self.app.timer(s.gauges_every_s, on_leader=True, name="db_gauges")(self.update_gauges)
         self.app.page("/metrics")(_metrics_view)
@@ -298,8 +306,15 @@ class Pipeline:
             _count_event(event, origin)
 
     async def _notify(self, items: Sequence[Item]) -> set[int]:
-        for _, event in items:
-            await asyncio.to_thread(self.handlers.notify, event)
+        """Deliver the batch's notifications. A failure dead-letters nothing: the rows stay in
+        the outbox for the retry timer."""
+        try:
+            await asyncio.to_thread(self.handlers.notify, [e for _, e in items],
+                                    self.handlers.clock())
+        except Exception as exc:  # noqa: BLE001 - the outbox keeps them
+            # The type only: a database error's text may carry a patient id.
+            log.warning("delivering the notifications of %d alert events failed (%s); the "
+                        "retry timer will", len(items), type(exc).__name__)
         return set()
 
     # -- delivery mechanics ------------------------------------------------------------
@@ -402,6 +417,13 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - a failed scan is retried next period
             log.exception("missing-data scan failed")
 
+    async def deliver_due(self) -> None:
+        """Deliver every notification due: retries, and what ``notify`` could not deliver."""
+        try:
+            await asyncio.to_thread(self.handlers.deliver_due, self.handlers.clock())
+        except Exception as exc:  # noqa: BLE001 - retried next period
+            log.warning("delivering due notifications failed (%s)", type(exc).__name__)
+
     async def update_lag(self) -> None:
         lag: dict[str, int] = {}
         consumer = self.app.consumer
@@ -422,6 +444,9 @@ class Pipeline:
         for (rule, severity), n in counts.open_alerts.items():
             metrics.OPEN_ALERTS.labels(rule, severity).set(n)
         metrics.PATIENTS_MONITORED.set(counts.patients)
+        metrics.NOTIFICATIONS_UNDELIVERED.clear()
+        for (route, state), n in counts.undelivered.items():
+            metrics.NOTIFICATIONS_UNDELIVERED.labels(route, state).set(n)
 
 
 def _origins(items: Sequence[Item]) -> dict[str, int]:

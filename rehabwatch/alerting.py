@@ -37,6 +37,10 @@ class AlertEvent:
     alert: Alert
 
     @property
+    def alert_id(self) -> str:
+        return self.alert.id
+
+    @property
     def patient_id(self) -> str:
         return self.alert.patient_id
 
@@ -87,7 +91,8 @@ def save_alerts(session: Session, alerts: Sequence[Alert]) -> None:
 
 
 def queue(session: Session, notes: Sequence[Notification]) -> None:
-    """Put notifications in the outbox once (their ids are deterministic)."""
+    """Put notifications in the outbox once (their ids are deterministic), due at once
+    (:mod:`rehabwatch.notify` delivers them)."""
     if not notes:
         return
     stored = set(session.scalars(select(NotificationRow.id).where(
@@ -97,7 +102,8 @@ def queue(session: Session, notes: Sequence[Notification]) -> None:
             stored.add(n.id)
             session.add(NotificationRow(id=n.id, alert_id=n.alert_id, patient_id=n.patient_id,
                                         rule=n.rule, route=n.route, kind=n.kind,
-                                        message=n.message, created_at=n.at))
+                                        message=n.message, created_at=n.at,
+                                        next_attempt_at=n.at))
 
 
 def active_alerts(session: Session, patient_ids: Collection[str]) -> dict[str, list[Alert]]:

@@ -8,6 +8,7 @@ Handlers parse arguments, open one session, call the domain or ingest layer and 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import getpass
 import json
 import sys
@@ -25,7 +26,7 @@ from ingest.registry import FORMATS
 from ingest.upload import ingest_bytes, record_rejection
 from alerts import lifecycle
 from alerts.lifecycle import AlertError
-from rehabwatch import alerting, db, reports
+from rehabwatch import alerting, db, notify, reports
 from rehabwatch.settings import Settings, load
 from schemas.alert_records import Alert, AlertStatus
 from schemas.daygrid import DayGrid
@@ -221,6 +222,35 @@ def cmd_alert(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
+    """Deliver the due notifications once (after ``evaluate``), or list undelivered ones."""
+    if args.status:
+        with db.session_scope(settings.database_url) as session:
+            rows = notify.undelivered(session)
+        emit(args, {"notifications": rows}, "\n".join(map(_notification_line, rows))
+             or "every notification delivered")
+        return 0
+    channels = notify.NotifySettings.from_env().channels()
+    print(channels.describe(), file=sys.stderr)
+    now = datetime.now(timezone.utc)
+    requeued = 0
+    if args.retry:
+        with db.session_scope(settings.database_url) as session:
+            requeued = notify.retry_failed(session, now)
+    report = notify.deliver_pending(settings.database_url, channels, now)
+    doc = {"requeued": requeued, **dataclasses.asdict(report)}
+    emit(args, doc, ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in doc.items()))
+    return 1 if report.retrying or report.failed else 0
+
+
+def _notification_line(row: dict[str, Any]) -> str:
+    when = (f"next attempt {row['next_attempt_at']:%Y-%m-%d %H:%M} UTC"
+            if row["next_attempt_at"] else "no attempt left")
+    error = f": {row['last_error']}" if row["last_error"] else ""
+    return (f"{row['id']} {row['state']} route {row['route']}, {row['rule']} ({row['kind']}), "
+            f"alert {row['alert_id']}, {row['attempts']} attempts, {when}{error}")
+
+
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from rehabwatch.worker import run_worker
 
@@ -292,6 +322,11 @@ def build_parser() -> argparse.ArgumentParser:
     one.add_argument("--by", default=getpass.getuser(), help="who (default: your user name)")
     one.add_argument("--days", type=int, help="snooze length in days (1, 3 or 7)")
     one.add_argument("--until", type=iso_date, help="snooze until this day")
+    no = add("notify", cmd_notify, "deliver the notifications due, or list undelivered ones")
+    no.add_argument("--status", action="store_true",
+                    help="list undelivered notifications (no message, no patient) instead")
+    no.add_argument("--retry", action="store_true",
+                    help="first give failed notifications a new round of attempts")
     add("worker", cmd_worker, "run a stream worker against RW_KAFKA_URL (blocks)")
     up = add("up", cmd_up, "embedded broker (unless RW_KAFKA_URL) and a worker; Ctrl-C stops")
     up.add_argument("--demo", action="store_true", help="also publish the demo cohort's grids")
@@ -318,7 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.handler not in SETS_UP_SCHEMA and (why := db.schema_problem(settings.database_url)):
             raise CliError(f"{why} (RW_DATABASE_URL is {_safe_url(settings.database_url)})")
         return args.handler(args, settings)
-    except (CliError, IngestError, reports.NotFound, LookupError, AlertError) as exc:
+    except (CliError, IngestError, reports.NotFound, LookupError, AlertError,
+            notify.NotifyConfigError) as exc:
         print(f"rehabwatch: {exc}", file=sys.stderr)
         return 1
 

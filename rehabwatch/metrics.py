@@ -1,6 +1,7 @@
 """Every Prometheus metric rehabwatch exports, in one place, all named ``rehabwatch_*``.
 
-Labels are low-cardinality by design: topic, agent, stage, rule, severity. No label ever holds a
+Labels are low-cardinality by design: topic, agent, stage, rule, severity, route, channel,
+state. No label ever holds a
 patient identifier (a label value per patient would both leak identity to the monitoring
 stack and blow up the time-series count).
 """
@@ -39,6 +40,18 @@ OPEN_ALERTS = Gauge(
     ["rule", "severity"])
 PATIENTS_MONITORED = Gauge(
     "rehabwatch_patients_monitored", "Patients known to the system of record.")
+NOTIFICATIONS_SENT = Counter(
+    "rehabwatch_notifications_sent_total",
+    "Notifications a channel took, per route and channel (email, webhook).",
+    ["route", "channel"])
+NOTIFICATION_FAILURES = Counter(
+    "rehabwatch_notification_failures_total",
+    "Notifications a channel did not take (one failed attempt each), per route and channel.",
+    ["route", "channel"])
+NOTIFICATIONS_UNDELIVERED = Gauge(
+    "rehabwatch_notifications_undelivered",
+    "Notifications not delivered, per route and state (pending: to be tried again; failed: no "
+    "attempt left, or no channel serves the route).", ["route", "state"])
 
 
 def exposition() -> tuple[bytes, str]:

@@ -1,5 +1,6 @@
 """The production stream worker: the Faust agents of :mod:`processors.stream` wired to the
-database (:mod:`rehabwatch.evaluation`, :mod:`rehabwatch.alerting`).
+database (:mod:`rehabwatch.evaluation`, :mod:`rehabwatch.alerting`) and the notification
+channels (:mod:`rehabwatch.notify`).
 
 ``rehabwatch worker`` calls :func:`run_worker`; ``python -m rehabwatch.worker worker`` does the
 same (settings from the ``RW_*`` variables, see :class:`processors.stream.StreamSettings`).
@@ -12,12 +13,13 @@ import sys
 from collections.abc import Sequence
 from datetime import date, datetime
 
+from alerts.notifiers import ROUTES
 from ingest.store import upsert_days
 from processors.merge import merge_day
-from processors.stream import Gauges, Handlers, StreamSettings, log_notification
+from processors.stream import AlertEvent, Gauges, Handlers, StreamSettings
 from processors.stream import run_worker as run_stream_worker
 from processors.summary import summarize_days
-from rehabwatch import alerting, db, evaluation
+from rehabwatch import alerting, db, evaluation, notify
 from rehabwatch.summary_cache import SummaryCache
 from schemas.daygrid import DayGrid
 from schemas.records import DailySummary
@@ -59,27 +61,49 @@ def silent(database_url: str, now: datetime) -> list[tuple[str, date]]:
 
 
 def gauges(database_url: str) -> Gauges:
-    """Open alerts by (rule, severity) and patients monitored, for the gauges."""
+    """Open alerts by (rule, severity), patients monitored, and undelivered notifications by
+    (route, state), every route and state present (0 if none), for the gauges."""
     with db.session_scope(database_url) as session:
         open_alerts, patients = alerting.open_alert_counts(session)
-    return Gauges(open_alerts, patients)
+        undelivered = {(route, state): 0 for route in ROUTES for state in ("pending", "failed")}
+        undelivered.update(notify.undelivered_counts(session))
+    return Gauges(open_alerts, patients, undelivered)
 
 
-def database_handlers(database_url: str) -> Handlers:
+def notify_alerts(database_url: str, channels: notify.Channels, events: Sequence[AlertEvent],
+                  now: datetime) -> None:
+    """Deliver the due notifications of the events' alerts."""
+    notify.deliver_pending(database_url, channels, now, alert_ids={e.alert_id for e in events})
+
+
+def deliver_due(database_url: str, channels: notify.Channels, now: datetime) -> None:
+    """Deliver every notification due."""
+    notify.deliver_pending(database_url, channels, now)
+
+
+def database_handlers(database_url: str, channels: notify.Channels) -> Handlers:
     """The real handlers: the database at ``database_url``, with one :class:`SummaryCache`
-    shared by the store and the evaluation (the process agent runs them one at a time)."""
+    shared by the store and the evaluation (the process agent runs them one at a time), and
+    notifications delivered through ``channels``."""
     bind = functools.partial
     cache = SummaryCache()
     return Handlers(bind(store_and_summarize, database_url, cache=cache),
                     bind(evaluate_checks, database_url, cache=cache),
-                    bind(silent, database_url), log_notification, bind(gauges, database_url),
+                    bind(silent, database_url), bind(notify_alerts, database_url, channels),
+                    bind(deliver_due, database_url, channels), bind(gauges, database_url),
                     event_type=alerting.AlertEvent)
 
 
 def run_worker(settings: StreamSettings | None = None) -> None:
-    """Run the production worker until SIGTERM/SIGINT (blocks; exits the process)."""
+    """Run the production worker until SIGTERM/SIGINT (blocks; exits the process). Refuses to
+    start on notification settings that cannot work; states the routes no channel serves."""
     settings = settings or StreamSettings.from_env()
-    run_stream_worker(settings, database_handlers(settings.database_url))
+    try:
+        channels = notify.NotifySettings.from_env().channels()
+    except notify.NotifyConfigError as exc:
+        sys.exit(f"rehabwatch worker: {exc}")
+    print(channels.describe(), file=sys.stderr, flush=True)
+    run_stream_worker(settings, database_handlers(settings.database_url, channels))
 
 
 if __name__ == "__main__":

@@ -246,8 +246,10 @@ class AlertTransitionRow(Base):
 
 
 class NotificationRow(Base):
-    """Outbox of notifications: written with the alert change, delivered (and retried) after.
-    ``id`` is deterministic, so the same notification is never queued twice."""
+    """Outbox of notifications: written with the alert change, delivered (and retried) after
+    (``rehabwatch.notify``). ``id`` is deterministic, so the same notification is never queued
+    twice. Undelivered, ``next_attempt_at`` is when it is due, or NULL once no attempt is left
+    (failed for good, or no channel serves its route: ``last_error`` says which)."""
 
     __tablename__ = "notifications"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -261,3 +263,5 @@ class NotificationRow(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True,
+                                                             index=True)

@@ -164,6 +164,10 @@ class RecordedEvent:
     severity: str
     as_of: date
 
+    @property
+    def alert_id(self) -> str:
+        return f"al_{self.patient_id}_{self.rule}"
+
 
 class Recorder:
     """Handlers that append each call to a JSON-lines file; grids of ``poison*`` patients
@@ -222,8 +226,12 @@ class Recorder:
     def silent(self, now: datetime) -> list[tuple[str, date]]:
         return [(pid, now.date()) for pid in self.silent_ids]
 
-    def notify(self, event: Any) -> None:
-        self.write([{"call": "notify", "patient": event.patient_id, "rule": event.rule}])
+    def notify(self, events: Sequence[Any], now: datetime) -> None:
+        self.write([{"call": "notify", "patient": e.patient_id, "rule": e.rule,
+                     "alert": e.alert_id} for e in events])
+
+    def deliver_due(self, now: datetime) -> None:
+        self.write([{"call": "deliver_due", "at": now}])
 
     def calls(self, kind: str) -> list[dict[str, Any]]:
         if not self.path.exists():
@@ -236,8 +244,10 @@ def recorder_handlers(recorder: Recorder) -> Any:
     from processors.stream import Gauges, Handlers
 
     return Handlers(recorder.summarize, recorder.evaluate, recorder.silent, recorder.notify,
-                    lambda: Gauges({("underactivity", "warning"): 1}, 3), RecordedEvent,
-                    clock=lambda: datetime.now(timezone.utc))
+                    recorder.deliver_due,
+                    lambda: Gauges({("underactivity", "warning"): 1}, 3,
+                                   {("clinician", "failed"): 2}),
+                    RecordedEvent, clock=lambda: datetime.now(timezone.utc))
 
 
 def main() -> None:

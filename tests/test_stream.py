@@ -50,6 +50,7 @@ def one_worker(kafka_broker: EmbeddedBroker, tmp_path_factory: pytest.TempPathFa
     tmp = tmp_path_factory.mktemp("one")
     env = worker_env(kafka_broker, "one", tmp, RW_TEST_RECORD=str(tmp / "calls.jsonl"),
                      RW_TEST_SILENT="quiet-1", RW_MISSING_DATA_SCAN_S="1",
+                     RW_NOTIFY_RETRY_S="1",
                      RW_STREAM_BATCH_MAX="8")  # many batches: the next is taken while one runs
     worker = Worker(env, tmp / "worker.log", module=FAKE_WORKER)
     try:
@@ -64,7 +65,9 @@ def test_timer_raises_missing_data_with_no_traffic(one_worker: tuple[Worker, Rec
     assert not calls.calls("grid")  # nothing was ever published to this worker's topics
     notified = wait_for(lambda: calls.calls("notify"), 20, worker.tail)
     assert notified[0]["patient"] == "quiet-1" and notified[0]["rule"] == "missing_data"
+    assert notified[0]["alert"] == "al_quiet-1_missing_data"  # the agent passes the alert id
     assert calls.calls("check")[0]["trigger"] == "missing-data"
+    assert wait_for(lambda: calls.calls("deliver_due"), 10, worker.tail)  # the retry timer
 
 
 def test_order_per_patient_dead_letters_and_metrics(
@@ -110,6 +113,7 @@ def test_order_per_patient_dead_letters_and_metrics(
     assert 'rehabwatch_messages_failed_total{stage="decode",topic="one.candidates"} 1.0' in text
     assert 'rehabwatch_processing_seconds_count{agent="process"}' in text
     assert 'rehabwatch_alerts_raised_total{rule="underactivity"}' in text
+    assert 'rehabwatch_notifications_undelivered{route="clinician",state="failed"} 2.0' in text
     assert "rehabwatch_event_time_lag_seconds_count" in text
     assert "p0" not in text  # no patient identifier in any label
 

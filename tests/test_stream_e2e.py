@@ -30,10 +30,11 @@ from rehabwatch import alerting, db, evaluation
 from rehabwatch.broker import EmbeddedBroker, free_port
 from rehabwatch.publish import publish_grids
 from schemas.daygrid import MINUTE, WEAR_UNKNOWN, WORN, DayGrid, Source
-from schemas.models import AlertRow, DailySummaryRow, GridRow, Patient
+from schemas.models import AlertRow, DailySummaryRow, GridRow, NotificationRow, Patient
 from schemas.records_json import to_json
 from schemas.wire import encode_grid
 from tests.kafka_fixtures import REPO, Worker, consume, produce, wait_for, worker_env
+from tests.receivers import SECRET, Hook, webhook_server
 
 pytestmark = pytest.mark.kafka
 LAST = datetime.now(UTC).date() - timedelta(days=1)  # yesterday: the newest complete day
@@ -172,6 +173,7 @@ class Stream:
     url: str
     env: dict[str, str]
     tmp: Path
+    hook: Hook = field(default_factory=Hook)
     workers: list[Worker] = field(default_factory=list)
     published: list[DayGrid] = field(default_factory=list)
 
@@ -193,15 +195,18 @@ def stream(request: pytest.FixtureRequest, kafka_broker: EmbeddedBroker,
     url = (f"sqlite:///{tmp / 'rw.db'}" if request.param == "sqlite"
            else request.getfixturevalue("postgres_url"))
     new_database(url)
-    env = worker_env(kafka_broker, f"e2e-{request.param}", tmp, RW_DATABASE_URL=url,
-                     RW_STREAM_BATCH_MAX="10")
-    s = Stream(kafka_broker, url, env, tmp)
-    try:
-        yield s
-    finally:
-        for worker in s.workers:
-            worker.stop()
-        db.engine(url).dispose()
+    with webhook_server() as hook:
+        env = worker_env(kafka_broker, f"e2e-{request.param}", tmp, RW_DATABASE_URL=url,
+                         RW_STREAM_BATCH_MAX="10", RW_NOTIFY_WEBHOOK_URL=hook.url,
+                         RW_NOTIFY_WEBHOOK_SECRET=SECRET, RW_NOTIFY_RETRY_S="2",
+                         RW_NOTIFY_WEBHOOK_ROUTES="clinician,patient,monitoring")
+        s = Stream(kafka_broker, url, env, tmp, hook)
+        try:
+            yield s
+        finally:
+            for worker in s.workers:
+                worker.stop()
+            db.engine(url).dispose()
 
 
 def test_sigkill_mid_stream_loses_no_day_and_counts_no_step_twice(stream: Stream) -> None:
@@ -258,6 +263,29 @@ def test_stream_and_batch_give_identical_summaries_and_alerts(stream: Stream,
     assert active_alerts(stream.url)  # the comparison is not vacuous
     assert not consume(stream.broker, stream.env["RW_TOPIC_DEADLETTER"], 1, timeout=2)
     db.engine(batch_url).dispose()
+
+
+def test_the_alerts_raised_reach_the_care_team_webhook_signed(stream: Stream) -> None:
+    def outbox() -> dict[str, NotificationRow]:
+        with db.session_scope(stream.url) as session:
+            return {r.id: r for r in session.scalars(select(NotificationRow))}
+
+    def sent() -> bool:
+        rows = outbox().values()
+        return bool(rows) and all(r.delivered_at or r.route == "digest" for r in rows)
+
+    wait_for(sent, 20, stream.workers[-1].tail)
+    rows = outbox()
+    payloads = {p["data"]["id"]: p["data"] for p in stream.hook.verified()}
+    assert set(stream.hook.accepted_ids()) == {i for i, r in rows.items() if r.delivered_at}
+    assert ("late", "missing_data", "clinician") in {(r.patient_id, r.rule, r.route)
+                                                     for r in rows.values()}
+    assert {r.route for r in rows.values() if r.delivered_at} == {"clinician", "patient"}
+    assert all(payloads[i]["patient_id"] == r.patient_id for i, r in rows.items()
+               if r.delivered_at)
+    # no channel serves the digest here: said, not left waiting
+    assert all(r.last_error == "no channel configured for route digest"
+               for r in rows.values() if r.route == "digest")
 
 
 # -- scale-out -----------------------------------------------------------------------------
