@@ -56,6 +56,7 @@ from processors.stream import StreamSettings  # noqa: E402
 from processors.stream import run_worker as run_stream_worker  # noqa: E402
 from rehabwatch import db  # noqa: E402
 from rehabwatch.broker import EmbeddedBroker, free_port  # noqa: E402
+from rehabwatch.notify import NotifySettings  # noqa: E402
 from rehabwatch.worker import database_handlers  # noqa: E402
 from schemas.daygrid import MINUTE, WORN, DayGrid, Source, slot_count  # noqa: E402
 from schemas.models import Patient  # noqa: E402
@@ -103,7 +104,7 @@ def bench_worker(free: bool) -> None:
     with handlers that cost nothing (no database; a summary is made up from each grid's
     total, no alert is raised): what Faust and the agents alone allow."""
     settings = StreamSettings.from_env()
-    handlers = database_handlers(settings.database_url)
+    handlers = database_handlers(settings.database_url, NotifySettings.from_env().channels())
     evaluated = Path(os.environ["RW_BENCH_EVALUATED"])
     if free:
         handlers = dataclasses.replace(
