@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from schemas.daygrid import DayGrid, Source, day_bounds
 from schemas.models import (GridRow, Patient, SourceRow, SyncEvent, expire_loaded_patients,
                             fill_row, grid_from_row, utcnow)
-from schemas.sql import one_of
+from schemas.sql import one_of, update_each
 
 
 GridKey = tuple[str, int, date, int]  # (patient, source row id, local day, resolution)
@@ -190,20 +190,14 @@ def record_sync(session: Session, patient_id: str, at: datetime, event: bool = F
         session.add(SyncEvent(patient_id=patient_id, at=at))
 
 
-_ADVANCE_SYNC = (update(Patient.__table__)
-                 .where(Patient.__table__.c.id == bindparam("pid"),
-                        Patient.__table__.c.last_sync_at.is_(None)
-                        | (Patient.__table__.c.last_sync_at < bindparam("at")))
-                 .values(last_sync_at=bindparam("at")))
-
-
 def advance_sync(session: Session, synced: Mapping[str, datetime]) -> None:
     """Move each patient's last-sync time forward to its time in ``synced``, never back: one
-    UPDATE executed for all, the database comparing with what it holds (no ORM objects); a
+    UPDATE for all (:func:`schemas.sql.update_each`), the database comparing with what it holds (no ORM objects); a
     patient already loaded in ``session`` reads its new time on next access."""
     if not synced:
         return
-    session.execute(_ADVANCE_SYNC, [{"pid": pid, "at": at} for pid, at in synced.items()])
+    table = Patient.__table__
+    update_each(session, table.c.id, table.c.last_sync_at, synced, forward_only=True)
     expire_loaded_patients(session, synced, "last_sync_at")
 
 

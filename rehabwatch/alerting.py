@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from alerts import lifecycle
@@ -26,7 +26,7 @@ from schemas.models import (AlertRow, AlertTransitionRow, DailySummaryRow, GridR
                             NotificationRow, Patient, expire_loaded_patients)
 from schemas.protocol import targets_between
 from schemas.records import DailySummary
-from schemas.sql import one_of
+from schemas.sql import one_of, update_each
 
 
 @dataclass(frozen=True)
@@ -210,15 +210,11 @@ def evaluate_patients(session: Session, as_of: Mapping[str, date],
     return _persist(session, recs)
 
 
-_EVALUATED_THROUGH = (update(Patient.__table__)
-                      .where(Patient.__table__.c.id == bindparam("pid"))
-                      .values(evaluated_through=bindparam("day")))
-
-
 def _mark_evaluated(session: Session, through: Mapping[str, date]) -> None:
-    """Record each patient's last judged day: one UPDATE executed for all (no ORM objects); a
+    """Record each patient's last judged day: one UPDATE for all (:func:`schemas.sql.update_each`); a
     patient already loaded in ``session`` reads the new day on next access."""
-    session.execute(_EVALUATED_THROUGH, [{"pid": pid, "day": day} for pid, day in through.items()])
+    table = Patient.__table__
+    update_each(session, table.c.id, table.c.evaluated_through, through)
     expire_loaded_patients(session, through, "evaluated_through")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from hypothesis import given, settings
@@ -66,3 +66,27 @@ def test_same_rows_as_in_sqlite(ids: list[int]) -> None:
     with e.begin() as c:
         c.execute(T.insert(), ROWS)
     assert _ids(e, one_of(T.c.id, ids)) == _ids(e, T.c.id.in_(ids))
+
+
+def test_update_each_sets_per_key_and_forward_only(database_url: str) -> None:
+    from rehabwatch import db
+    from schemas.models import Patient
+    from schemas.sql import update_each
+
+    table = Patient.__table__
+    t0 = datetime(2026, 5, 1, 8, 30, tzinfo=timezone.utc)
+    with db.session_scope(database_url) as s:
+        s.add_all(Patient(id=f"p{i}", procedure="microdiscectomy", start_date=DAY0, tz="UTC")
+                  for i in range(3))
+    with db.session_scope(database_url) as s:
+        update_each(s, table.c.id, table.c.last_sync_at,
+                    {"p0": t0, "p1": t0 + timedelta(hours=1), "nobody": t0}, forward_only=True)
+        update_each(s, table.c.id, table.c.evaluated_through, {"p1": DAY0, "p2": DAY0})
+    with db.session_scope(database_url) as s:  # earlier times never move a sync back
+        update_each(s, table.c.id, table.c.last_sync_at,
+                    {"p0": t0 + timedelta(minutes=1), "p1": t0, "p2": t0}, forward_only=True)
+        update_each(s, table.c.id, table.c.evaluated_through, {})
+    with db.session_scope(database_url) as s:
+        got = {p.id: (p.last_sync_at, p.evaluated_through) for p in s.query(Patient)}
+    assert got == {"p0": (t0 + timedelta(minutes=1), None),
+                   "p1": (t0 + timedelta(hours=1), DAY0), "p2": (t0, DAY0)}
