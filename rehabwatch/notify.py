@@ -40,6 +40,7 @@ from alerts.notifiers import (ROUTES, DeliveryError, EmailNotifier, Notifier, Ou
 from rehabwatch import db, metrics
 from schemas.alert_records import Notification
 from schemas.models import AlertRow, NotificationRow
+from schemas.sql import one_of
 
 log = logging.getLogger(__name__)
 
@@ -202,7 +203,7 @@ def _due(session: Session, now: datetime, alert_ids: Collection[str] | None,
              .where(_T.c.delivered_at.is_(None), _T.c.next_attempt_at <= now)
              .order_by(_T.c.next_attempt_at, _T.c.id).limit(limit))
     if alert_ids is not None:
-        query = query.where(_T.c.alert_id.in_(alert_ids))
+        query = query.where(one_of(_T.c.alert_id, alert_ids))
     return list(session.execute(query))
 
 
@@ -261,7 +262,7 @@ def _send(batch: Sequence[Outgoing], notifiers: Sequence[Notifier]) -> str | Non
 def _record(session: Session, batch: Sequence[Outgoing], error: str | None, now: datetime,
             policy: RetryPolicy, report: Report) -> None:
     attempts = dict(session.execute(select(_T.c.id, _T.c.attempts).where(
-        _T.c.id.in_([o.note.id for o in batch]))).all())
+        one_of(_T.c.id, [o.note.id for o in batch]))).all())
     for note_id, done in attempts.items():
         if error is None:
             _set(session, note_id, delivered_at=now, next_attempt_at=None, attempts=done + 1)
