@@ -31,10 +31,13 @@ from schemas.sql import one_of, update_each
 
 @dataclass(frozen=True)
 class AlertEvent:
-    """One change to an alert: ``opened``, ``updated``, ``renotified`` or ``resolved``."""
+    """One change to an alert: ``opened``, ``updated``, ``renotified`` or ``resolved``.
+    ``notifies``: the change queued notifications (so the notify agent has something to
+    deliver; most ``updated`` events only refresh the evidence)."""
 
     kind: str
     alert: Alert
+    notifies: bool = False
 
     @property
     def alert_id(self) -> str:
@@ -246,10 +249,11 @@ def _persist(session: Session, recs: Sequence[lifecycle.Reconciliation]) -> list
     """Store every reconciliation's alerts (each alert's latest version) and notifications."""
     events: list[AlertEvent] = []
     for rec in recs:
-        events += [AlertEvent("opened", a) for a in rec.create]
-        events += [AlertEvent("renotified" if a.id in rec.renotify else "updated", a)
-                   for a in rec.update]
-        events += [AlertEvent("resolved", a) for a in rec.resolve]
+        noted = {n.alert_id for n in rec.notifications}
+        events += [AlertEvent("opened", a, a.id in noted) for a in rec.create]
+        events += [AlertEvent("renotified" if a.id in rec.renotify else "updated", a,
+                              a.id in noted) for a in rec.update]
+        events += [AlertEvent("resolved", a, a.id in noted) for a in rec.resolve]
     save_alerts(session, list({e.alert.id: e.alert for e in events}.values()))
     queue(session, [n for rec in recs for n in rec.notifications])
     return events

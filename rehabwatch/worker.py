@@ -16,7 +16,7 @@ from datetime import date, datetime
 from alerts.notifiers import ROUTES
 from ingest.store import upsert_days
 from processors.merge import merge_day
-from processors.stream import AlertEvent, Gauges, Handlers, StreamSettings
+from processors.stream import Gauges, Handlers, StreamSettings
 from processors.stream import run_worker as run_stream_worker
 from processors.summary import summarize_days
 from rehabwatch import alerting, db, evaluation, notify
@@ -70,10 +70,14 @@ def gauges(database_url: str) -> Gauges:
     return Gauges(open_alerts, patients, undelivered)
 
 
-def notify_alerts(database_url: str, channels: notify.Channels, events: Sequence[AlertEvent],
+def notify_alerts(database_url: str, channels: notify.Channels,
+                  events: Sequence[alerting.AlertEvent],
                   now: datetime) -> None:
-    """Deliver the due notifications of the events' alerts."""
-    notify.deliver_pending(database_url, channels, now, alert_ids={e.alert_id for e in events})
+    """Deliver the due notifications of the events' alerts, if any event queued some (the
+    retry timer delivers whatever else is due)."""
+    alert_ids = {e.alert_id for e in events if e.notifies}
+    if alert_ids:
+        notify.deliver_pending(database_url, channels, now, alert_ids=alert_ids)
 
 
 def deliver_due(database_url: str, channels: notify.Channels, now: datetime) -> None:

@@ -222,3 +222,26 @@ def test_stored_summaries_read_each_window_once_in_order_across_query_chunks(
 
 def span_days(first: date, last: date) -> list[date]:
     return sorted(span(first, last, 0))
+
+
+def test_events_say_whether_they_queued_notifications(rw, tmp_path: Path,
+                                                      database_url: str) -> None:
+    """The notify agent delivers only for events that queued notifications: an alert that
+    opens does, the daily refresh of its evidence does not."""
+    f = days_csv(tmp_path / "low.csv", span(date(2024, 6, 1), date(2024, 6, 24), 900))
+    rw("patient", "add", "P1", "--procedure", "microdiscectomy", "--start-date", "2024-05-01",
+       "--tz", "Europe/London")
+    assert rw("ingest", str(f), "--patient", "P1")[0] == 0
+    with db.session_scope(database_url) as session:
+        alerting.evaluate_all(session, date(2024, 6, 10))
+    seen = []
+    for d in range(11, 25):
+        with db.session_scope(database_url) as session:
+            known = set(session.scalars(select(NotificationRow.id)))
+            events = alerting.evaluate_patient(session, "P1", date(2024, 6, d))
+            session.flush()
+            queued = {n.alert_id for n in session.scalars(select(NotificationRow))
+                      if n.id not in known}
+        assert {e.alert_id for e in events if e.notifies} == queued
+        seen += [(e.kind, e.notifies) for e in events]
+    assert ("updated", False) in seen and any(notifies for _, notifies in seen)
