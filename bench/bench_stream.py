@@ -1,6 +1,6 @@
 """Stream benchmark: a synthetic cohort through the real embedded broker and real workers.
 
-    .venv/bin/python bench/bench_stream.py [--patients 200] [--days 30] [--workers 1 2]
+    .venv/bin/python bench/bench_stream.py [--patients 2000] [--days 30] [--workers 1 2]
                                            [--order day|upload]
                                            [--db postgresql-temp | --db URL]
 
@@ -14,6 +14,14 @@ and summarized, summary emitted) and (b) the last alert evaluation committed (ch
 rules and alert lifecycle stored: the whole pipeline drained); and the latency of day grids
 trickled in at a steady rate once the backlog is gone, publish -> summary and publish -> alert
 stored (p50/p95).
+
+The default cohort (2,000 patients x 30 days) keeps a run long enough to be read: with 500
+patients a run lasted 3-6 s on this machine, so the start and the last batch weighed on the
+rate, and the 8 partitions held 47 to 74 of 500 patients each (of 2,000: 231 to 264), so
+the two workers' halves of the cohort were further from equal.
+
+CPU time is read per process group (workers, broker, the PostgreSQL server's processes when
+it runs here, this bench), so a rate can be read against what it cost the machine.
 
 The bench's own load stays small, as it shares the two cores with the workers: grids are
 published in per-partition batches, summary times are the create times the workers' producer
@@ -39,13 +47,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
+from sqlalchemy.engine import make_url
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -299,9 +308,46 @@ def cpu_jiffies() -> tuple[int, int]:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    """User + system CPU time of process ``pid`` so far (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pids(url: str) -> list[int]:
+    """The PostgreSQL server behind ``url`` if it runs here (its postmaster, found by the
+    port on its command line, and the postmaster's children: backends, writers); [] for
+    SQLite, whose work is done in the workers' own processes."""
+    port = make_url(url).port
+    if not url.startswith("postgresql") or port is None:
+        return []
+    procs = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            cmdline = (stat.parent / "cmdline").read_bytes().split(b"\0")
+            procs[int(stat.parent.name)] = (int(stat.read_text().rsplit(")", 1)[1].split()[1]),
+                                            cmdline)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    masters = {pid for pid, (_, cmd) in procs.items() if cmd[0].endswith(b"/postgres")
+               and b"-p" in cmd and str(port).encode() in cmd}
+    return [pid for pid, (ppid, _) in procs.items() if pid in masters or ppid in masters]
+
+
+class CpuMeter:
+    """CPU seconds used since it was made by each group of processes; a group's processes
+    are listed anew at each reading, so one that starts later counts from its start."""
+
+    def __init__(self, groups: Mapping[str, Callable[[], Sequence[int]]]) -> None:
+        self.groups = groups
+        self.start = {name: {pid: cpu_seconds(pid) for pid in pids()}
+                      for name, pids in groups.items()}
+
+    def used(self) -> dict[str, float]:
+        return {name: sum(cpu_seconds(pid) - self.start[name].get(pid, 0.0) for pid in pids())
+                for name, pids in self.groups.items()}
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -324,13 +370,13 @@ def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
                   for t in ("daygrids", "daily", "candidates", "events", "deadletter")}}
         procs = start_workers(workers, env, work, mode)
         log = EvaluatedLog([work / f"evaluated{i}.txt" for i in range(workers)])
-        pids = {"workers": [p.pid for p in procs], "broker": [broker.pid],
-                "bench": [os.getpid()]}
+        meter = CpuMeter({"workers": lambda: [p.pid for p in procs],
+                          "broker": lambda: [broker.pid],
+                          "database": functools.partial(server_pids, url),
+                          "bench": lambda: [os.getpid()]})
         try:
-            cpu0 = {k: sum(map(cpu_seconds, v)) for k, v in pids.items()}
             found = asyncio.run(_backlog(broker, name, backlog, log, args.timeout))
-            found.update({f"cpu_{k}": sum(map(cpu_seconds, v)) - cpu0[k]
-                          for k, v in pids.items()})
+            found.update({f"cpu_{k}": v for k, v in meter.used().items()})
             found.update(asyncio.run(_latency(broker, name, trickle, log, args.trickle_rate,
                                               args.timeout)))
             found.update(asyncio.run(_summaries(broker, name, backlog, trickle, found,
@@ -413,7 +459,7 @@ def main() -> None:
     if sys.argv[1:] in (["worker"], ["free-worker"]):
         return bench_worker(free=sys.argv[1] == "free-worker")
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--patients", type=int, default=200)
+    parser.add_argument("--patients", type=int, default=2000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--trickle", type=int, default=250, help="grids in the latency phase")
@@ -465,7 +511,8 @@ def main() -> None:
                   f"checks evaluated ({r['patient_days'] / r['checks']:.1f} patient-days each); "
                   f"machine CPU {r['cpu_busy']:.0%} busy ({os.cpu_count()} cores); CPU ms "
                   f"per patient-day: workers {r['cpu_workers'] * 1000 / n_days:.2f}, broker "
-                  f"{r['cpu_broker'] * 1000 / n_days:.2f}, this bench (publisher, log reader) "
+                  f"{r['cpu_broker'] * 1000 / n_days:.2f}, database server "
+                  f"{r['cpu_database'] * 1000 / n_days:.2f}, this bench (publisher, log reader) "
                   f"{r['cpu_bench'] * 1000 / n_days:.2f}\n"
                   f"  trickle {len(trickle)} grids at {args.trickle_rate:g}/s: publish->summary"
                   f" p50 {r['summary_p50'] * 1000:.0f} ms, p95 {r['summary_p95'] * 1000:.0f} ms;"
