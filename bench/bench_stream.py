@@ -356,7 +356,7 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
         backlog: list[Record], trickle: list[Record], start: date, tmp: Path,
-        mode: str = "worker") -> dict[str, float]:
+        mode: str = "worker") -> dict[str, Any]:
     name = f"b{workers}{mode}"
     work = tmp / name
     work.mkdir()
@@ -377,6 +377,8 @@ def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
         try:
             found = asyncio.run(_backlog(broker, name, backlog, log, args.timeout))
             found.update({f"cpu_{k}": v for k, v in meter.used().items()})
+            if not server_pids(url):  # SQLite, or a server on another machine
+                found["cpu_database"] = None
             found.update(asyncio.run(_latency(broker, name, trickle, log, args.trickle_rate,
                                               args.timeout)))
             found.update(asyncio.run(_summaries(broker, name, backlog, trickle, found,
@@ -455,6 +457,12 @@ async def _summaries(broker: EmbeddedBroker, name: str, backlog: list[Record],
             "summary_lost": len(sent.keys() - got.keys()), "duplicates": duplicates}
 
 
+def _server_cpu(seconds: float | None, patient_days: int) -> str:
+    if seconds is None:
+        return "not seen (SQLite runs in the workers; a remote server is not measured)"
+    return f"{seconds * 1000 / patient_days:.2f}"
+
+
 def main() -> None:
     if sys.argv[1:] in (["worker"], ["free-worker"]):
         return bench_worker(free=sys.argv[1] == "free-worker")
@@ -512,7 +520,8 @@ def main() -> None:
                   f"machine CPU {r['cpu_busy']:.0%} busy ({os.cpu_count()} cores); CPU ms "
                   f"per patient-day: workers {r['cpu_workers'] * 1000 / n_days:.2f}, broker "
                   f"{r['cpu_broker'] * 1000 / n_days:.2f}, database server "
-                  f"{r['cpu_database'] * 1000 / n_days:.2f}, this bench (publisher, log reader) "
+                  f"{_server_cpu(r['cpu_database'], n_days)}, this bench "
+                  f"(publisher, log reader) "
                   f"{r['cpu_bench'] * 1000 / n_days:.2f}\n"
                   f"  trickle {len(trickle)} grids at {args.trickle_rate:g}/s: publish->summary"
                   f" p50 {r['summary_p50'] * 1000:.0f} ms, p95 {r['summary_p95'] * 1000:.0f} ms;"

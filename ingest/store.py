@@ -62,37 +62,45 @@ def upsert_grid(session: Session, grid: DayGrid, upload_id: int | None = None) -
 def upsert_grids(session: Session, grids: Sequence[DayGrid], upload_id: int | None = None
                  ) -> list[bool]:
     """Overlay each of ``grids``, in order, on the stored grid of its key, as that many
-    :func:`upsert_grid` calls would (True per grid that changed what is stored), with one
-    SELECT each for the batch's sources, grid keys, grids and patients, one INSERT of the new
-    keys and one UPDATE of the changed ones (each executed for many rows). The patient's last
-    sync advances once, to the latest end of data among changed grids."""
-    return _upsert(session, grids, upload_id).changed
-
-
-def upsert_days(session: Session, grids: Sequence[DayGrid]
-                ) -> dict[tuple[str, date], list[DayGrid]]:
-    """:func:`upsert_grids`, then every stored grid of each (patient, day) ``grids`` touch,
-    ordered as :func:`stored_grids` orders them; the grids just written are not read back."""
-    done = _upsert(session, grids, None)
-    found = dict(done.grids)
-    found.update((done.others[i], grid_from_row(row, done.others[i][0]))
-                 for i, row in _rows_by_id(session, done.others).items())
-    out: dict[tuple[str, date], list[DayGrid]] = {}
-    for key in sorted(found, key=lambda k: (k[2], k[1], k[3])):
-        out.setdefault((key[0], key[2]), []).append(found[key])
-    return out
+    :func:`upsert_grid` calls would (True per grid that changed what is stored): one
+    :func:`plan_grids`, then its :meth:`GridWrite.write`."""
+    plan = plan_grids(session, grids, upload_id)
+    plan.write(session)
+    return plan.changed
 
 
 @dataclass(frozen=True)
-class _Upserted:
+class GridWrite:
+    """A batch of grids overlaid on what is stored, not written yet (:func:`plan_grids`)."""
+
     changed: list[bool]  # per input grid
-    grids: dict[GridKey, DayGrid]  # what is now stored under each key of the batch
+    grids: dict[GridKey, DayGrid]  # what each key of the batch holds once written
     others: dict[int, GridKey]  # id and key of the other stored grids of the batch's days
+    inserts: list[dict[str, Any]]  # GridRow values of the new keys
+    updates: list[dict[str, Any]]  # GridRow values of the changed keys, by ``grid_id``
+    synced: dict[str, datetime]  # per patient, the latest end of data among changed grids
+
+    def write(self, session: Session) -> None:
+        """One INSERT of the new keys and one UPDATE of the changed ones (each executed for
+        many rows: Core statements, no ORM bulk machinery per row); each patient's last sync
+        advances once."""
+        if self.inserts:
+            session.execute(insert(GridRow.__table__), self.inserts)
+        if self.updates:
+            session.execute(_UPDATE_GRID, self.updates)
+        advance_sync(session, self.synced)
 
 
-def _upsert(session: Session, grids: Sequence[DayGrid], upload_id: int | None) -> _Upserted:
+def plan_grids(session: Session, grids: Sequence[DayGrid], upload_id: int | None = None
+               ) -> GridWrite:
+    """Overlay each of ``grids``, in order, on what is stored under its key, reading (one
+    SELECT each for the batch's sources, grid keys and grids) but writing nothing except the
+    rows of sources seen for the first time. Everything a batch costs in Python (merging,
+    packing arrays) is done here, so a caller can do its own pure work too before
+    :meth:`GridWrite.write` starts the write: SQLite lets one transaction write at a time,
+    from its first write to its commit."""
     if not grids:
-        return _Upserted([], {}, {})
+        return GridWrite([], {}, {}, [], [], {})
     sources = source_ids(session, ((g.patient_id, g.source) for g in grids))
     keyed = [((g.patient_id, sources[g.patient_id, g.source.key], g.local_date,
                g.resolution_s), g) for g in grids]
@@ -132,13 +140,20 @@ def _upsert(session: Session, grids: Sequence[DayGrid], upload_id: int | None) -
             updates.append(values)
         fill_row(values, current[key])
         values["upload_id"] = upload_id
-    # Core statements executed for many rows: no ORM bulk machinery per row.
-    if inserts:
-        session.execute(insert(GridRow.__table__), inserts)
-    if updates:
-        session.execute(_UPDATE_GRID, updates)
-    advance_sync(session, synced)
-    return _Upserted(changed, current, {i: k for i, k in on_days.items() if k not in batch})
+    return GridWrite(changed, current, {i: k for i, k in on_days.items() if k not in batch},
+                     inserts, updates, synced)
+
+
+def day_grids(session: Session, plan: GridWrite) -> dict[tuple[str, date], list[DayGrid]]:
+    """Every grid each (patient, day) of ``plan`` has once it is written, ordered as
+    :func:`stored_grids` orders them: the plan's own, and the other stored ones (read)."""
+    found = dict(plan.grids)
+    found.update((plan.others[i], grid_from_row(row, plan.others[i][0]))
+                 for i, row in _rows_by_id(session, plan.others).items())
+    out: dict[tuple[str, date], list[DayGrid]] = {}
+    for key in sorted(found, key=lambda k: (k[2], k[1], k[3])):
+        out.setdefault((key[0], key[2]), []).append(found[key])
+    return out
 
 
 #: The UPDATE of a changed grid by id (``grid_id``), SET from the other keys of each row.

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from alerts.notifiers import ROUTES
-from ingest.store import upsert_days
+from ingest.store import day_grids, plan_grids
 from processors.merge import merge_day
 from processors.stream import Gauges, Handlers, StreamSettings
 from processors.stream import run_worker as run_stream_worker
@@ -29,12 +29,16 @@ from schemas.wire import AlertCheck
 def store_and_summarize(database_url: str, grids: Sequence[DayGrid],
                         cache: SummaryCache | None = None) -> list[DailySummary]:
     """Store ``grids`` and rebuild the summary of every (patient, day) they touch, in one
-    transaction: one bulk upsert that also hands back each touched day's grids (reading only
-    those of other sources), the summaries upserted in one statement. Once committed, the
-    summaries go to ``cache`` too (:meth:`SummaryCache.wrote`)."""
+    transaction: the grids overlaid on what is stored and each touched day's grids gathered
+    (reading only those of other sources), the days summarized, and only then the writes (the
+    grids, then the summaries in one statement), so on SQLite the write lock, which one
+    worker holds at a time, is held for the writes alone. Once committed, the summaries go to
+    ``cache`` too (:meth:`SummaryCache.wrote`)."""
     with db.session_scope(database_url) as session:
-        stored = upsert_days(session, grids)
-        found = summarize_days([merge_day(stored[key]) for key in sorted(stored)])
+        plan = plan_grids(session, grids)
+        days = day_grids(session, plan)
+        found = summarize_days([merge_day(days[key]) for key in sorted(days)])
+        plan.write(session)
         revisions = evaluation.upsert_summaries(session, found)
     if cache is not None:
         cache.wrote(revisions, found)

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from ingest.store import (advance_sync, record_sync, stored_grids, upsert_days, upsert_grid,
-                          upsert_grids)
+from ingest.store import (advance_sync, day_grids, plan_grids, record_sync, stored_grids,
+                          upsert_grid, upsert_grids)
 from rehabwatch import db
 from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid, slot_count
 from schemas.models import ARRAY_DTYPES, GridRow, Patient, SourceRow, pack_array, unpack_array
@@ -175,15 +175,17 @@ def test_bulk_upsert_overlays_and_is_idempotent(database_url: str) -> None:
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(before=st.lists(sparse_grids, max_size=4),
        batch=st.lists(sparse_grids, min_size=1, max_size=10))
-def test_upsert_days_hands_back_what_a_fresh_read_finds(database_url: str, before: list[DayGrid],
-                                                        batch: list[DayGrid]) -> None:
+def test_day_grids_hands_back_what_a_fresh_read_finds(database_url: str, before: list[DayGrid],
+                                                      batch: list[DayGrid]) -> None:
     """Every grid of each touched day, other sources' included, as stored_grids reads them
-    afterwards, though the grids just written are not read back."""
+    once the plan is written, though the plan's grids are not read back."""
     reset(database_url)
     with db.session_scope(database_url) as s:
         upsert_grids(s, before)
     with db.session_scope(database_url) as s:
-        got = upsert_days(s, batch)
+        plan = plan_grids(s, batch)
+        got = day_grids(s, plan)
+        plan.write(s)
     assert set(got) == {(g.patient_id, g.local_date) for g in batch}
     with db.session_scope(database_url) as s:
         for (pid, day), grids in got.items():
@@ -191,6 +193,30 @@ def test_upsert_days_hands_back_what_a_fresh_read_finds(database_url: str, befor
             assert [g.source.key for g in grids] == [g.source.key for g in expected]
             assert all(a.same_data(b) and (a.origin, a.extra) == (b.origin, b.extra)
                        for a, b in zip(grids, expected))
+
+
+def test_a_plan_writes_nothing_until_written(database_url: str) -> None:
+    """plan_grids and day_grids only read (once the sources are known): on SQLite no write
+    transaction, so no lock other workers wait on, is open until the plan is written."""
+    add_patient(database_url)
+    day = date(2024, 6, 1)
+    with db.session_scope(database_url) as s:
+        upsert_grid(s, grid_with(day, "Europe/London", {i: 5 for i in range(60)}))
+    later = grid_with(day, "Europe/London", {i: 7 for i in range(30, 120)})
+    with db.session_scope(database_url) as s:
+        plan = plan_grids(s, [later, grid_with(date(2024, 6, 2), "Europe/London", {5: 1})])
+        day_grids(s, plan)
+        dbapi = s.connection().connection.dbapi_connection
+        sqlite = s.get_bind().dialect.name == "sqlite"
+        assert not (sqlite and dbapi.in_transaction)
+        assert s.scalar(select(func.count()).select_from(GridRow)) == 1
+        assert s.get(Patient, "p1").last_sync_at == datetime(2024, 6, 1, 0, 0, tzinfo=timezone.utc)
+        plan.write(s)
+        assert not sqlite or dbapi.in_transaction
+    with db.session_scope(database_url) as s:
+        (stored,) = stored_grids(s, "p1", day, day)
+        assert stored.total_steps == 30 * 5 + 90 * 7
+        assert s.scalar(select(func.count()).select_from(GridRow)) == 2
 
 
 def test_last_sync_only_moves_forward_and_loaded_patients_see_it(database_url: str) -> None:
