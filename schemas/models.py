@@ -136,12 +136,13 @@ class GridRow(Base):
     """One stored day grid: (patient, source, local day, resolution) is unique."""
 
     __tablename__ = "day_grids"
+    # The unique key serves every lookup (all are by patient). On PostgreSQL the arrays,
+    # compressed already, are never compressed again (migration 0006).
     __table_args__ = (UniqueConstraint("patient_id", "source_id", "local_date", "resolution_s"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"),
-                                            index=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     source_id: Mapped[int] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"))
-    local_date: Mapped[date] = mapped_column(Date, index=True)
+    local_date: Mapped[date] = mapped_column(Date)
     resolution_s: Mapped[int] = mapped_column(Integer)
     tz: Mapped[str] = mapped_column(String(64))
     n_slots: Mapped[int] = mapped_column(Integer)
@@ -172,10 +173,9 @@ class DailySummaryRow(Base):
     """The stored daily summary of a patient's merged day (JSON of :class:`DailySummary`)."""
 
     __tablename__ = "daily_summaries"
-    __table_args__ = (UniqueConstraint("patient_id", "local_date"),)
+    __table_args__ = (UniqueConstraint("patient_id", "local_date"),)  # serves lookups by patient
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"),
-                                            index=True)
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patients.id", ondelete="CASCADE"))
     local_date: Mapped[date] = mapped_column(Date)
     steps: Mapped[float | None] = mapped_column(Float, nullable=True)
     valid: Mapped[bool] = mapped_column(Boolean)

@@ -234,3 +234,32 @@ def test_last_sync_only_moves_forward_and_loaded_patients_see_it(database_url: s
     with db.session_scope(database_url) as s:
         assert {p.id: p.last_sync_at for p in s.scalars(select(Patient))} == {"p1": t[1],
                                                                               "p2": t[2]}
+
+
+def test_migration_0006_keeps_grids_and_stops_compressing_arrays_again(database_url: str) -> None:
+    """Down to 0005 and up again keeps the stored grids; on PostgreSQL the arrays (compressed
+    by us already) are stored as they come and rows stay in the page up to 8,160 bytes."""
+    from alembic import command
+    from sqlalchemy import inspect, text
+
+    add_patient(database_url)
+    grid = grid_with(date(2024, 6, 1), "Europe/London", {i: i % 97 for i in range(1440)}, sed=True)
+    with db.session_scope(database_url) as s:
+        upsert_grid(s, grid)
+    command.downgrade(db.alembic_config(database_url), "0005")
+    db.upgrade(database_url)
+    engine = db.engine(database_url)
+    indexed = {tuple(ix["column_names"]) for table in ("day_grids", "daily_summaries")
+               for ix in inspect(engine).get_indexes(table)}
+    assert ("patient_id",) not in indexed and ("local_date",) not in indexed
+    with db.session_scope(database_url) as s:
+        (back,) = stored_grids(s, "p1", grid.local_date, grid.local_date)
+        assert back.same_data(grid)
+        if s.get_bind().dialect.name != "postgresql":
+            return
+        storage = dict(s.execute(text(
+            "SELECT attname, attstorage FROM pg_attribute WHERE attrelid = 'day_grids'::regclass "
+            "AND attname IN ('steps', 'worn', 'sedentary_s', 'upright_s', 'stepping_s')")).all())
+        options = s.scalar(text("SELECT reloptions FROM pg_class WHERE relname = 'day_grids'"))
+    assert storage == dict.fromkeys(("steps", "worn", "sedentary_s", "upright_s", "stepping_s"), "e")
+    assert options == ["toast_tuple_target=8160"]
