@@ -1,7 +1,7 @@
 """Stream benchmark: a synthetic cohort through the real embedded broker and real workers.
 
     .venv/bin/python bench/bench_stream.py [--patients 2000] [--days 30] [--workers 1 2]
-                                           [--order day|upload]
+                                           [--order day|upload] [--rounds 1]
                                            [--db postgresql-temp | --db URL]
 
 Measures, in one run: the raw aiokafka produce and consume rate of the same grid messages
@@ -13,7 +13,8 @@ to (a) the daily summary of every patient-day out of the pipeline (grid stored, 
 and summarized, summary emitted) and (b) the last alert evaluation committed (check emitted,
 rules and alert lifecycle stored: the whole pipeline drained); and the latency of day grids
 trickled in at a steady rate once the backlog is gone, publish -> summary and publish -> alert
-stored (p50/p95).
+stored (p50/p95). With ``--rounds N`` each worker count runs N times, their order alternating
+(1 2, 2 1, 1 2, ...), and the scaling is given per round (adjacent runs) and as the median.
 
 The default cohort (2,000 patients x 30 days) keeps a run long enough to be read: with 500
 patients a run lasted 3-6 s on this machine, so the start and the last batch weighed on the
@@ -43,6 +44,7 @@ import contextlib
 import dataclasses
 import functools
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -356,8 +358,8 @@ def percentile(values: list[float], q: float) -> float:
 
 def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
         backlog: list[Record], trickle: list[Record], start: date, tmp: Path,
-        mode: str = "worker") -> dict[str, Any]:
-    name = f"b{workers}{mode}"
+        mode: str = "worker", round_: int = 0) -> dict[str, Any]:
+    name = f"b{workers}{mode}{round_}"
     work = tmp / name
     work.mkdir()
     with database(args.db, tmp, name) as url:
@@ -476,6 +478,9 @@ def main() -> None:
                         help="backlog order: day by day across the cohort (one alert check per "
                              "patient-day at most), or each patient's days together (an export "
                              "each)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="runs of each worker count, alternating their order; with two "
+                             "counts the scaling is given per round and as the median")
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--db", help="database URL, or postgresql-temp (default: a fresh "
                                      "SQLite file per worker count)")
@@ -502,39 +507,53 @@ def main() -> None:
               f"{free['alert_rate'] / consume:.3f}x raw consume); worker CPU "
               f"{free['cpu_workers'] * 1000 / free['patient_days']:.2f} ms per patient-day",
               flush=True)
-        results = []
-        for n in args.workers:
-            r = run(n, args, broker, backlog, trickle, start, Path(tmp))
-            results.append(r)
-            n_days = r["patient_days"]
-            print(f"{n} worker(s), {r['patient_days']} patient-days:\n"
-                  f"  to last summary {r['summary_s']:.1f} s = {r['summary_rate']:,.0f} "
-                  f"patient-days/s ({r['summary_rate'] / produce:.3f}x raw produce, "
-                  f"{r['summary_rate'] / consume:.3f}x raw consume)\n"
-                  f"  to last alert evaluation {r['alert_s']:.1f} s = {r['alert_rate']:,.0f} "
-                  f"patient-days/s ({r['alert_rate'] / produce:.3f}x raw produce, "
-                  f"{r['alert_rate'] / consume:.3f}x raw consume, "
-                  f"{r['alert_rate'] / free['alert_rate']:.2f}x free handlers); "
-                  f"{r['checks']:.0f} alert "
-                  f"checks evaluated ({r['patient_days'] / r['checks']:.1f} patient-days each); "
-                  f"machine CPU {r['cpu_busy']:.0%} busy ({os.cpu_count()} cores); CPU ms "
-                  f"per patient-day: workers {r['cpu_workers'] * 1000 / n_days:.2f}, broker "
-                  f"{r['cpu_broker'] * 1000 / n_days:.2f}, database server "
-                  f"{_server_cpu(r['cpu_database'], n_days)}, this bench "
-                  f"(publisher, log reader) "
-                  f"{r['cpu_bench'] * 1000 / n_days:.2f}\n"
-                  f"  trickle {len(trickle)} grids at {args.trickle_rate:g}/s: publish->summary"
-                  f" p50 {r['summary_p50'] * 1000:.0f} ms, p95 {r['summary_p95'] * 1000:.0f} ms;"
-                  f" publish->alert stored p50 {r['alert_p50'] * 1000:.0f} ms, "
-                  f"p95 {r['alert_p95'] * 1000:.0f} ms"
-                  f"\n  duplicate summaries: {r['duplicates']:.0f}; trickled grids never "
-                  f"summarized {r['summary_lost']:.0f}, never evaluated {r['alert_lost']:.0f}",
-                  flush=True)
+        results: dict[int, list[dict[str, Any]]] = {n: [] for n in args.workers}
+        for i in range(args.rounds):
+            # Alternate the order of worker counts, so drift of the machine's speed during a
+            # round (other tenants, CPU frequency) does not always favour the same count.
+            for n in (args.workers if i % 2 == 0 else args.workers[::-1]):
+                r = run(n, args, broker, backlog, trickle, start, Path(tmp), round_=i)
+                results[n].append(r)
+                print(f"round {i + 1}: " if args.rounds > 1 else "", end="")
+                print(describe(r, free, produce, consume, len(trickle), args.trickle_rate),
+                      flush=True)
     if len(results) == 2:
-        print(f"scaling (2 vs 1 worker): to last summary "
-              f"{results[1]['summary_rate'] / results[0]['summary_rate']:.2f}x, to last alert "
-              f"evaluation {results[1]['alert_rate'] / results[0]['alert_rate']:.2f}x")
+        one, two = (results[n] for n in args.workers)
+        for key, label in (("summary_rate", "to last summary"),
+                           ("alert_rate", "to last alert evaluation")):
+            ratios = [b[key] / a[key] for a, b in zip(one, two)]
+            per_round = " ".join(f"{x:.2f}" for x in ratios)
+            print(f"scaling ({args.workers[1]} vs {args.workers[0]} workers), {label}: "
+                  + (f"median {statistics.median(ratios):.2f}x of rounds {per_round}"
+                     if len(ratios) > 1 else f"{per_round}x"))
 
+
+def describe(r: Mapping[str, Any], free: Mapping[str, Any], produce: float, consume: float,
+             trickled: int, trickle_rate: float) -> str:
+    """The report of one run (:func:`run`)."""
+    n_days = r["patient_days"]
+    return (f"{r['workers']} worker(s), {n_days} patient-days:\n"
+            f"  to last summary {r['summary_s']:.1f} s = {r['summary_rate']:,.0f} "
+            f"patient-days/s ({r['summary_rate'] / produce:.3f}x raw produce, "
+            f"{r['summary_rate'] / consume:.3f}x raw consume)\n"
+            f"  to last alert evaluation {r['alert_s']:.1f} s = {r['alert_rate']:,.0f} "
+            f"patient-days/s ({r['alert_rate'] / produce:.3f}x raw produce, "
+            f"{r['alert_rate'] / consume:.3f}x raw consume, "
+            f"{r['alert_rate'] / free['alert_rate']:.2f}x free handlers); "
+            f"{r['checks']:.0f} alert "
+            f"checks evaluated ({n_days / r['checks']:.1f} patient-days each); "
+            f"machine CPU {r['cpu_busy']:.0%} busy ({os.cpu_count()} cores); CPU ms "
+            f"per patient-day: workers {r['cpu_workers'] * 1000 / n_days:.2f}, broker "
+            f"{r['cpu_broker'] * 1000 / n_days:.2f}, database server "
+            f"{_server_cpu(r['cpu_database'], n_days)}, this bench "
+            f"(publisher, log reader) "
+            f"{r['cpu_bench'] * 1000 / n_days:.2f}\n"
+            f"  trickle {trickled} grids at {trickle_rate:g}/s: publish->summary"
+            f" p50 {r['summary_p50'] * 1000:.0f} ms, p95 {r['summary_p95'] * 1000:.0f} ms;"
+            f" publish->alert stored p50 {r['alert_p50'] * 1000:.0f} ms, "
+            f"p95 {r['alert_p95'] * 1000:.0f} ms"
+            f"\n  duplicate summaries: {r['duplicates']:.0f}; trickled grids never "
+            f"summarized {r['summary_lost']:.0f}, never evaluated {r['alert_lost']:.0f}")
 
 if __name__ == "__main__":
     main()

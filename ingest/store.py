@@ -21,7 +21,8 @@ from schemas.models import (GridRow, Patient, SourceRow, SyncEvent, expire_loade
 from schemas.sql import one_of, update_each
 
 
-GridKey = tuple[str, int, date, int]  # (patient, source row id, local day, resolution)
+#: (patient, source row id, local day, resolution); in a plan, a new source's stand-in id.
+GridKey = tuple[str, int, date, int]
 #: Days or grid ids per SELECT: a few thousand bound values, far below SQLite's and
 #: PostgreSQL's limits.
 _IN_CHUNK = 1000
@@ -36,22 +37,42 @@ def _grid_select() -> Select[Any]:
                   ).join_from(GridRow, SourceRow, GridRow.source_id == SourceRow.id)
 
 
-def source_ids(session: Session, pairs: Iterable[tuple[str, Source]]
-               ) -> dict[tuple[str, str], int]:
-    """The row ids of the (patient, source) ``pairs``, by (patient, source key): one SELECT of
-    key columns for all (no ORM objects), one INSERT ... RETURNING of those seen first."""
+#: Ids standing in for sources a plan will insert (:func:`plan_sources`): above any real row
+#: id, in insertion order, as the ids the rows get will be (row ids only grow).
+_NEW_SOURCE_ID = 1 << 62
+
+
+def plan_sources(session: Session, pairs: Iterable[tuple[str, Source]]
+                 ) -> tuple[dict[tuple[str, str], int], dict[int, dict[str, Any]]]:
+    """The row ids of the (patient, source) ``pairs``, by (patient, source key), read in one
+    SELECT of key columns (no ORM objects); a source seen for the first time gets a stand-in
+    id, returned with the row to insert for it (:func:`insert_sources`), so reading writes
+    nothing."""
     wanted = {(pid, src.key): src for pid, src in pairs}
     table = SourceRow.__table__
     found = {(pid, key): i for i, pid, key in session.execute(
         select(table.c.id, table.c.patient_id, table.c.key).where(
             one_of(table.c.patient_id, {pid for pid, _ in wanted})))}
-    new = [dict(patient_id=pid, key=key, kind=src.kind, device=src.device, serial=src.serial,
-                first_seen=utcnow())
-           for (pid, key), src in wanted.items() if (pid, key) not in found]
-    if new:
-        found.update(((pid, key), i) for i, pid, key in session.execute(
-            insert(table).returning(table.c.id, table.c.patient_id, table.c.key), new))
-    return {k: found[k] for k in wanted}
+    new: dict[int, dict[str, Any]] = {}
+    for (pid, key), src in wanted.items():
+        if (pid, key) not in found:
+            found[pid, key] = _NEW_SOURCE_ID + len(new)
+            new[found[pid, key]] = dict(patient_id=pid, key=key, kind=src.kind,
+                                        device=src.device, serial=src.serial,
+                                        first_seen=utcnow())
+    return {k: found[k] for k in wanted}, new
+
+
+def insert_sources(session: Session, new: Mapping[int, dict[str, Any]]) -> dict[int, int]:
+    """Insert the rows of :func:`plan_sources` (one INSERT ... RETURNING); the row id of each
+    stand-in id."""
+    if not new:
+        return {}
+    table = SourceRow.__table__
+    ids = {(pid, key): i for i, pid, key in session.execute(
+        insert(table).returning(table.c.id, table.c.patient_id, table.c.key),
+        list(new.values()))}
+    return {stand_in: ids[row["patient_id"], row["key"]] for stand_in, row in new.items()}
 
 
 def upsert_grid(session: Session, grid: DayGrid, upload_id: int | None = None) -> bool:
@@ -79,13 +100,17 @@ class GridWrite:
     inserts: list[dict[str, Any]]  # GridRow values of the new keys
     updates: list[dict[str, Any]]  # GridRow values of the changed keys, by ``grid_id``
     synced: dict[str, datetime]  # per patient, the latest end of data among changed grids
+    new_sources: dict[int, dict[str, Any]]  # SourceRow values of new sources, by stand-in id
 
     def write(self, session: Session) -> None:
-        """One INSERT of the new keys and one UPDATE of the changed ones (each executed for
-        many rows: Core statements, no ORM bulk machinery per row); each patient's last sync
-        advances once."""
+        """The new sources, then one INSERT of the new keys and one UPDATE of the changed ones
+        (each executed for many rows: Core statements, no ORM bulk machinery per row); each
+        patient's last sync advances once."""
+        ids = insert_sources(session, self.new_sources)
         if self.inserts:
-            session.execute(insert(GridRow.__table__), self.inserts)
+            session.execute(insert(GridRow.__table__), [
+                {**row, "source_id": ids[row["source_id"]]} if row["source_id"] in ids
+                else row for row in self.inserts])
         if self.updates:
             session.execute(_UPDATE_GRID, self.updates)
         advance_sync(session, self.synced)
@@ -94,14 +119,14 @@ class GridWrite:
 def plan_grids(session: Session, grids: Sequence[DayGrid], upload_id: int | None = None
                ) -> GridWrite:
     """Overlay each of ``grids``, in order, on what is stored under its key, reading (one
-    SELECT each for the batch's sources, grid keys and grids) but writing nothing except the
-    rows of sources seen for the first time. Everything a batch costs in Python (merging,
-    packing arrays) is done here, so a caller can do its own pure work too before
-    :meth:`GridWrite.write` starts the write: SQLite lets one transaction write at a time,
-    from its first write to its commit."""
+    SELECT each for the batch's sources, grid keys and grids) but writing nothing, not even
+    the rows of sources seen for the first time (:func:`plan_sources`). Everything a batch
+    costs in Python (merging, packing arrays) is done here, so a caller can do its own pure
+    work too before :meth:`GridWrite.write` starts the write: SQLite lets one transaction
+    write at a time, from its first write to its commit."""
     if not grids:
-        return GridWrite([], {}, {}, [], [], {})
-    sources = source_ids(session, ((g.patient_id, g.source) for g in grids))
+        return GridWrite([], {}, {}, [], [], {}, {})
+    sources, new_sources = plan_sources(session, ((g.patient_id, g.source) for g in grids))
     keyed = [((g.patient_id, sources[g.patient_id, g.source.key], g.local_date,
                g.resolution_s), g) for g in grids]
     batch = {key for key, _ in keyed}
@@ -141,7 +166,7 @@ def plan_grids(session: Session, grids: Sequence[DayGrid], upload_id: int | None
         fill_row(values, current[key])
         values["upload_id"] = upload_id
     return GridWrite(changed, current, {i: k for i, k in on_days.items() if k not in batch},
-                     inserts, updates, synced)
+                     inserts, updates, synced, new_sources)
 
 
 def day_grids(session: Session, plan: GridWrite) -> dict[tuple[str, date], list[DayGrid]]:

@@ -196,27 +196,35 @@ def test_day_grids_hands_back_what_a_fresh_read_finds(database_url: str, before:
 
 
 def test_a_plan_writes_nothing_until_written(database_url: str) -> None:
-    """plan_grids and day_grids only read (once the sources are known): on SQLite no write
-    transaction, so no lock other workers wait on, is open until the plan is written."""
+    """plan_grids and day_grids only read, even for a source seen for the first time: on
+    SQLite no write transaction, so no lock other workers wait on, is open until the plan is
+    written."""
     add_patient(database_url)
+    add_patient(database_url, "p2")
     day = date(2024, 6, 1)
     with db.session_scope(database_url) as s:
         upsert_grid(s, grid_with(day, "Europe/London", {i: 5 for i in range(60)}))
     later = grid_with(day, "Europe/London", {i: 7 for i in range(30, 120)})
+    first_of_source = sparse_grid("p2", SRC2, day, {600: 50.0})
     with db.session_scope(database_url) as s:
-        plan = plan_grids(s, [later, grid_with(date(2024, 6, 2), "Europe/London", {5: 1})])
+        plan = plan_grids(s, [later, grid_with(date(2024, 6, 2), "Europe/London", {5: 1}),
+                              first_of_source])
         day_grids(s, plan)
         dbapi = s.connection().connection.dbapi_connection
         sqlite = s.get_bind().dialect.name == "sqlite"
         assert not (sqlite and dbapi.in_transaction)
         assert s.scalar(select(func.count()).select_from(GridRow)) == 1
+        assert s.scalar(select(func.count()).select_from(SourceRow)) == 1
         assert s.get(Patient, "p1").last_sync_at == datetime(2024, 6, 1, 0, 0, tzinfo=timezone.utc)
         plan.write(s)
         assert not sqlite or dbapi.in_transaction
     with db.session_scope(database_url) as s:
         (stored,) = stored_grids(s, "p1", day, day)
         assert stored.total_steps == 30 * 5 + 90 * 7
-        assert s.scalar(select(func.count()).select_from(GridRow)) == 2
+        (new,) = stored_grids(s, "p2", day, day)
+        assert new.source.key == SRC2.key and new.same_data(first_of_source)
+        assert s.scalar(select(func.count()).select_from(GridRow)) == 3
+        assert s.scalar(select(func.count()).select_from(SourceRow)) == 2
 
 
 def test_last_sync_only_moves_forward_and_loaded_patients_see_it(database_url: str) -> None:
