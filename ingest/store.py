@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from schemas.daygrid import DayGrid, Source, day_bounds
 from schemas.models import (GridRow, Patient, SourceRow, SyncEvent, expire_loaded_patients,
                             fill_row, grid_from_row, utcnow)
-from schemas.sql import one_of, update_each
+from schemas.sql import conflict_insert, one_of, update_each
 
 
 #: (patient, source row id, local day, resolution); in a plan, a new source's stand-in id.
@@ -44,15 +44,11 @@ _NEW_SOURCE_ID = 1 << 62
 
 def plan_sources(session: Session, pairs: Iterable[tuple[str, Source]]
                  ) -> tuple[dict[tuple[str, str], int], dict[int, dict[str, Any]]]:
-    """The row ids of the (patient, source) ``pairs``, by (patient, source key), read in one
-    SELECT of key columns (no ORM objects); a source seen for the first time gets a stand-in
-    id, returned with the row to insert for it (:func:`insert_sources`), so reading writes
-    nothing."""
+    """The row ids of the (patient, source) ``pairs``, by (patient, source key); a source
+    seen for the first time gets a stand-in id, returned with the row to insert for it
+    (:func:`insert_sources`), so reading writes nothing."""
     wanted = {(pid, src.key): src for pid, src in pairs}
-    table = SourceRow.__table__
-    found = {(pid, key): i for i, pid, key in session.execute(
-        select(table.c.id, table.c.patient_id, table.c.key).where(
-            one_of(table.c.patient_id, {pid for pid, _ in wanted})))}
+    found = _source_ids(session, {pid for pid, _ in wanted})
     new: dict[int, dict[str, Any]] = {}
     for (pid, key), src in wanted.items():
         if (pid, key) not in found:
@@ -64,15 +60,25 @@ def plan_sources(session: Session, pairs: Iterable[tuple[str, Source]]
 
 
 def insert_sources(session: Session, new: Mapping[int, dict[str, Any]]) -> dict[int, int]:
-    """Insert the rows of :func:`plan_sources` (one INSERT ... RETURNING); the row id of each
-    stand-in id."""
+    """Insert the rows of :func:`plan_sources`; the row id of each stand-in id. A source
+    another writer registered since the plan read is kept as it is (ON CONFLICT DO NOTHING)
+    and its id used."""
     if not new:
         return {}
     table = SourceRow.__table__
-    ids = {(pid, key): i for i, pid, key in session.execute(
-        insert(table).returning(table.c.id, table.c.patient_id, table.c.key),
-        list(new.values()))}
+    session.execute(conflict_insert(session, table).on_conflict_do_nothing(
+        index_elements=["patient_id", "key"]), list(new.values()))
+    ids = _source_ids(session, {row["patient_id"] for row in new.values()})
     return {stand_in: ids[row["patient_id"], row["key"]] for stand_in, row in new.items()}
+
+
+def _source_ids(session: Session, patients: Collection[str]) -> dict[tuple[str, str], int]:
+    """Row id of every source of ``patients`` by (patient, key): one SELECT of key columns
+    (no ORM objects)."""
+    table = SourceRow.__table__
+    return {(pid, key): i for i, pid, key in session.execute(
+        select(table.c.id, table.c.patient_id, table.c.key).where(
+            one_of(table.c.patient_id, patients)))}
 
 
 def upsert_grid(session: Session, grid: DayGrid, upload_id: int | None = None) -> bool:

@@ -13,7 +13,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import String, column, delete, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ingest.store import stored_grids, upsert_grid
@@ -26,7 +25,7 @@ from schemas.models import (DailySummaryRow, GridRow, Patient, expire_loaded_pat
 from schemas.protocol import CarePlan, personal_baseline, protocol_for
 from schemas.records import DailySummary
 from schemas.records_json import from_json, to_builtins
-from schemas.sql import one_of
+from schemas.sql import conflict_insert, dialect_of, one_of
 
 
 def store_grid(session: Session, grid: DayGrid) -> bool:
@@ -76,8 +75,7 @@ def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> dic
     ``summaries_rev`` (:func:`bump_summaries_rev`)."""
     if not summaries:
         return {}
-    insert = _INSERTS[_dialect(session)]
-    stmt = insert(DailySummaryRow.__table__)
+    stmt = conflict_insert(session, DailySummaryRow.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=["patient_id", "local_date"],
         set_={name: stmt.excluded[name] for name in ("steps", "valid", "payload", "updated_at")})
@@ -102,17 +100,6 @@ def bump_summaries_rev(session: Session, patient_ids: Collection[str]) -> dict[s
             .returning(table.c.id, table.c.summaries_rev)))
     expire_loaded_patients(session, out, "summaries_rev")
     return out
-
-
-_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
-
-
-def _dialect(session: Session) -> str:
-    """``sqlite`` or ``postgresql``; any other database gets a clear error."""
-    name = session.get_bind().dialect.name
-    if name not in _INSERTS:
-        raise ValueError(f"rehabwatch stores data in SQLite or PostgreSQL, not {name}")
-    return name
 
 
 #: Patients per query in :func:`stored_summaries` (bounds the size of one query's window list).
@@ -151,7 +138,7 @@ def stored_summaries(session: Session, windows: Mapping[str, Sequence[Span]],
             found = cache.get(pid, revisions[pid], spans)
             if found is not None:
                 out[pid] = found
-    dialect = _dialect(session)
+    dialect = dialect_of(session)
     query = text(_WINDOWED_SUMMARIES[dialect]).columns(
         column("patient_id", String), column("payload", String))
     patients = [(pid, spans) for pid, spans in windows.items() if pid not in out]

@@ -1,4 +1,5 @@
-"""SQL helpers the storage layers share: lists of values bound as *one* parameter.
+"""SQL helpers the storage layers share: lists of values bound as *one* parameter, and the
+INSERT with ON CONFLICT of the database in use.
 
 :func:`one_of` is ``column IN (values)`` with the values as an array on PostgreSQL
 (``column IN (SELECT unnest(:values))``) and a JSON list on SQLite (``column IN (SELECT value
@@ -15,8 +16,8 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from sqlalchemy import Column, String, TypeDecorator, bindparam, text
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import Column, String, Table, TypeDecorator, bindparam, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -109,3 +110,20 @@ def update_each(session: Session, key: Column[Any], column: Column[Any],
                      ).bindparams(bindparam("keys", type_=_ValueList(key.type)),
                                   bindparam("vals", type_=_ValueList(column.type)))
     session.execute(statement, {"keys": list(values), "vals": list(values.values())})
+
+
+_INSERTS = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def dialect_of(session: Session) -> str:
+    """``sqlite`` or ``postgresql``; any other database gets a clear error."""
+    name = session.get_bind().dialect.name
+    if name not in _INSERTS:
+        raise ValueError(f"rehabwatch stores data in SQLite or PostgreSQL, not {name}")
+    return name
+
+
+def conflict_insert(session: Session, table: Table) -> Any:
+    """An INSERT into ``table`` that can take ``on_conflict_do_nothing`` / ``_do_update``
+    (SQLite and PostgreSQL both have them, each in its own dialect)."""
+    return _INSERTS[dialect_of(session)](table)

@@ -1,7 +1,7 @@
 """Storage on SQLite and a real PostgreSQL: grids round-trip unchanged, upserts are idempotent."""
 
 import zlib
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import numpy as np
 import pytest
@@ -225,6 +225,24 @@ def test_a_plan_writes_nothing_until_written(database_url: str) -> None:
         assert new.source.key == SRC2.key and new.same_data(first_of_source)
         assert s.scalar(select(func.count()).select_from(GridRow)) == 3
         assert s.scalar(select(func.count()).select_from(SourceRow)) == 2
+
+
+def test_a_source_registered_between_plan_and_write_is_used_not_duplicated(
+        database_url: str) -> None:
+    """Another writer (an upload, a second worker) may register the same new device while a
+    plan waits to be written: the write keeps that row and files its grids under it."""
+    add_patient(database_url, "p2")
+    day = date(2024, 6, 1)
+    planned = sparse_grid("p2", SRC2, day, {600: 50.0})
+    with db.session_scope(database_url) as s:
+        plan = plan_grids(s, [planned])
+        with db.session_scope(database_url) as other:
+            upsert_grid(other, sparse_grid("p2", SRC2, day + timedelta(days=1), {60: 9.0}))
+        plan.write(s)
+    with db.session_scope(database_url) as s:
+        assert s.scalar(select(func.count()).select_from(SourceRow)) == 1
+        first, second = stored_grids(s, "p2", day, day + timedelta(days=1))
+        assert first.same_data(planned) and second.total_steps == 9.0
 
 
 def test_last_sync_only_moves_forward_and_loaded_patients_see_it(database_url: str) -> None:
