@@ -198,20 +198,34 @@ async def publish(bootstrap: str, topic: str, records: Sequence[Record],
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5,
                                 max_request_size=4_000_000)
     await producer.start()
-    sent: list[float] = []
+    sent = [0.0] * len(records)
     try:
         partitions = sorted(await producer.partitions_for(topic))
         partition_of = functools.cache(
             lambda key: DefaultPartitioner()(key, partitions, partitions))
+        order = range(len(records))
+        if not rate:
+            # The k-th record of every partition, then the (k+1)-th: each partition gets its
+            # records in the same order (all a consumer can see), but consecutive records go
+            # to different partitions, so a full batch never waits for the one before it to
+            # that partition (in upload order that cost the bench ~1.7x the CPU).
+            rank: dict[int, int] = {}
+            place = []
+            for i, (patient, _, _) in enumerate(records):
+                partition = partition_of(patient.encode())
+                rank[partition] = rank.get(partition, -1) + 1
+                place.append((rank[partition], partition, i))
+            order = [i for _, _, i in sorted(place)]
         batches: dict[int, Any] = {}
         delivered: list[asyncio.Future[Any]] = []
-        for i, (patient, _, value) in enumerate(records):
-            if rate and sent:
+        for i in order:
+            patient, _, value = records[i]
+            if rate and i:
                 await asyncio.sleep(max(0.0, sent[0] + i / rate - time.time()))
             key = patient.encode()
             partition = partition_of(key)
-            sent.append(time.time())
-            headers = [(HEADER_ORIGIN_MS, str(int(sent[-1] * 1000)).encode())]
+            sent[i] = time.time()
+            headers = [(HEADER_ORIGIN_MS, str(int(sent[i] * 1000)).encode())]
             batch = batches.get(partition)
             if batch is None or batch.append(key=key, value=value, timestamp=None,
                                              headers=headers) is None:
@@ -399,7 +413,7 @@ async def _backlog(broker: EmbeddedBroker, name: str, backlog: list[Record],
     patient evaluated through the last day), the alert checks evaluated until then, and how
     busy the machine's CPUs were meanwhile (0-1)."""
     cpu0 = cpu_jiffies()
-    t0 = (await publish(broker.bootstrap, f"{name}.daygrids", backlog))[0]
+    t0 = min(await publish(broker.bootstrap, f"{name}.daygrids", backlog))
     last = max(day for _, day, _ in backlog)
     waiting = {patient for patient, _, _ in backlog}
     done = 0.0
