@@ -56,9 +56,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy.engine import make_url
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
+from sqlalchemy.engine import make_url
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -568,6 +568,7 @@ def describe(r: Mapping[str, Any], free: Mapping[str, Any], produce: float, cons
             f"p95 {r['alert_p95'] * 1000:.0f} ms"
             f"\n  duplicate summaries: {r['duplicates']:.0f}; trickled grids never "
             f"summarized {r['summary_lost']:.0f}, never evaluated {r['alert_lost']:.0f}")
+
 
 if __name__ == "__main__":
     main()
