@@ -63,7 +63,7 @@ def reader_only(data: bytes) -> None:
 
 
 def decode_and_grids(data: bytes) -> None:
-    result = PARSER.parse(data, ParseContext("bench", TZ))
+    result = PARSER.parse(io.BytesIO(data), ParseContext("bench", TZ))
     for series in result.series:
         bin_batch(series.batch, "bench", TZ)
 

@@ -46,7 +46,7 @@ def main() -> None:
         ids = {str(i): f"p{i}" for i in frame["Id"].unique()} if "Id" in frame else {}
         ctx = ParseContext("p1", "America/Chicago", Path(name).name, id_map=ids)
         peer = best(lambda: pd.read_csv(io.BytesIO(data)), rounds)
-        ours = best(lambda: PARSER.parse(data, ctx), rounds)
+        ours = best(lambda: PARSER.parse(io.BytesIO(data), ctx), rounds)
         print(f"| {Path(name).name} | {len(data) / 1e6:.2f} | {rows:,} | {peer:.3f} | "
               f"{ours:.3f} | {rows / ours:,.0f} | {ours / peer:.1f}× |")
 

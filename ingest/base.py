@@ -1,6 +1,7 @@
 """The one interface every export format implements, and what a parse returns.
 
-A parser is pure: bytes in, :class:`ParseResult` out. It never touches the database and never
+A parser is pure: a binary stream in (a seekable file, read from its start; formats that can
+be read as a stream never hold the whole file), :class:`ParseResult` out. It never touches the database and never
 guesses a time zone: times that the file gives without a zone are local to the patient
 (``ParseContext.tz_for``), and the parser says so where it makes that assumption.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Mapping, Protocol
+from typing import BinaryIO, Mapping, Protocol
 
 from schemas.binning import IntervalBatch
 
@@ -75,6 +76,7 @@ class Parser(Protocol):
         higher numbers beat lower ones (a Fitabase header beats a generic CSV)."""
         ...
 
-    def parse(self, data: bytes, ctx: ParseContext) -> ParseResult:
-        """Parse a whole upload; raise an :mod:`ingest.errors` exception if it is unusable."""
+    def parse(self, stream: BinaryIO, ctx: ParseContext) -> ParseResult:
+        """Parse a whole upload from ``stream`` (seekable, at its start); raise an
+        :mod:`ingest.errors` exception if it is unusable."""
         ...

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
 
 from fitdecode.profile import FIELD_TYPES
@@ -51,7 +51,8 @@ class FitParser:
     def sniff(self, head: bytes, filename: str) -> int:
         return 10 if _plain_header(head) else 0
 
-    def parse(self, data: bytes, ctx: ParseContext) -> ParseResult:
+    def parse(self, stream: BinaryIO, ctx: ParseContext) -> ParseResult:
+        data = stream.read()
         reader = FitReader(data, FIELDS)
         by_type = _decode(reader, ctx.filename)
         result = ParseResult(self.name, records=reader.count, partial=_partial(reader))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -43,7 +43,8 @@ class FitbitApiParser:
         # Other Fitbit payloads score lower, so a more specific reader of them would win.
         return 80 if _USED.match(head) else 20 if _REFUSED_HEAD.match(head) else 0
 
-    def parse(self, data: bytes, ctx: ParseContext) -> ParseResult:
+    def parse(self, stream: BinaryIO, ctx: ParseContext) -> ParseResult:
+        data = stream.read()
         filename = ctx.filename or "upload"
         document = _load(data, filename)
         result = ParseResult(self.name)

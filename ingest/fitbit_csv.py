@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -139,7 +140,8 @@ class FitbitCsvParser:
     def sniff(self, head: bytes, filename: str) -> int:
         return SNIFF_SCORE if _header(head_lines(head)) else 0
 
-    def parse(self, data: bytes, ctx: ParseContext) -> ParseResult:
+    def parse(self, stream: BinaryIO, ctx: ParseContext) -> ParseResult:
+        data = stream.read()
         filename = ctx.filename or "upload"
         found = _header(head_lines(data))
         if found is None:

@@ -11,6 +11,8 @@ cover the whole local day. Empty cells mean "not measured".
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 import numpy as np
 import pandas as pd
 
@@ -45,7 +47,8 @@ class GenericCsvParser:
         lines = head_lines(head, 1)
         return 50 if lines and is_header(lines[0]) else 0
 
-    def parse(self, data: bytes, ctx: ParseContext) -> ParseResult:
+    def parse(self, stream: BinaryIO, ctx: ParseContext) -> ParseResult:
+        data = stream.read()
         filename = ctx.filename or "upload"
         lines = head_lines(data, 1)
         if not lines or not is_header(lines[0]):

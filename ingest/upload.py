@@ -9,6 +9,7 @@ what was decoded and is stored with status ``partial`` and the reason.
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import dataclass, field, replace
 from datetime import date
 
@@ -59,7 +60,7 @@ def ingest_bytes(session: Session, data: bytes, ctx: ParseContext, fmt: str | No
         return _record_duplicate(session, ctx, data, previous)
     ctx = _with_timezones(session, ctx)
     fmt_parser = parser(fmt) if fmt and fmt != "auto" else detect(data, ctx.filename)
-    result = fmt_parser.parse(data, ctx)
+    result = fmt_parser.parse(io.BytesIO(data), ctx)
     grids = _grids(result, ctx, digest)
     upload = Upload(patient_id=ctx.patient_id, filename=ctx.filename[:255], sha256=digest,
                     size_bytes=len(data), format=result.format,

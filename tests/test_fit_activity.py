@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +27,7 @@ ACTIVITY = {
 
 
 def parse(path: Path) -> ParseResult:
-    return PARSER.parse(path.read_bytes(), ParseContext("p1", "UTC", filename=path.name))
+    return PARSER.parse(io.BytesIO(path.read_bytes()), ParseContext("p1", "UTC", filename=path.name))
 
 
 @pytest.mark.parametrize("name", sorted(ACTIVITY))

@@ -3,6 +3,7 @@ and our reader cross-checked against fitdecode on every file."""
 
 from __future__ import annotations
 
+import io
 import struct
 from pathlib import Path
 
@@ -37,7 +38,7 @@ FITDECODE_FAILS = {"corrupt/activity-settings-corruptheader.fit",
 
 
 def parse(data: bytes, name: str = "x.fit") -> ParseResult:
-    return PARSER.parse(data, ParseContext("p1", "UTC", filename=name))
+    return PARSER.parse(io.BytesIO(data), ParseContext("p1", "UTC", filename=name))
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPT))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ FIRST, CONTINUED = "andrew@acooke.org_24696160481.fit", "andrew@acooke.org_24696
 
 
 def parse(path: Path, tz: str = "UTC") -> ParseResult:
-    return PARSER.parse(path.read_bytes(), ParseContext("p1", tz, filename=path.name))
+    return PARSER.parse(io.BytesIO(path.read_bytes()), ParseContext("p1", tz, filename=path.name))
 
 
 def grids(path: Path) -> list[DayGrid]:

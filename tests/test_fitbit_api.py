@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
@@ -30,7 +31,7 @@ EXPECTED: dict[str, object] = {
 
 
 def load(shared_data: Path, name: str, tz: str = "UTC") -> ParseResult:
-    return PARSER.parse((shared_data / FOLDER / name).read_bytes(), ParseContext("p1", tz, name))
+    return PARSER.parse(io.BytesIO((shared_data / FOLDER / name).read_bytes()), ParseContext("p1", tz, name))
 
 
 def test_every_fixture_has_an_expected_outcome(shared_data: Path) -> None:
@@ -89,7 +90,7 @@ def intraday(rows: list[dict], interval: int = 1) -> bytes:
 
 def test_dst_gap_minutes_are_dropped() -> None:
     data = intraday([{"time": "01:59:00", "value": 1}, {"time": "02:00:00", "value": 8}])
-    result = PARSER.parse(data, ParseContext("p1", "America/New_York", "x.json"))
+    result = PARSER.parse(io.BytesIO(data), ParseContext("p1", "America/New_York", "x.json"))
     assert len(result.series[0].batch) == 1 and "8 steps" in result.notes[0]
 
 
@@ -108,7 +109,7 @@ def test_dst_gap_minutes_are_dropped() -> None:
 ])
 def test_bad_payloads(data: bytes, error: type, message: str) -> None:
     with pytest.raises(error, match=message):
-        PARSER.parse(data, ParseContext("p1", "UTC", "x.json"))
+        PARSER.parse(io.BytesIO(data), ParseContext("p1", "UTC", "x.json"))
 
 
 @settings(max_examples=150, deadline=None)
@@ -121,6 +122,6 @@ def test_bad_payloads(data: bytes, error: type, message: str) -> None:
                                   max_size=4)).map(lambda v: json.dumps(v).encode())))
 def test_random_input_raises_only_ingest_errors(data: bytes) -> None:
     try:
-        PARSER.parse(data, ParseContext("p1", "UTC", "x.json"))
+        PARSER.parse(io.BytesIO(data), ParseContext("p1", "UTC", "x.json"))
     except IngestError:
         pass

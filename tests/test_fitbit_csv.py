@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,7 @@ def parsed(shared_data: Path) -> dict[str, ParseResult | IngestError]:
     for name in EXPECTED:
         path = shared_data / name
         try:
-            out[name] = PARSER.parse(path.read_bytes(), context(path))
+            out[name] = PARSER.parse(io.BytesIO(path.read_bytes()), context(path))
         except IngestError as exc:
             out[name] = exc
     return out
@@ -168,7 +169,7 @@ def test_dst_gap_rows_of_real_data_are_dropped(shared_data: Path) -> None:
     path = shared_data / VARIANTS / "hourlySteps_merged__period1_3.12.16-4.11.16.csv"
     in_gap = raw(shared_data, str(path.relative_to(shared_data)))
     in_gap = in_gap[in_gap["ActivityHour"] == "3/13/2016 2:00:00 AM"]
-    result = PARSER.parse(path.read_bytes(), context(path, "America/Chicago"))
+    result = PARSER.parse(io.BytesIO(path.read_bytes()), context(path, "America/Chicago"))
     assert result.skipped == {"local time in daylight-saving gap": len(in_gap)}
     assert f"({in_gap['StepTotal'].sum():g} steps)" in result.notes[0]
 
@@ -177,7 +178,7 @@ def test_dst_gap_rows_of_real_data_are_dropped(shared_data: Path) -> None:
 
 def parse(text: str, name: str = "hourlySteps_merged.csv", **kw: object) -> ParseResult:
     ctx = ParseContext(kw.pop("patient_id", "p1"), kw.pop("tz", "UTC"), name, **kw)
-    return PARSER.parse(text.encode(), ctx)
+    return PARSER.parse(io.BytesIO(text.encode()), ctx)
 
 
 def epoch(text: str) -> int:
@@ -278,7 +279,7 @@ FITABASE_HEADER = b"Id,ActivityHour,StepTotal\r\n"
 def test_random_bytes_raise_only_ingest_errors(body: bytes) -> None:
     for data in (body, FITABASE_HEADER + body):
         try:
-            PARSER.parse(data, ParseContext("p1", "UTC", "x.csv"))
+            PARSER.parse(io.BytesIO(data), ParseContext("p1", "UTC", "x.csv"))
         except IngestError:
             pass
 
@@ -287,6 +288,6 @@ def test_random_bytes_raise_only_ingest_errors(body: bytes) -> None:
 @given(st.text(alphabet="0123456789/:, APM\n-.Id", max_size=200))
 def test_random_text_raises_only_ingest_errors(body: str) -> None:
     try:
-        PARSER.parse(FITABASE_HEADER + body.encode(), ParseContext("p1", "UTC", "x.csv"))
+        PARSER.parse(io.BytesIO(FITABASE_HEADER + body.encode()), ParseContext("p1", "UTC", "x.csv"))
     except IngestError:
         pass

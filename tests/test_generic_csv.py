@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "csv-format.md"
 
 
 def parse(text: str, tz: str = "Europe/Berlin") -> ParseResult:
-    return PARSER.parse(text.encode(), ParseContext("p1", tz, "steps.csv"))
+    return PARSER.parse(io.BytesIO(text.encode()), ParseContext("p1", tz, "steps.csv"))
 
 
 def epoch(text: str) -> int:
@@ -106,6 +107,6 @@ def test_header_only_file_is_empty() -> None:
 def test_random_input_raises_only_ingest_errors(data: bytes, text: str) -> None:
     for blob in (data, b"timestamp,steps,duration_s,worn\n" + text.encode()):
         try:
-            PARSER.parse(blob, ParseContext("p1", "UTC", "x.csv"))
+            PARSER.parse(io.BytesIO(blob), ParseContext("p1", "UTC", "x.csv"))
         except IngestError:
             pass
