@@ -84,8 +84,8 @@ def each(fn: Callable[[bytes], None], corpus: list[tuple[str, bytes]]) -> Callab
 def store_round(corpus: list[tuple[str, bytes]]) -> float:
     """Seconds to ingest every file into a fresh SQLite database (schema made beforehand)."""
     from ingest.upload import ingest_bytes
-    from rehabwatch.db import session_scope, upgrade
-    from schemas.models import Patient
+    from storage.database import session_scope, upgrade
+    from storage.tables import Patient
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         upgrade(url)

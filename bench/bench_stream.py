@@ -65,12 +65,12 @@ sys.path.insert(0, str(REPO))
 
 from processors.stream import StreamSettings  # noqa: E402
 from processors.stream import run_worker as run_stream_worker  # noqa: E402
-from rehabwatch import db  # noqa: E402
+from storage import database  # noqa: E402
 from rehabwatch.broker import EmbeddedBroker, free_port  # noqa: E402
 from rehabwatch.notify import NotifySettings  # noqa: E402
 from rehabwatch.worker import database_handlers  # noqa: E402
 from schemas.daygrid import MINUTE, WORN, DayGrid, Source, slot_count  # noqa: E402
-from schemas.models import Patient  # noqa: E402
+from storage.tables import Patient  # noqa: E402
 from schemas.records import DailySummary  # noqa: E402
 from schemas.wire import HEADER_ORIGIN_MS, AlertCheck, decode_record, encode_grid  # noqa: E402
 
@@ -308,13 +308,13 @@ def database(spec: str | None, tmp: Path, name: str) -> Iterator[str]:
 def fresh_database(url: str, patients: int, start: date) -> None:
     if url.startswith("postgresql"):
         from sqlalchemy import text
-        with db.engine(url).begin() as conn:
+        with database.engine(url).begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    db.upgrade(url)
-    with db.session_scope(url) as session:
+    database.upgrade(url)
+    with database.session_scope(url) as session:
         session.add_all(Patient(id=f"bench-{p}", procedure="microdiscectomy", start_date=start,
                                 tz=TZ) for p in range(patients))
-    db.engine(url).dispose()
+    database.engine(url).dispose()
 
 
 def cpu_jiffies() -> tuple[int, int]:
@@ -401,7 +401,7 @@ def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
                                                 args.timeout)))
         finally:
             stop(procs)
-            db.engine(url).dispose()
+            database.engine(url).dispose()
     n = len(backlog)
     return {"workers": workers, "patient_days": n, "summary_rate": n / found["summary_s"],
             "alert_rate": n / found["alert_s"], **found}

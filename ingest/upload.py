@@ -19,11 +19,11 @@ from sqlalchemy.orm import Session
 from ingest.base import ParseContext, ParseResult
 from ingest.errors import TooLarge, UnknownSubject
 from ingest.registry import detect, parser
-from ingest.store import record_sync, upsert_grids
+from storage.grids import record_sync, upsert_grids
 from schemas.binning import bin_batch
 from schemas.daygrid import DAY, DayGrid
-from schemas.models import Patient, Upload
-from schemas.sql import one_of
+from storage.tables import Patient, Upload
+from storage.sql import one_of
 
 
 @dataclass

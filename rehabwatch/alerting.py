@@ -20,13 +20,13 @@ from alerts.rule_params import DEFAULT_PARAMS
 from alerts.rules import assess
 from rehabwatch.evaluation import (PatientFields, baseline_window, days_between, plan_of,
                                    stored_summaries, summarize_day, with_baseline)
-from rehabwatch.summary_cache import SummaryCache
+from storage.summary_cache import SummaryCache
 from schemas.alert_records import Alert, AlertStatus, Notification, Severity, Transition
-from schemas.models import (AlertRow, AlertTransitionRow, DailySummaryRow, GridRow,
+from storage.tables import (AlertRow, AlertTransitionRow, DailySummaryRow, GridRow,
                             NotificationRow, Patient, expire_loaded_patients)
 from schemas.protocol import targets_between
 from schemas.records import DailySummary
-from schemas.sql import one_of, update_each
+from storage.sql import one_of, update_each
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ def evaluate_patients(session: Session, as_of: Mapping[str, date],
     """:func:`evaluate_patient` for each patient of ``as_of`` (patient id -> day), with one
     SELECT each for the patients, their summaries, active alerts and past episodes, and the
     writes flushed together. The same result as one patient at a time. ``cache``: decoded
-    summaries kept between calls (:mod:`rehabwatch.summary_cache`); the patient rows, read
+    summaries kept between calls (:mod:`storage.summary_cache`); the patient rows, read
     first, give the revision it is checked against."""
     work: dict[str, tuple[PatientFields, list[date]]] = {}
     table = Patient.__table__
@@ -214,7 +214,7 @@ def evaluate_patients(session: Session, as_of: Mapping[str, date],
 
 
 def _mark_evaluated(session: Session, through: Mapping[str, date]) -> None:
-    """Record each patient's last judged day: one UPDATE for all (:func:`schemas.sql.update_each`); a
+    """Record each patient's last judged day: one UPDATE for all (:func:`storage.sql.update_each`); a
     patient already loaded in ``session`` reads the new day on next access."""
     table = Patient.__table__
     update_each(session, table.c.id, table.c.evaluated_through, through)

@@ -26,11 +26,12 @@ from ingest.registry import FORMATS
 from ingest.upload import ingest_bytes, record_rejection
 from alerts import lifecycle
 from alerts.lifecycle import AlertError
-from rehabwatch import alerting, db, notify, reports
+from rehabwatch import alerting, notify, reports
+from storage import database
 from rehabwatch.settings import Settings, load
 from schemas.alert_records import Alert, AlertStatus
 from schemas.daygrid import DayGrid
-from schemas.models import Patient
+from storage.tables import Patient
 from schemas.protocol import procedures
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -73,7 +74,7 @@ def steps_range(text: str) -> tuple[int, int | None]:
 
 
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
-    db.upgrade(settings.database_url)
+    database.upgrade(settings.database_url)
     emit(args, {"database": _safe_url(settings.database_url), "schema": "up to date"},
          f"database ready: {_safe_url(settings.database_url)}")
     return 0
@@ -85,7 +86,7 @@ def cmd_patient_add(args: argparse.Namespace, settings: Settings) -> int:
         overrides["steps_low"] = args.steps_target[0]
         if args.steps_target[1] is not None:
             overrides["steps_high"] = args.steps_target[1]
-    with db.session_scope(settings.database_url) as session:
+    with database.session_scope(settings.database_url) as session:
         if session.get(Patient, args.id) is not None:
             raise CliError(f"patient {args.id} already exists")
         session.add(Patient(id=args.id, team=args.team, procedure=args.procedure,
@@ -95,7 +96,7 @@ def cmd_patient_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_patient_show(args: argparse.Namespace, settings: Settings) -> int:
-    with db.session_scope(settings.database_url) as session:
+    with database.session_scope(settings.database_url) as session:
         doc = reports.patient_doc(session, args.id, args.as_of)
     emit(args, doc, reports.patient_text(doc))
     return 0
@@ -120,10 +121,10 @@ def _ingest_one(path: Path, ctx: ParseContext, fmt: str, settings: Settings) -> 
     ctx = ParseContext(ctx.patient_id, "", path.name, ctx.id_map, date_order=ctx.date_order)
     data = path.read_bytes()
     try:
-        with db.session_scope(settings.database_url) as session:
+        with database.session_scope(settings.database_url) as session:
             out = ingest_bytes(session, data, ctx, fmt, settings.max_upload_bytes)
     except IngestError as exc:
-        with db.session_scope(settings.database_url) as session:
+        with database.session_scope(settings.database_url) as session:
             upload_id = record_rejection(session, ctx, data, None if fmt == "auto" else fmt,
                                          str(exc))
         return {"file": str(path), "upload_id": upload_id, "status": "rejected",
@@ -187,21 +188,21 @@ def _id_map(pairs: Sequence[str]) -> dict[str, str]:
 
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
-    with db.session_scope(settings.database_url) as session:
+    with database.session_scope(settings.database_url) as session:
         days = reports.summaries(session, args.id, args.date_from, args.date_to)
     emit(args, {"patient": args.id, "days": days}, reports.summary_text(days))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    with db.session_scope(settings.database_url) as session:
+    with database.session_scope(settings.database_url) as session:
         counts = alerting.evaluate_all(session, args.as_of)
     emit(args, counts, ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
 def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
-    with db.session_scope(settings.database_url) as session:
+    with database.session_scope(settings.database_url) as session:
         docs = reports.alerts(session, args.patient, args.status)
     emit(args, {"alerts": docs}, reports.alerts_text(docs))
     return 0
@@ -215,7 +216,7 @@ def cmd_alert(args: argparse.Namespace, settings: Settings) -> int:
         "snooze": lambda a: lifecycle.snooze(a, _snooze_until(args, now), args.by,
                                              args.reason, now),
     }
-    with db.session_scope(settings.database_url) as session:
+    with database.session_scope(settings.database_url) as session:
         alert = alerting.act(session, args.alert_id, actions[args.action])
     doc = reports.alert_doc(alert)
     emit(args, doc, f"alert {alert.id} is {alert.status.value}")
@@ -225,7 +226,7 @@ def cmd_alert(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
     """Deliver the due notifications once (after ``evaluate``), or list undelivered ones."""
     if args.status:
-        with db.session_scope(settings.database_url) as session:
+        with database.session_scope(settings.database_url) as session:
             rows = notify.undelivered(session)
         emit(args, {"notifications": rows}, "\n".join(map(_notification_line, rows))
              or "every notification delivered")
@@ -235,7 +236,7 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(timezone.utc)
     requeued = 0
     if args.retry:
-        with db.session_scope(settings.database_url) as session:
+        with database.session_scope(settings.database_url) as session:
             requeued = notify.retry_failed(session, now)
     report = notify.deliver_pending(settings.database_url, channels, now)
     doc = {"requeued": requeued, **dataclasses.asdict(report)}
@@ -350,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = load()
     try:
-        if args.handler not in SETS_UP_SCHEMA and (why := db.schema_problem(settings.database_url)):
+        if args.handler not in SETS_UP_SCHEMA and (why := database.schema_problem(settings.database_url)):
             raise CliError(f"{why} (RW_DATABASE_URL is {_safe_url(settings.database_url)})")
         return args.handler(args, settings)
     except (CliError, IngestError, reports.NotFound, LookupError, AlertError,

@@ -25,10 +25,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 from sqlalchemy import func, select
 
-from rehabwatch import db, stack
+from rehabwatch import stack
+from storage import database
 from rehabwatch.broker import free_port
 from rehabwatch.cli import main as cli
-from schemas.models import AlertTransitionRow, Patient
+from storage.tables import AlertTransitionRow, Patient
 
 DAYS = 49
 WAIT_S = 180.0  # for the worker to judge everyone
@@ -101,7 +102,7 @@ def enrol_and_ingest(database_url: str, exports: Path) -> int:
     start, last = date.today() - timedelta(days=DAYS), date.today() - timedelta(days=1)
     rng = np.random.default_rng(20261123)
     exports.mkdir(parents=True, exist_ok=True)
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         enrolled = set(session.scalars(select(Patient.id)))
     steps = []
     for p in COHORT:
@@ -123,7 +124,7 @@ def wait_until_judged(database_url: str, worker: subprocess.Popen[bytes]) -> int
         if worker.poll() is not None:
             print(f"the worker exited with code {worker.returncode}", file=sys.stderr)
             return 1
-        with db.session_scope(database_url) as session:
+        with database.session_scope(database_url) as session:
             behind = session.scalar(select(func.count()).select_from(Patient).where(
                 (Patient.evaluated_through.is_(None)) | (Patient.evaluated_through < yesterday)))
             seen = session.scalar(select(func.count()).select_from(AlertTransitionRow))

@@ -15,17 +15,17 @@ from typing import Any, Protocol
 from sqlalchemy import String, column, delete, select, text, update
 from sqlalchemy.orm import Session
 
-from ingest.store import stored_grids, upsert_grid
+from storage.grids import stored_grids, upsert_grid
 from processors.merge import merge_day
 from processors.summary import summarize_days
-from rehabwatch.summary_cache import Span, SummaryCache, merged_spans
+from storage.summary_cache import Span, SummaryCache, merged_spans
 from schemas.daygrid import DayGrid
-from schemas.models import (DailySummaryRow, GridRow, Patient, expire_loaded_patients,
+from storage.tables import (DailySummaryRow, GridRow, Patient, expire_loaded_patients,
                             utcnow)
 from schemas.protocol import CarePlan, personal_baseline, protocol_for
 from schemas.records import DailySummary
 from schemas.records_json import from_json, to_builtins
-from schemas.sql import conflict_insert, dialect_of, one_of
+from storage.sql import conflict_insert, dialect_of, one_of
 
 
 def store_grid(session: Session, grid: DayGrid) -> bool:
@@ -89,7 +89,7 @@ def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> dic
 def bump_summaries_rev(session: Session, patient_ids: Collection[str]) -> dict[str, int]:
     """Count one more write of the patients' summaries (call in the writing transaction);
     their new ``summaries_rev`` by patient. The UPDATE locks the rows, so concurrent writers
-    get distinct, increasing revisions (see :mod:`rehabwatch.summary_cache`)."""
+    get distinct, increasing revisions (see :mod:`storage.summary_cache`)."""
     table = Patient.__table__
     wanted = list(patient_ids)
     out: dict[str, int] = {}

@@ -37,10 +37,11 @@ from sqlalchemy.orm import Session
 from alerts.notifiers import (ROUTES, DeliveryError, EmailNotifier, Notifier, Outgoing,
                               RetryPolicy, SmtpServer, WebhookNotifier, batch_id, next_digest,
                               parse_secret)
-from rehabwatch import db, metrics
+from rehabwatch import metrics
+from storage import database
 from schemas.alert_records import Notification
-from schemas.models import AlertRow, NotificationRow
-from schemas.sql import one_of
+from storage.tables import AlertRow, NotificationRow
+from storage.sql import one_of
 
 log = logging.getLogger(__name__)
 
@@ -188,11 +189,11 @@ def deliver_pending(database_url: str, channels: Channels, now: datetime,
     short transaction, and each batch's outcome recorded in its own, so no transaction stays
     open while a channel is waited on."""
     report = Report()
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         batches = _claim(session, _due(session, now, alert_ids, limit), channels, now, report)
     for batch in batches:
         error = _send(batch, channels.for_route(batch[0].note.route))
-        with db.session_scope(database_url) as session:
+        with database.session_scope(database_url) as session:
             _record(session, batch, error, now, channels.policy, report)
     return report
 

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from rehabwatch.evaluation import care_plan, summarize_range
 from rehabwatch.alerting import alert_from_row
 from schemas.alert_records import Alert
-from schemas.models import AlertRow, Patient
+from storage.tables import AlertRow, Patient
 from schemas.protocol import targets_for
 from schemas.records import DayTargets
 from schemas.records_json import to_builtins

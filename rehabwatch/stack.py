@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from rehabwatch import db
+from storage import database
 from rehabwatch.broker import EmbeddedBroker, die_with_parent, terminate
 from rehabwatch.settings import Settings
 
@@ -35,7 +35,7 @@ def broker() -> Iterator[Settings]:
             os.environ["RW_KAFKA_URL"] = stack.enter_context(EmbeddedBroker()).url
             stack.callback(os.environ.pop, "RW_KAFKA_URL", None)  # gone with the broker
         settings = Settings()
-        db.upgrade(settings.database_url)
+        database.upgrade(settings.database_url)
         yield settings
 
 

@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from datetime import date, datetime
 
 from alerts.notifiers import ROUTES
-from ingest.store import day_grids, plan_grids
+from storage.grids import day_grids, plan_grids
 from processors.merge import merge_day
 from processors.stream import Gauges, Handlers, StreamSettings
 from processors.stream import run_worker as run_stream_worker
 from processors.summary import summarize_days
-from rehabwatch import alerting, db, evaluation, notify
-from rehabwatch.summary_cache import SummaryCache
+from rehabwatch import alerting, evaluation, notify
+from storage import database
+from storage.summary_cache import SummaryCache
 from schemas.daygrid import DayGrid
 from schemas.records import DailySummary
 from schemas.wire import AlertCheck
@@ -34,7 +35,7 @@ def store_and_summarize(database_url: str, grids: Sequence[DayGrid],
     grids, then the summaries in one statement), so on SQLite the write lock, which one
     worker holds at a time, is held for the writes alone. Once committed, the summaries go to
     ``cache`` too (:meth:`SummaryCache.wrote`)."""
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         plan = plan_grids(session, grids)
         days = day_grids(session, plan)
         found = summarize_days([merge_day(days[key]) for key in sorted(days)])
@@ -54,20 +55,20 @@ def evaluate_checks(database_url: str, checks: Sequence[AlertCheck], now: dateti
     as_of: dict[str, date] = {}
     for check in checks:
         as_of[check.patient_id] = max(check.as_of, as_of.get(check.patient_id, date.min))
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         return alerting.evaluate_patients(session, as_of, now, cache)
 
 
 def silent(database_url: str, now: datetime) -> list[tuple[str, date]]:
     """Patients due a missing-data check, with the day to check as of."""
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         return alerting.silent_patients(session, now)
 
 
 def gauges(database_url: str) -> Gauges:
     """Open alerts by (rule, severity), patients monitored, and undelivered notifications by
     (route, state), every route and state present (0 if none), for the gauges."""
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         open_alerts, patients = alerting.open_alert_counts(session)
         undelivered = {(route, state): 0 for route in ROUTES for state in ("pending", "failed")}
         undelivered.update(notify.undelivered_counts(session))

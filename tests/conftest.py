@@ -37,17 +37,17 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     """A freshly migrated database: SQLite in a temp dir, and PostgreSQL."""
     from sqlalchemy import text
 
-    from rehabwatch import db
+    from storage import database
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'rw.db'}"
     else:
         url = request.getfixturevalue("postgres_url")
-        with db.engine(url).begin() as conn:
+        with database.engine(url).begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    db.upgrade(url)
+    database.upgrade(url)
     yield url
-    db.engine(url).dispose()
+    database.engine(url).dispose()
 
 
 @pytest.fixture

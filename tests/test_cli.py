@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from alembic import command
 
-from rehabwatch import db
+from storage import database
 from rehabwatch.broker import EmbeddedBroker, free_port
 from rehabwatch.cli import main
 from schemas.wire import decode_grid
@@ -30,7 +30,7 @@ def test_commands_refuse_a_database_without_the_current_schema(
     monkeypatch.setenv("RW_DATABASE_URL", url)
     code, err = run(capsys, "alerts")
     assert code == 1 and "no rehabwatch tables" in err and "rehabwatch init" in err
-    command.upgrade(db.alembic_config(url), "0002")  # a database from an older release
+    command.upgrade(database.alembic_config(url), "0002")  # a database from an older release
     code, err = run(capsys, "alerts")
     assert code == 1 and "is at schema 0002" in err
     assert run(capsys, "init")[0] == 0

@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from rehabwatch import db, reports
+from rehabwatch import reports
+from storage import database
 from rehabwatch.demo import run
 
 EXPECTED = {("DEMO-002", "underactivity", "clinician"), ("DEMO-003", "overload_spike", "clinician"),
@@ -22,9 +23,9 @@ def demo_alerts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: bool
     out = tmp_path / ("batch" if batch else "stream")
     assert run(out, batch=batch) == 0
     url = f"sqlite:///{out / 'rehabwatch.db'}"
-    with db.session_scope(url) as session:
+    with database.session_scope(url) as session:
         docs = reports.alerts(session, None, None)
-    db.engine(url).dispose()
+    database.engine(url).dispose()
     return {(a["patient_id"], a["rule"], a["audience"], a["status"], str(a["opened_on"]))
             for a in docs}
 

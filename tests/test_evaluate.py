@@ -9,8 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from rehabwatch import alerting, db, evaluation
-from schemas.models import AlertRow, NotificationRow
+from rehabwatch import alerting, evaluation
+from storage import database
+from storage.tables import AlertRow, NotificationRow
 
 LONDON = ZoneInfo("Europe/London")
 
@@ -32,7 +33,7 @@ def span(first: date, last: date, steps: int) -> dict[date, int]:
 
 
 def count(url: str, model: type) -> int:
-    with db.session_scope(url) as s:
+    with database.session_scope(url) as s:
         return int(s.scalar(select(func.count()).select_from(model)))
 
 
@@ -120,7 +121,7 @@ def test_one_evaluation_judges_the_days_a_nightly_run_would_have(rw, tmp_path: P
         rw("patient", "add", pid, "--procedure", "microdiscectomy", "--start-date", "2024-05-01",
            "--tz", "Europe/London")
         assert rw("ingest", str(f), "--patient", pid)[0] == 0
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         alerting.evaluate_all(session, date(2024, 6, 10))  # both judged through the 10th
         for d in range(11, 25):
             for pid in ("ONCE", "NIGHTLY"):
@@ -129,7 +130,7 @@ def test_one_evaluation_judges_the_days_a_nightly_run_would_have(rw, tmp_path: P
         alerting.evaluate_patient(session, "ONCE", date(2024, 6, 24))  # 14 days at once
 
     def history(pid: str) -> list[tuple[object, ...]]:
-        with db.session_scope(database_url) as session:
+        with database.session_scope(database_url) as session:
             rows = session.scalars(select(AlertRow).where(AlertRow.patient_id == pid)
                                    .order_by(AlertRow.opened_on, AlertRow.rule))
             return [(r.rule, r.audience, r.status, r.opened_on, r.severity,
@@ -168,7 +169,7 @@ def test_patients_evaluated_together_get_what_each_gets_alone(rw, tmp_path: Path
                start.isoformat(), "--tz", "Europe/London")
             assert rw("ingest", str(f), "--patient", pid)[0] == 0
     assert rw("evaluate", "--as-of", "2024-06-13")[0] == 0  # summarizes the days until then
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         for d in range(14, 25):
             day = date(2024, 6, d)
             for pid in (f"{n}-{how}" for n in profiles for how in ("together", "alone")):
@@ -178,7 +179,7 @@ def test_patients_evaluated_together_get_what_each_gets_alone(rw, tmp_path: Path
                 alerting.evaluate_patient(session, f"{n}-alone", day)
 
     def history(pid: str) -> list[tuple[object, ...]]:
-        with db.session_scope(database_url) as session:
+        with database.session_scope(database_url) as session:
             rows = session.scalars(select(AlertRow).where(AlertRow.patient_id == pid)
                                    .order_by(AlertRow.opened_on, AlertRow.rule))
             return [(r.rule, r.audience, r.status, r.opened_on, r.severity, r.message,
@@ -207,7 +208,7 @@ def test_stored_summaries_read_each_window_once_in_order_across_query_chunks(
                       (date(2024, 6, 1), date(2024, 6, 3))],
                "P2": [(date(2024, 6, 5), date(2024, 6, 9)), (date(2024, 6, 8), date(2024, 6, 11))],
                "P3": [(date(2024, 6, 19), date(2024, 6, 25))]}
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         whole = evaluation.stored_summaries(session, windows)
         monkeypatch.setattr(evaluation, "_PATIENT_CHUNK", 1)
         chunked = evaluation.stored_summaries(session, windows)
@@ -232,11 +233,11 @@ def test_events_say_whether_they_queued_notifications(rw, tmp_path: Path,
     rw("patient", "add", "P1", "--procedure", "microdiscectomy", "--start-date", "2024-05-01",
        "--tz", "Europe/London")
     assert rw("ingest", str(f), "--patient", "P1")[0] == 0
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         alerting.evaluate_all(session, date(2024, 6, 10))
     seen = []
     for d in range(11, 25):
-        with db.session_scope(database_url) as session:
+        with database.session_scope(database_url) as session:
             known = set(session.scalars(select(NotificationRow.id)))
             events = alerting.evaluate_patient(session, "P1", date(2024, 6, d))
             session.flush()

@@ -19,11 +19,12 @@ from sqlalchemy import select, text
 from alerts import lifecycle
 from alerts.notifiers import (ROUTES, DeliveryError, EmailNotifier, Outgoing, RetryPolicy,
                               SmtpServer, WebhookNotifier, next_digest, parse_secret)
-from rehabwatch import alerting, db, notify
+from rehabwatch import alerting, notify
+from storage import database
 from rehabwatch.broker import free_port
 from rehabwatch.cli import main
 from schemas.alert_records import AlertCandidate, Notification, Severity
-from schemas.models import NotificationRow, Patient
+from storage.tables import NotificationRow, Patient
 from tests.receivers import SECRET, Hook, Mailbox, smtp_server, webhook_server
 
 PATIENT = "mrn-4471-zq"  # must never appear in an e-mail or a log line
@@ -58,7 +59,7 @@ def seed(url: str, rule: str = "underactivity", severity: Severity = Severity.HI
     """Open an alert for PATIENT as the evaluation would; its notifications are queued."""
     rec = lifecycle.reconcile([], [AlertCandidate(PATIENT, rule, at.date(), severity, MESSAGE,
                                                   audience)], [], at)
-    with db.session_scope(url) as session:
+    with database.session_scope(url) as session:
         if session.get(Patient, PATIENT) is None:
             session.add(Patient(id=PATIENT, procedure="microdiscectomy",
                                 start_date=at.date() - timedelta(days=40), tz="Europe/London"))
@@ -69,7 +70,7 @@ def seed(url: str, rule: str = "underactivity", severity: Severity = Severity.HI
 
 
 def rows(url: str) -> dict[str, NotificationRow]:
-    with db.session_scope(url) as session:
+    with database.session_scope(url) as session:
         return {r.id: r for r in session.scalars(select(NotificationRow))}
 
 
@@ -158,14 +159,14 @@ def test_after_the_last_attempt_it_stays_failed_listed_and_counted_until_retried
     assert notify.deliver_pending(database_url, channels, later) == notify.Report(failed=1)
     assert notify.deliver_pending(database_url, channels, later + timedelta(days=3)) == \
         notify.Report()  # no attempt left
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         [listed] = notify.undelivered(session)
         assert notify.undelivered_counts(session) == {("clinician", "failed"): 1}
     assert listed["id"] == note.id and listed["state"] == "failed" and listed["attempts"] == 2
     assert listed["last_error"] == "webhook answered HTTP 500"
     assert "message" not in listed and PATIENT not in json.dumps(listed, default=str)
 
-    with db.session_scope(database_url) as session:
+    with database.session_scope(database_url) as session:
         assert notify.retry_failed(session, later + timedelta(days=3)) == 1
     assert notify.deliver_pending(database_url, channels, later + timedelta(days=3)) == \
         notify.Report(delivered=1)
@@ -335,8 +336,8 @@ def test_cli_notify_delivers_and_lists(database_url: str, hook: Hook,
 
 def test_migration_0005_makes_queued_notifications_due(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    command.upgrade(db.alembic_config(url), "0004")
-    with db.engine(url).begin() as conn:
+    command.upgrade(database.alembic_config(url), "0004")
+    with database.engine(url).begin() as conn:
         conn.execute(text("INSERT INTO patients (id, team, procedure, start_date, tz, overrides, "
                           "created_at) VALUES ('p', 'default', 'fusion', '2024-05-01', 'UTC', "
                           "'{}', '2024-05-01 00:00:00')"))
@@ -348,9 +349,9 @@ def test_migration_0005_makes_queued_notifications_due(tmp_path: Path) -> None:
                           "kind, message, created_at, attempts, last_error) VALUES ('nt_1', "
                           "'al_1', 'p', 'sitting', 'patient', 'new', 'm', "
                           "'2024-06-01 09:00:00.000000', 0, '')"))
-    db.upgrade(url)
+    database.upgrade(url)
     assert rows(url)["nt_1"].next_attempt_at == datetime(2024, 6, 1, 9, tzinfo=UTC)
-    db.engine(url).dispose()
+    database.engine(url).dispose()
 
 
 # -- the schedule, as properties ------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""schemas.sql.one_of: ``IN`` with the values bound as one parameter, on SQLite and PostgreSQL."""
+"""storage.sql.one_of: ``IN`` with the values bound as one parameter, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import (Column, Date, Integer, MetaData, String, Table, create_e
                         update)
 from sqlalchemy.engine import Engine
 
-from schemas.sql import one_of
+from storage.sql import one_of
 
 META = MetaData()
 T = Table("t", META, Column("id", Integer, primary_key=True), Column("name", String(64)),
@@ -69,24 +69,24 @@ def test_same_rows_as_in_sqlite(ids: list[int]) -> None:
 
 
 def test_update_each_sets_per_key_and_forward_only(database_url: str) -> None:
-    from rehabwatch import db
-    from schemas.models import Patient
-    from schemas.sql import update_each
+    from storage import database
+    from storage.tables import Patient
+    from storage.sql import update_each
 
     table = Patient.__table__
     t0 = datetime(2026, 5, 1, 8, 30, tzinfo=timezone.utc)
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         s.add_all(Patient(id=f"p{i}", procedure="microdiscectomy", start_date=DAY0, tz="UTC")
                   for i in range(3))
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         update_each(s, table.c.id, table.c.last_sync_at,
                     {"p0": t0, "p1": t0 + timedelta(hours=1), "nobody": t0}, forward_only=True)
         update_each(s, table.c.id, table.c.evaluated_through, {"p1": DAY0, "p2": DAY0})
-    with db.session_scope(database_url) as s:  # earlier times never move a sync back
+    with database.session_scope(database_url) as s:  # earlier times never move a sync back
         update_each(s, table.c.id, table.c.last_sync_at,
                     {"p0": t0 + timedelta(minutes=1), "p1": t0, "p2": t0}, forward_only=True)
         update_each(s, table.c.id, table.c.evaluated_through, {})
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         got = {p.id: (p.last_sync_at, p.evaluated_through) for p in s.query(Patient)}
     assert got == {"p0": (t0 + timedelta(minutes=1), None),
                    "p1": (t0 + timedelta(hours=1), DAY0), "p2": (t0, DAY0)}

@@ -9,17 +9,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from ingest.store import (advance_sync, day_grids, plan_grids, record_sync, stored_grids,
+from storage.grids import (advance_sync, day_grids, plan_grids, record_sync, stored_grids,
                           upsert_grid, upsert_grids)
-from rehabwatch import db
+from storage import database
 from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid, slot_count
-from schemas.models import ARRAY_DTYPES, GridRow, Patient, SourceRow, pack_array, unpack_array
+from storage.tables import ARRAY_DTYPES, GridRow, Patient, SourceRow, pack_array, unpack_array
 
 SRC = Source("garmin-fit", "fr35", "3951112345")
 
 
 def add_patient(url: str, pid: str = "p1", tz: str = "Europe/London") -> None:
-    with db.session_scope(url) as s:
+    with database.session_scope(url) as s:
         s.add(Patient(id=pid, procedure="microdiscectomy", start_date=date(2024, 1, 1), tz=tz))
 
 
@@ -40,14 +40,14 @@ def grid_with(day: date, tz: str, values: dict[int, float], sed: bool = False) -
        sed=st.booleans())
 def test_grid_round_trips_unchanged(database_url: str, day: date, values: dict[int, float],
                                     sed: bool) -> None:
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         if s.get(Patient, "p1") is None:
             s.add(Patient(id="p1", procedure="fusion", start_date=day, tz="Europe/London"))
         s.query(GridRow).delete()
     grid = grid_with(day, "Europe/London", values, sed)
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         upsert_grid(s, grid)
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         (back,) = stored_grids(s, "p1", day, day)
     assert back.same_data(grid)
     assert back.n_slots == slot_count(day, "Europe/London", MINUTE)
@@ -70,12 +70,12 @@ def test_upsert_is_idempotent_and_overlapping_uploads_never_add(database_url: st
     day = date(2024, 6, 1)
     morning = grid_with(day, "Europe/London", {i: 10 for i in range(0, 600)})
     overlap = grid_with(day, "Europe/London", {i: 10 for i in range(300, 900)})
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         assert upsert_grid(s, morning) is True
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         assert upsert_grid(s, morning) is False  # the same sync again changes nothing
         assert upsert_grid(s, overlap) is True
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         (stored,) = stored_grids(s, "p1", day, day)
         assert stored.total_steps == 900 * 10
         assert s.scalar(select(func.count()).select_from(GridRow)) == 1
@@ -85,7 +85,7 @@ def test_upsert_is_idempotent_and_overlapping_uploads_never_add(database_url: st
 def test_naive_datetimes_are_refused(database_url: str) -> None:
     add_patient(database_url)
     with pytest.raises(Exception, match="naive"):
-        with db.session_scope(database_url) as s:
+        with database.session_scope(database_url) as s:
             s.get(Patient, "p1").last_sync_at = datetime(2024, 1, 1)
             s.flush()
 
@@ -106,14 +106,14 @@ def sparse_grid(pid: str, src: Source, day: date, values: dict[int, float]) -> D
 def stored_state(url: str) -> tuple[dict[tuple[str, str, date], DayGrid],
                                      dict[str, datetime | None]]:
     """Every stored grid by (patient, source key, day), and each patient's last sync."""
-    with db.session_scope(url) as s:
+    with database.session_scope(url) as s:
         grids = {(g.patient_id, g.source.key, g.local_date): g
                  for pid in ("p1", "p2") for g in stored_grids(s, pid, DAYS[0], DAYS[1])}
         return grids, {p.id: p.last_sync_at for p in s.scalars(select(Patient))}
 
 
 def reset(url: str) -> None:
-    with db.session_scope(url) as s:
+    with database.session_scope(url) as s:
         for pid in ("p1", "p2"):
             if s.get(Patient, pid) is None:
                 s.add(Patient(id=pid, procedure="fusion", start_date=DAYS[0], tz="Europe/London"))
@@ -138,9 +138,9 @@ def test_bulk_upsert_equals_one_upsert_per_grid(database_url: str, before: list[
     results = []
     for bulk in (False, True):
         reset(database_url)
-        with db.session_scope(database_url) as s:
+        with database.session_scope(database_url) as s:
             upsert_grids(s, before)
-        with db.session_scope(database_url) as s:
+        with database.session_scope(database_url) as s:
             flags = upsert_grids(s, batch) if bulk else [upsert_grid(s, g) for g in batch]
         results.append((flags, stored_state(database_url)))
     (seq_flags, (seq_grids, seq_sync)), (bulk_flags, (bulk_grids, bulk_sync)) = results
@@ -158,12 +158,12 @@ def test_bulk_upsert_overlays_and_is_idempotent(database_url: str) -> None:
     overlap = grid_with(day, "Europe/London", {i: 10 for i in range(300, 900)})
     other = sparse_grid("p2", SRC2, day, {600: 50.0})
     batch = [morning, overlap, other, morning]
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         assert upsert_grids(s, batch) == [True, True, True, False]
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         assert upsert_grids(s, batch) == [False] * 4  # a replayed batch changes nothing
         assert upsert_grids(s, []) == []
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         (stored,) = stored_grids(s, "p1", day, day)
         assert stored.total_steps == 900 * 10  # overlaid, never added
         assert s.scalar(select(func.count()).select_from(GridRow)) == 2
@@ -180,14 +180,14 @@ def test_day_grids_hands_back_what_a_fresh_read_finds(database_url: str, before:
     """Every grid of each touched day, other sources' included, as stored_grids reads them
     once the plan is written, though the plan's grids are not read back."""
     reset(database_url)
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         upsert_grids(s, before)
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         plan = plan_grids(s, batch)
         got = day_grids(s, plan)
         plan.write(s)
     assert set(got) == {(g.patient_id, g.local_date) for g in batch}
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         for (pid, day), grids in got.items():
             expected = stored_grids(s, pid, day, day)
             assert [g.source.key for g in grids] == [g.source.key for g in expected]
@@ -202,11 +202,11 @@ def test_a_plan_writes_nothing_until_written(database_url: str) -> None:
     add_patient(database_url)
     add_patient(database_url, "p2")
     day = date(2024, 6, 1)
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         upsert_grid(s, grid_with(day, "Europe/London", {i: 5 for i in range(60)}))
     later = grid_with(day, "Europe/London", {i: 7 for i in range(30, 120)})
     first_of_source = sparse_grid("p2", SRC2, day, {600: 50.0})
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         plan = plan_grids(s, [later, grid_with(date(2024, 6, 2), "Europe/London", {5: 1}),
                               first_of_source])
         day_grids(s, plan)
@@ -218,7 +218,7 @@ def test_a_plan_writes_nothing_until_written(database_url: str) -> None:
         assert s.get(Patient, "p1").last_sync_at == datetime(2024, 6, 1, 0, 0, tzinfo=timezone.utc)
         plan.write(s)
         assert not sqlite or dbapi.in_transaction
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         (stored,) = stored_grids(s, "p1", day, day)
         assert stored.total_steps == 30 * 5 + 90 * 7
         (new,) = stored_grids(s, "p2", day, day)
@@ -234,12 +234,12 @@ def test_a_source_registered_between_plan_and_write_is_used_not_duplicated(
     add_patient(database_url, "p2")
     day = date(2024, 6, 1)
     planned = sparse_grid("p2", SRC2, day, {600: 50.0})
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         plan = plan_grids(s, [planned])
-        with db.session_scope(database_url) as other:
+        with database.session_scope(database_url) as other:
             upsert_grid(other, sparse_grid("p2", SRC2, day + timedelta(days=1), {60: 9.0}))
         plan.write(s)
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         assert s.scalar(select(func.count()).select_from(SourceRow)) == 1
         first, second = stored_grids(s, "p2", day, day + timedelta(days=1))
         assert first.same_data(planned) and second.total_steps == 9.0
@@ -249,7 +249,7 @@ def test_last_sync_only_moves_forward_and_loaded_patients_see_it(database_url: s
     add_patient(database_url)
     add_patient(database_url, "p2")
     t = [datetime(2024, 3, d, 12, tzinfo=timezone.utc) for d in (1, 2, 3)]
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         loaded = s.get(Patient, "p1")
         assert loaded is not None and loaded.last_sync_at is None
         advance_sync(s, {"p1": t[1], "p2": t[0]})
@@ -257,7 +257,7 @@ def test_last_sync_only_moves_forward_and_loaded_patients_see_it(database_url: s
         advance_sync(s, {"p1": t[0], "p2": t[2]})
         record_sync(s, "p1", t[0])
         record_sync(s, "nobody", t[2])
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         assert {p.id: p.last_sync_at for p in s.scalars(select(Patient))} == {"p1": t[1],
                                                                               "p2": t[2]}
 
@@ -270,15 +270,15 @@ def test_migration_0006_keeps_grids_and_stops_compressing_arrays_again(database_
 
     add_patient(database_url)
     grid = grid_with(date(2024, 6, 1), "Europe/London", {i: i % 97 for i in range(1440)}, sed=True)
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         upsert_grid(s, grid)
-    command.downgrade(db.alembic_config(database_url), "0005")
-    db.upgrade(database_url)
-    engine = db.engine(database_url)
+    command.downgrade(database.alembic_config(database_url), "0005")
+    database.upgrade(database_url)
+    engine = database.engine(database_url)
     indexed = {tuple(ix["column_names"]) for table in ("day_grids", "daily_summaries")
                for ix in inspect(engine).get_indexes(table)}
     assert ("patient_id",) not in indexed and ("local_date",) not in indexed
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         (back,) = stored_grids(s, "p1", grid.local_date, grid.local_date)
         assert back.same_data(grid)
         if s.get_bind().dialect.name != "postgresql":

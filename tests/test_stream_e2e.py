@@ -26,11 +26,12 @@ import numpy as np
 import pytest
 from sqlalchemy import select, text
 
-from rehabwatch import alerting, db, evaluation
+from rehabwatch import alerting, evaluation
+from storage import database
 from rehabwatch.broker import EmbeddedBroker, free_port
 from rehabwatch.publish import publish_grids
 from schemas.daygrid import MINUTE, WEAR_UNKNOWN, WORN, DayGrid, Source
-from schemas.models import AlertRow, DailySummaryRow, GridRow, NotificationRow, Patient
+from storage.tables import AlertRow, DailySummaryRow, GridRow, NotificationRow, Patient
 from schemas.records_json import to_json
 from schemas.wire import encode_grid
 from tests.kafka_fixtures import REPO, Worker, consume, produce, wait_for, worker_env
@@ -97,16 +98,16 @@ def records(grids: list[DayGrid]) -> list[tuple[str, bytes]]:
 
 def new_database(url: str) -> None:
     if url.startswith("postgresql"):
-        with db.engine(url).begin() as conn:
+        with database.engine(url).begin() as conn:
             conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    db.upgrade(url)
-    with db.session_scope(url) as session:
+    database.upgrade(url)
+    with database.session_scope(url) as session:
         session.add_all(Patient(id=p, procedure="microdiscectomy", start_date=START, tz="UTC")
                         for p in PATIENTS)
 
 
 def summaries(url: str) -> dict[tuple[str, date], dict[str, Any]]:
-    with db.session_scope(url) as session:
+    with database.session_scope(url) as session:
         return {(r.patient_id, r.local_date): r.payload
                 for r in session.scalars(select(DailySummaryRow))}
 
@@ -125,14 +126,14 @@ def batch_summaries(grids: list[DayGrid]) -> dict[tuple[str, date], dict[str, An
 
 
 def active_alerts(url: str) -> set[tuple[str, str, str, str]]:
-    with db.session_scope(url) as session:
+    with database.session_scope(url) as session:
         return {(r.patient_id, r.rule, r.audience, r.severity) for r in session.scalars(
             select(AlertRow).where(AlertRow.episode_open.is_(True)))}
 
 
 def snapshot(url: str) -> dict[str, Any]:
     """Everything a reprocessing could change: grids, summaries, alerts and transitions."""
-    with db.session_scope(url) as session:
+    with database.session_scope(url) as session:
         grids = sorted((r.patient_id, r.source_id, r.local_date, r.steps, r.worn)
                        for r in session.scalars(select(GridRow)))
         alerts = sorted((r.id, r.status, r.severity, r.last_seen_on, len(r.transitions))
@@ -206,7 +207,7 @@ def stream(request: pytest.FixtureRequest, kafka_broker: EmbeddedBroker,
         finally:
             for worker in s.workers:
                 worker.stop()
-            db.engine(url).dispose()
+            database.engine(url).dispose()
 
 
 def test_sigkill_mid_stream_loses_no_day_and_counts_no_step_twice(stream: Stream) -> None:
@@ -242,7 +243,7 @@ def test_late_data_recomputes_its_day_and_resolves_missing_data(stream: Stream) 
              20, stream.workers[1].tail)
     wait_for(lambda: not any(a[:2] == ("late", "missing_data") and a[2] == "clinician"
                              for a in active_alerts(stream.url)), 20, stream.workers[1].tail)
-    with db.session_scope(stream.url) as session:
+    with database.session_scope(stream.url) as session:
         resolved = session.scalars(select(AlertRow).where(
             AlertRow.patient_id == "late", AlertRow.rule == "missing_data",
             AlertRow.audience == "clinician")).all()
@@ -254,7 +255,7 @@ def test_stream_and_batch_give_identical_summaries_and_alerts(stream: Stream,
     final = settled(stream.url)
     batch_url = f"sqlite:///{tmp_path / 'batch.db'}"
     new_database(batch_url)
-    with db.session_scope(batch_url) as session:
+    with database.session_scope(batch_url) as session:
         for grid in stream.published:
             evaluation.store_grid(session, grid)
         alerting.evaluate_all(session, as_of=LAST)
@@ -262,12 +263,12 @@ def test_stream_and_batch_give_identical_summaries_and_alerts(stream: Stream,
     assert active_alerts(stream.url) == active_alerts(batch_url)
     assert active_alerts(stream.url)  # the comparison is not vacuous
     assert not consume(stream.broker, stream.env["RW_TOPIC_DEADLETTER"], 1, timeout=2)
-    db.engine(batch_url).dispose()
+    database.engine(batch_url).dispose()
 
 
 def test_the_alerts_raised_reach_the_care_team_webhook_signed(stream: Stream) -> None:
     def outbox() -> dict[str, NotificationRow]:
-        with db.session_scope(stream.url) as session:
+        with database.session_scope(stream.url) as session:
             return {r.id: r for r in session.scalars(select(NotificationRow))}
 
     def sent() -> bool:
@@ -311,9 +312,9 @@ def test_two_workers_share_partitions_and_store_each_day_once(
     finally:
         for worker in stream.workers:
             worker.stop()
-        db.engine(url).dispose()
+        database.engine(url).dispose()
     assert all(n > 0 for n in counts) and sum(counts) == len(grids)  # shared, each once
-    with db.session_scope(url) as session:
+    with database.session_scope(url) as session:
         keys = session.execute(select(DailySummaryRow.patient_id, DailySummaryRow.local_date)
                                ).all()
     assert len(keys) == len(set(keys)) == len(batch_summaries(grids))
@@ -339,7 +340,7 @@ def test_up_runs_broker_and_worker_and_stops_them_on_sigterm(tmp_path: Path) -> 
         assert line.startswith("RW_KAFKA_URL=kafka://127.0.0.1:")
         children = _children(up.pid)
         assert len(children) == 2  # broker and worker
-        with db.session_scope(url) as session:
+        with database.session_scope(url) as session:
             session.add(Patient(id="s0", procedure="microdiscectomy", start_date=START, tz="UTC"))
         grid = day_grid("s0", LAST, 60)
         assert publish_grids(line.removeprefix("RW_KAFKA_URL="), [grid]) == 1
@@ -350,5 +351,5 @@ def test_up_runs_broker_and_worker_and_stops_them_on_sigterm(tmp_path: Path) -> 
     finally:
         if up.poll() is None:
             up.kill()
-        db.engine(url).dispose()
+        database.engine(url).dispose()
     assert not [c for c in children if Path(f"/proc/{c}").exists()]

@@ -9,9 +9,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from rehabwatch import db, evaluation
-from rehabwatch.summary_cache import SummaryCache
-from schemas.models import Patient
+from rehabwatch import evaluation
+from storage import database
+from storage.summary_cache import SummaryCache
+from storage.tables import Patient
 from schemas.records import DailySummary
 from tests.test_evaluate import days_csv, span
 
@@ -104,17 +105,17 @@ def test_stored_summaries_through_the_cache_see_another_sessions_write(
     cache = SummaryCache()
 
     def read() -> list[int]:
-        with db.session_scope(database_url) as session:
+        with database.session_scope(database_url) as session:
             rev = {"P1": session.scalar(select(Patient.summaries_rev).where(
                 Patient.id == "P1"))}
             return [round(s.steps) for s in
                     evaluation.stored_summaries(session, windows, cache, rev)["P1"]]
 
     assert read() == [4000] * 10 and len(cache) == 1
-    with db.session_scope(database_url) as session:  # another writer changes day 3
+    with database.session_scope(database_url) as session:  # another writer changes day 3
         evaluation.upsert_summaries(session, [summary(3, 9999, "P1")])
     assert read() == [4000] * 3 + [9999] + [4000] * 6
-    with db.session_scope(database_url) as session:  # the worker's own write, reported
+    with database.session_scope(database_url) as session:  # the worker's own write, reported
         cache.wrote(evaluation.upsert_summaries(session, [summary(4, 7777, "P1")]),
                     [summary(4, 7777, "P1")])
     assert read() == [4000] * 3 + [9999, 7777] + [4000] * 5

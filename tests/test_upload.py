@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from rehabwatch import db
-from schemas.models import GridRow, Upload
+from storage import database
+from storage.tables import GridRow, Upload
 
 CSV_HEAD = "timestamp,steps\n"
 
@@ -20,7 +20,7 @@ def minutes_csv(path: Path, start: str, n: int, steps: int) -> Path:
 
 
 def stored_steps(url: str) -> float:
-    with db.session_scope(url) as s:
+    with database.session_scope(url) as s:
         return float(s.scalar(select(func.coalesce(func.sum(GridRow.total_steps), 0))))
 
 
@@ -49,7 +49,7 @@ def test_corrupt_file_is_rejected_logged_and_writes_nothing(rw, tmp_path: Path,
     code, err = rw("ingest", str(bad), "--patient", "P1")
     assert code == 1 and "bad.csv" in err and "line" in err
     assert stored_steps(database_url) == 0
-    with db.session_scope(database_url) as s:
+    with database.session_scope(database_url) as s:
         (upload,) = s.scalars(select(Upload)).all()
         assert upload.status == "rejected" and "bad.csv" in upload.reason
 

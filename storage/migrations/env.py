@@ -1,9 +1,9 @@
-"""Alembic environment: runs migrations on the URL given by rehabwatch.db.alembic_config."""
+"""Alembic environment: runs migrations on the URL given by storage.database.alembic_config."""
 
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from schemas.models import Base
+from storage.tables import Base
 
 config = context.config
 connectable = engine_from_config(config.get_section(config.config_ini_section, {}),

@@ -6,7 +6,7 @@ Revises: 0004
 from alembic import op
 import sqlalchemy as sa
 
-import schemas.models
+import storage.tables
 
 
 revision = '0005'
@@ -17,7 +17,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table('notifications') as batch:
-        batch.add_column(sa.Column('next_attempt_at', schemas.models.UTCDateTime(),
+        batch.add_column(sa.Column('next_attempt_at', storage.tables.UTCDateTime(),
                                    nullable=True))
         batch.create_index(batch.f('ix_notifications_next_attempt_at'), ['next_attempt_at'],
                            unique=False)

@@ -16,9 +16,9 @@ from sqlalchemy import Row, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from schemas.daygrid import DayGrid, Source, day_bounds
-from schemas.models import (GridRow, Patient, SourceRow, SyncEvent, expire_loaded_patients,
+from storage.tables import (GridRow, Patient, SourceRow, SyncEvent, expire_loaded_patients,
                             fill_row, grid_from_row, utcnow)
-from schemas.sql import conflict_insert, one_of, update_each
+from storage.sql import conflict_insert, one_of, update_each
 
 
 #: (patient, source row id, local day, resolution); in a plan, a new source's stand-in id.
@@ -238,7 +238,7 @@ def record_sync(session: Session, patient_id: str, at: datetime, event: bool = F
 
 def advance_sync(session: Session, synced: Mapping[str, datetime]) -> None:
     """Move each patient's last-sync time forward to its time in ``synced``, never back: one
-    UPDATE for all (:func:`schemas.sql.update_each`), the database comparing with what it holds (no ORM objects); a
+    UPDATE for all (:func:`storage.sql.update_each`), the database comparing with what it holds (no ORM objects); a
     patient already loaded in ``session`` reads its new time on next access."""
     if not synced:
         return

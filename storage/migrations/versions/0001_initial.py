@@ -5,7 +5,7 @@ Revises:
 """
 from alembic import op
 import sqlalchemy as sa
-import schemas.models
+import storage.tables
 
 
 revision = '0001'
@@ -22,8 +22,8 @@ def upgrade() -> None:
     sa.Column('start_date', sa.Date(), nullable=False),
     sa.Column('tz', sa.String(length=64), nullable=False),
     sa.Column('overrides', sa.JSON(), nullable=False),
-    sa.Column('created_at', schemas.models.UTCDateTime(), nullable=False),
-    sa.Column('last_sync_at', schemas.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', storage.tables.UTCDateTime(), nullable=False),
+    sa.Column('last_sync_at', storage.tables.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('patients', schema=None) as batch_op:
@@ -42,7 +42,7 @@ def upgrade() -> None:
     sa.Column('grids', sa.Integer(), nullable=False),
     sa.Column('steps', sa.Float(), nullable=False),
     sa.Column('skipped', sa.JSON(), nullable=False),
-    sa.Column('received_at', schemas.models.UTCDateTime(), nullable=False),
+    sa.Column('received_at', storage.tables.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('uploads', schema=None) as batch_op:
@@ -56,7 +56,7 @@ def upgrade() -> None:
     sa.Column('steps', sa.Float(), nullable=True),
     sa.Column('valid', sa.Boolean(), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('updated_at', schemas.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', storage.tables.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('patient_id', 'local_date')
@@ -71,7 +71,7 @@ def upgrade() -> None:
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('device', sa.String(length=100), nullable=False),
     sa.Column('serial', sa.String(length=64), nullable=False),
-    sa.Column('first_seen', schemas.models.UTCDateTime(), nullable=False),
+    sa.Column('first_seen', storage.tables.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('patient_id', 'key')
@@ -79,7 +79,7 @@ def upgrade() -> None:
     op.create_table('sync_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('patient_id', sa.String(length=64), nullable=False),
-    sa.Column('at', schemas.models.UTCDateTime(), nullable=False),
+    sa.Column('at', storage.tables.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('patient_id', 'at')
@@ -101,7 +101,7 @@ def upgrade() -> None:
     sa.Column('extra', sa.JSON(), nullable=False),
     sa.Column('origin', sa.String(length=64), nullable=False),
     sa.Column('upload_id', sa.Integer(), nullable=True),
-    sa.Column('updated_at', schemas.models.UTCDateTime(), nullable=False),
+    sa.Column('updated_at', storage.tables.UTCDateTime(), nullable=False),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['source_id'], ['sources.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['upload_id'], ['uploads.id'], ),

@@ -5,7 +5,7 @@ Revises: 0001
 """
 from alembic import op
 import sqlalchemy as sa
-import schemas.models
+import storage.tables
 
 
 revision = '0002'
@@ -24,14 +24,14 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('episode_open', sa.Boolean(), nullable=True),
     sa.Column('opened_on', sa.Date(), nullable=False),
-    sa.Column('opened_at', schemas.models.UTCDateTime(), nullable=False),
+    sa.Column('opened_at', storage.tables.UTCDateTime(), nullable=False),
     sa.Column('message', sa.Text(), nullable=False),
     sa.Column('last_evidence', sa.JSON(), nullable=False),
     sa.Column('stage', sa.String(length=32), nullable=False),
     sa.Column('last_seen_on', sa.Date(), nullable=True),
     sa.Column('snoozed_until', sa.Date(), nullable=True),
-    sa.Column('notified_at', schemas.models.UTCDateTime(), nullable=True),
-    sa.Column('resolved_at', schemas.models.UTCDateTime(), nullable=True),
+    sa.Column('notified_at', storage.tables.UTCDateTime(), nullable=True),
+    sa.Column('resolved_at', storage.tables.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['patient_id'], ['patients.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('patient_id', 'rule', 'audience', 'episode_open')
@@ -44,7 +44,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('alert_id', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
-    sa.Column('at', schemas.models.UTCDateTime(), nullable=False),
+    sa.Column('at', storage.tables.UTCDateTime(), nullable=False),
     sa.Column('actor', sa.String(length=100), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], ondelete='CASCADE'),
@@ -61,8 +61,8 @@ def upgrade() -> None:
     sa.Column('route', sa.String(length=16), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('message', sa.Text(), nullable=False),
-    sa.Column('created_at', schemas.models.UTCDateTime(), nullable=False),
-    sa.Column('delivered_at', schemas.models.UTCDateTime(), nullable=True),
+    sa.Column('created_at', storage.tables.UTCDateTime(), nullable=False),
+    sa.Column('delivered_at', storage.tables.UTCDateTime(), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=False),
     sa.ForeignKeyConstraint(['alert_id'], ['alerts.id'], ondelete='CASCADE'),

@@ -87,7 +87,7 @@ class Patient(Base):
     evaluated_through: Mapped[date | None] = mapped_column(Date, nullable=True)
     #: Bumped in the transaction of every write of the patient's daily summaries, so a
     #: reader holding decoded summaries knows whether they are still what is stored
-    #: (``rehabwatch.summary_cache``).
+    #: (``storage.summary_cache``).
     summaries_rev: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
