@@ -25,13 +25,14 @@ from schemas.alert_records import (
     Severity,
     Transition,
 )
+from schemas.errors import RehabwatchError
 
 OPEN, ACKNOWLEDGED, SNOOZED, RESOLVED = (AlertStatus.OPEN, AlertStatus.ACKNOWLEDGED,
                                          AlertStatus.SNOOZED, AlertStatus.RESOLVED)
 SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.HIGH: 2}
 
 
-class AlertError(Exception):
+class AlertError(RehabwatchError):
     """Base of lifecycle errors: the requested change was not made."""
 
 

@@ -34,12 +34,13 @@ from zoneinfo import ZoneInfo
 
 from alerts.lifecycle import opaque_id
 from schemas.alert_records import Notification
+from schemas.errors import RehabwatchError
 
 #: Every route a notification can take (:func:`alerts.lifecycle.routes`).
 ROUTES = ("clinician", "digest", "patient", "monitoring")
 
 
-class DeliveryError(Exception):
+class DeliveryError(RehabwatchError):
     """A channel did not take a notification; the message says why and names no patient."""
 
 

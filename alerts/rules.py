@@ -17,9 +17,6 @@ from alerts.rule_series import DaySeries, build_series
 from schemas.alert_records import AlertCandidate, Clearance
 from schemas.records import DailySummary, DayTargets
 
-RULES = ("underactivity", "sudden_drop", "overload_spike", "missing_data", "rpm_days_at_risk", "sitting")
-
-
 @dataclass(frozen=True)
 class Assessment:
     """What the rules say about one patient as of one day: conditions that hold

@@ -3,8 +3,8 @@
 Run from the repository root:  .venv/bin/python bench/bench_fit.py [--rounds N]
 Every decoder reads the same files (shared/data/fit activity, monitoring and SDK samples:
 the files all of them decode) in the same run; each figure is the best of N rounds.
-"ours: decode + grids + store" is the real upload path, ``ingest.upload.ingest_bytes`` (hash,
-detect, parse, bin, overlay-upsert every grid, log the upload), one transaction per file, into a
+"ours: decode + grids + store" is the real upload path, ``Service.ingest`` (hash, detect, parse,
+bin, overlay-upsert every grid, log the upload, summarize the days changed), one transaction per file, into a
 fresh SQLite database in a temp dir (schema created before the clock starts).
 """
 
@@ -82,20 +82,20 @@ def each(fn: Callable[[bytes], None], corpus: list[tuple[str, bytes]]) -> Callab
 
 
 def store_round(corpus: list[tuple[str, bytes]]) -> float:
-    """Seconds to ingest every file into a fresh SQLite database (schema made beforehand)."""
-    from ingest.upload import ingest_bytes
-    from storage.database import session_scope, upgrade
-    from storage.tables import Patient
+    """Seconds to ingest every file into a fresh SQLite database (schema made beforehand)
+    through the upload path (``Service.ingest``: hash, detect, parse, bin, store the grids,
+    summarize the days they changed), one transaction per file."""
+    from rehabwatch.service import Service
+    from rehabwatch.settings import Settings
+    from storage.database import upgrade
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{tmp}/bench.db"
         upgrade(url)
-        with session_scope(url) as session:
-            session.add(Patient(id="bench", procedure="microdiscectomy",
-                                start_date=date(2018, 1, 1), tz=TZ))
+        service = Service(Settings(database_url=url))
+        service.add_patient("bench", "microdiscectomy", date(2018, 1, 1), TZ, "default", {})
         t = time.perf_counter()
         for name, data in corpus:
-            with session_scope(url) as session:
-                ingest_bytes(session, data, ParseContext("bench", TZ, filename=name))
+            service.ingest(io.BytesIO(data), ParseContext("bench", TZ, filename=name))
         return time.perf_counter() - t
 
 

@@ -63,16 +63,17 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from processors.stream import StreamSettings  # noqa: E402
 from processors.stream import run_worker as run_stream_worker  # noqa: E402
-from storage import database  # noqa: E402
 from rehabwatch.broker import EmbeddedBroker, free_port  # noqa: E402
-from rehabwatch.notify import NotifySettings  # noqa: E402
+from rehabwatch.delivery import channels_from  # noqa: E402
+from rehabwatch.metrics import PrometheusSensors  # noqa: E402
+from rehabwatch.settings import load  # noqa: E402
 from rehabwatch.worker import database_handlers  # noqa: E402
 from schemas.daygrid import MINUTE, WORN, DayGrid, Source, slot_count  # noqa: E402
-from storage.tables import Patient  # noqa: E402
 from schemas.records import DailySummary  # noqa: E402
 from schemas.wire import HEADER_ORIGIN_MS, AlertCheck, decode_record, encode_grid  # noqa: E402
+from storage import database  # noqa: E402
+from storage.tables import Patient  # noqa: E402
 
 TZ = "Europe/London"
 Record = tuple[str, date, bytes]  # (patient, local day, encoded grid)
@@ -114,8 +115,8 @@ def bench_worker(free: bool) -> None:
     check to ``$RW_BENCH_EVALUATED`` once the evaluation committed. ``free``: the same agents
     with handlers that cost nothing (no database; a summary is made up from each grid's
     total, no alert is raised): what Faust and the agents alone allow."""
-    settings = StreamSettings.from_env()
-    handlers = database_handlers(settings.database_url, NotifySettings.from_env().channels())
+    settings = load()
+    handlers = database_handlers(settings, channels_from(settings.notify))
     evaluated = Path(os.environ["RW_BENCH_EVALUATED"])
     if free:
         handlers = dataclasses.replace(
@@ -131,7 +132,8 @@ def bench_worker(free: bool) -> None:
             out.writelines(f"{stamp} {c.patient_id} {c.as_of}\n" for c in checks)
         return events
 
-    run_stream_worker(settings, dataclasses.replace(handlers, evaluate=evaluate))
+    run_stream_worker(settings.stream, dataclasses.replace(handlers, evaluate=evaluate),
+                      PrometheusSensors())
 
 
 class EvaluatedLog:

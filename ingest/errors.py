@@ -1,16 +1,11 @@
-"""The ingest exception family. Every parser converts third-party errors into these, once,
-with a message a person can act on (which file, which format, what is wrong).
+"""The ingest branch of the exception tree (drawn in :mod:`schemas.errors`). Every parser
+converts third-party errors into these, once, with a message a person can act on (which file,
+which format, what is wrong)."""
 
-    IngestError
-    ├── UnsupportedFormat   the content is not any format we read
-    ├── AmbiguousFormat     the content fits several readings; the user must say which
-    ├── CorruptFile         the format is recognised but the content is damaged
-    ├── TooLarge            the upload is above the configured size limit
-    └── UnknownSubject      a multi-subject file names subjects that map to no patient
-"""
+from schemas.errors import RehabwatchError
 
 
-class IngestError(Exception):
+class IngestError(RehabwatchError):
     """Base of all ingest errors: the upload is rejected and nothing is stored."""
 
 

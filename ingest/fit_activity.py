@@ -115,20 +115,3 @@ def stride_steps(cadence: np.ndarray, dt: np.ndarray, keep: np.ndarray,
     if total_strides is not None and counted > 0:
         steps *= 2 * total_strides / counted
     return np.where(np.isnan(cadence), NAN, steps)
-
-
-def cadence_and_session_strides(records: list[dict[str, Any]],
-                                sessions: list[dict[str, Any]]) -> list[tuple[float, int]]:
-    """Per stepping session: (strides integrated from cadence, session total strides).
-
-    The two are independent measurements of one quantity; tests check they agree."""
-    times, cadence = _record_arrays(records, {})
-    out = []
-    for window in {Window.of(s) for s in sessions}:
-        if window.total_strides is None:
-            continue
-        inside = (times >= window.start) & (times <= window.end)
-        dt = np.diff(times[inside]).astype(np.float64)
-        steps = stride_steps(cadence[inside][1:], dt, dt <= MAX_RECORD_GAP_S, None)
-        out.append((float(np.nansum(steps)) / 2, window.total_strides))
-    return out

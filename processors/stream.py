@@ -17,7 +17,8 @@ and a decode per patient-day and add latency, for nothing the rules need. ``acti
 carries every rebuilt summary for whoever else consumes the stream (dashboards, exports).
 
 Agents are thin: decode, call a :class:`Handlers` callable (the database layer lives in
-:mod:`rehabwatch.worker`, so this package imports nothing of the composition root), emit. They take messages in small batches (``noack_take``) so one database transaction serves
+:mod:`rehabwatch.worker`, and the metrics are handed in as :class:`Sensors`, so this package
+imports nothing of the composition root), emit. They take messages in small batches (``noack_take``) so one database transaction serves
 many messages, and fall back to one message at a time when a batch fails, so a poison message
 costs only itself: it goes to the dead-letter topic with the reason, and the stream goes on.
 
@@ -36,8 +37,8 @@ Delivery guarantee (at-least-once, made harmless by idempotent writes):
   delivered again; the retry timer delivers whatever else is due, including what a failed
   ``notify`` left. Delivery itself is at least once (:mod:`rehabwatch.notify`).
 
-Configuration: :class:`StreamSettings` (env vars named on each field) and
-:class:`schemas.wire.TopicConfig`. Run a worker with :func:`run_worker` and the handlers of
+Configuration: :class:`StreamSettings` and :class:`schemas.wire.TopicConfig` (read from the
+environment by :mod:`rehabwatch.settings`). Run a worker with :func:`run_worker` and the handlers of
 your choice; the production worker is ``rehabwatch worker`` (:func:`rehabwatch.worker.run_worker`).
 """
 
@@ -59,8 +60,9 @@ from faust.types import TP, EventT, StreamT
 
 from processors.faust_app import App
 from processors.topics import bootstrap_servers, ensure_topics
-from rehabwatch import metrics
+from schemas.alert_records import AlertEvent
 from schemas.daygrid import DayGrid
+from schemas.errors import RehabwatchError
 from schemas.records import DailySummary
 from schemas.wire import (HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, HEADER_ORIGIN_MS, AlertCheck,
                           TopicConfig, WireError, decode_grid, decode_record, encode_record)
@@ -72,18 +74,13 @@ log = logging.getLogger(__name__)
 PRODUCER_LINGER_S = 0.005
 
 
-def _env(env: Mapping[str, str], name: str, default: str) -> str:
-    return env.get(name) or default
-
-
 @dataclass(frozen=True)
 class StreamSettings:
-    """Worker settings, read once; each field names its environment variable."""
+    """Worker settings (read from the environment by :mod:`rehabwatch.settings`; each field
+    names its variable)."""
 
     #: RW_KAFKA_URL: Faust broker URL, e.g. ``kafka://127.0.0.1:9092`` (required).
     kafka_url: str
-    #: RW_DATABASE_URL: the system of record.
-    database_url: str = "sqlite:///rehabwatch.db"
     #: RW_STREAM_APP_ID: Faust app id = Kafka consumer group; workers with the same id share
     #: the partitions.
     app_id: str = "rehabwatch"
@@ -113,32 +110,8 @@ class StreamSettings:
     #: RW_LOG_LEVEL
     loglevel: str = "warning"
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> StreamSettings:
-        d = cls(kafka_url="")
-        return cls(
-            kafka_url=env.get("RW_KAFKA_URL", ""),
-            database_url=_env(env, "RW_DATABASE_URL", d.database_url),
-            app_id=_env(env, "RW_STREAM_APP_ID", d.app_id),
-            topics=TopicConfig.from_env(env),
-            web_host=_env(env, "RW_WORKER_WEB_HOST", d.web_host),
-            web_port=int(_env(env, "RW_WORKER_WEB_PORT", str(d.web_port))),
-            batch_max=int(_env(env, "RW_STREAM_BATCH_MAX", str(d.batch_max))),
-            batch_within_s=float(_env(env, "RW_STREAM_BATCH_WITHIN_S", str(d.batch_within_s))),
-            commit_interval_s=float(_env(env, "RW_STREAM_COMMIT_INTERVAL_S",
-                                         str(d.commit_interval_s))),
-            session_timeout_s=float(_env(env, "RW_KAFKA_SESSION_TIMEOUT_S",
-                                         str(d.session_timeout_s))),
-            missing_data_scan_s=float(_env(env, "RW_MISSING_DATA_SCAN_S",
-                                           str(d.missing_data_scan_s))),
-            gauges_every_s=float(_env(env, "RW_GAUGES_EVERY_S", str(d.gauges_every_s))),
-            notify_retry_s=float(_env(env, "RW_NOTIFY_RETRY_S", str(d.notify_retry_s))),
-            datadir=_env(env, "RW_STREAM_DATADIR", d.datadir),
-            loglevel=_env(env, "RW_LOG_LEVEL", d.loglevel),
-        )
 
-
-class TopicLayoutError(RuntimeError):
+class TopicLayoutError(RehabwatchError):
     """The topics on the broker cannot be used as configured."""
 
 
@@ -153,16 +126,6 @@ def copartition_problem(first: str, first_n: int | None, second: str, second_n: 
             "empty, drained stream)")
 
 
-class AlertEvent(Protocol):
-    """What the agents need to know of an alert event (opened, updated, resolved, ...)."""
-
-    alert_id: str
-    patient_id: str
-    rule: str
-    kind: str
-    severity: str
-
-
 @dataclass(frozen=True)
 class Gauges:
     """Counts from the system of record for the gauges: open alerts by (rule, severity),
@@ -171,6 +134,26 @@ class Gauges:
     open_alerts: Mapping[tuple[str, str], int]
     patients: int
     undelivered: Mapping[tuple[str, str], int] = field(default_factory=dict)
+
+
+class Sensors(Protocol):
+    """What the agents report, handed to them as Faust hands its sensors
+    (:class:`rehabwatch.metrics.PrometheusSensors` in production). Labels never name a
+    patient."""
+
+    def batch_done(self, agent: str, seconds: float) -> None: ...
+
+    def processed(self, topic: str, messages: int) -> None: ...
+
+    def dead_lettered(self, topic: str, stage: str) -> None: ...
+
+    def consumer_lag(self, topic: str, messages: int) -> None: ...
+
+    def alert_event(self, event: AlertEvent, lag_s: float | None) -> None: ...
+
+    def gauges(self, counts: Gauges) -> None: ...
+
+    def exposition(self) -> tuple[bytes, str]: ...
 
 
 @dataclass(frozen=True)
@@ -182,7 +165,6 @@ class Handlers:
     and return the resulting events. ``silent``: patients due a missing-data check, with the
     day to check as of. ``notify``: deliver the due notifications of these events' alerts;
     ``deliver_due``: deliver every notification due (both as of the time given).
-    ``event_type``: the class of alert events on ``alerts.events``.
     """
 
     summarize: Callable[[Sequence[DayGrid]], list[DailySummary]]
@@ -191,7 +173,6 @@ class Handlers:
     notify: Callable[[Sequence[AlertEvent], datetime], None]
     deliver_due: Callable[[datetime], None]
     gauges: Callable[[], Gauges]
-    event_type: type
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
 
@@ -201,8 +182,9 @@ Item = tuple[EventT, Any]  # a Faust event and its decoded value
 class Pipeline:
     """The agents and timers of one Faust app."""
 
-    def __init__(self, app: faust.App, settings: StreamSettings, handlers: Handlers) -> None:
-        self.app, self.settings, self.handlers = app, settings, handlers
+    def __init__(self, app: faust.App, settings: StreamSettings, handlers: Handlers,
+                 sensors: Sensors) -> None:
+        self.app, self.settings, self.handlers, self.sensors = app, settings, handlers, sensors
         t = settings.topics
         self.daygrids, self.daily, self.candidates, self.events, self.deadletter = (
             app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
@@ -225,7 +207,7 @@ class Pipeline:
             self.deliver_due)
         self.app.timer(s.gauges_every_s, name="lag_gauges")(self.update_lag)
         self.app.timer(s.gauges_every_s, on_leader=True, name="db_gauges")(self.update_gauges)
-        self.app.page("/metrics")(_metrics_view)
+        self.app.page("/metrics")(self.metrics_view())
 
     async def check_copartitioned(self, app: faust.App, assigned: Any, **_: Any) -> None:
         """Stop the worker if process's two topics have different partition counts: a
@@ -244,7 +226,7 @@ class Pipeline:
 
     async def notify_agent(self, stream: StreamT) -> None:
         await self._consume(stream, "notify",
-                            lambda e: decode_record(e.value, self.handlers.event_type),
+                            lambda e: decode_record(e.value, AlertEvent),
                             self._notify)
 
     def _decode_input(self, event: EventT) -> DayGrid | AlertCheck:
@@ -303,7 +285,8 @@ class Pipeline:
         for event in events:
             origin = origins.get(event.patient_id)
             await self._send(self.events, event.patient_id, encode_record(event), origin)
-            _count_event(event, origin)
+            self.sensors.alert_event(
+                event, None if origin is None else max(0.0, time.time() - origin / 1000))
 
     async def _notify(self, items: Sequence[Item]) -> set[int]:
         """Deliver the batch's notifications. A failure dead-letters nothing: the rows stay in
@@ -357,14 +340,15 @@ class Pipeline:
                       items: Sequence[Item], failed: set[int],
                       process: Callable[[Sequence[Item]], Awaitable[set[int]]]) -> None:
         """Process a decoded batch, then ack all of its events and count them."""
-        with metrics.PROCESSING_SECONDS.labels(agent).time():
-            failed = failed | await self._process_items(items, process)
+        started = time.perf_counter()
+        failed = failed | await self._process_items(items, process)
+        self.sensors.batch_done(agent, time.perf_counter() - started)
         for event in events:
             await stream.ack(event)
             self.next_offset[event.message.tp] = event.message.offset + 1
         processed = Counter(e.message.topic for e in events if id(e) not in failed)
         for topic, n in processed.items():
-            metrics.MESSAGES_PROCESSED.labels(topic).inc(n)
+            self.sensors.processed(topic, n)
 
     async def _process_items(self, items: Sequence[Item],
                              process: Callable[[Sequence[Item]], Awaitable[set[int]]]
@@ -388,7 +372,7 @@ class Pipeline:
         reason = f"{stage}: {type(exc).__name__}: {exc}"[:2000]
         log.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition,
                     message.offset, reason)
-        metrics.MESSAGES_FAILED.labels(message.topic, stage).inc()
+        self.sensors.dead_lettered(message.topic, stage)
         await self.deadletter.send(
             key=event.key, value=event.value, force=True,
             headers={HEADER_DLQ_REASON: reason.encode(),
@@ -432,7 +416,7 @@ class Pipeline:
             if high is not None and tp in self.next_offset:
                 lag[tp.topic] = lag.get(tp.topic, 0) + max(0, high - self.next_offset[tp])
         for topic, value in lag.items():
-            metrics.CONSUMER_LAG.labels(topic).set(value)
+            self.sensors.consumer_lag(topic, value)
 
     async def update_gauges(self) -> None:
         try:
@@ -440,13 +424,16 @@ class Pipeline:
         except Exception:  # noqa: BLE001 - gauges are best effort
             log.exception("reading gauges failed")
             return
-        metrics.OPEN_ALERTS.clear()
-        for (rule, severity), n in counts.open_alerts.items():
-            metrics.OPEN_ALERTS.labels(rule, severity).set(n)
-        metrics.PATIENTS_MONITORED.set(counts.patients)
-        metrics.NOTIFICATIONS_UNDELIVERED.clear()
-        for (route, state), n in counts.undelivered.items():
-            metrics.NOTIFICATIONS_UNDELIVERED.labels(route, state).set(n)
+        self.sensors.gauges(counts)
+
+    def metrics_view(self) -> Callable[[Any, Any], Awaitable[Any]]:
+        """The ``/metrics`` page handler (Faust calls it with its view and the request)."""
+        sensors = self.sensors
+
+        async def metrics(view: Any, request: Any) -> Any:
+            body, content_type = sensors.exposition()
+            return view.bytes(body, content_type=content_type.split(";")[0])
+        return metrics
 
 
 def _origins(items: Sequence[Item]) -> dict[str, int]:
@@ -461,19 +448,7 @@ def _origins(items: Sequence[Item]) -> dict[str, int]:
     return out
 
 
-def _count_event(event: AlertEvent, origin_ms: int | None) -> None:
-    if event.kind == "opened":
-        metrics.ALERTS_RAISED.labels(event.rule).inc()
-    if origin_ms is not None:
-        metrics.EVENT_TIME_LAG.observe(max(0.0, time.time() - origin_ms / 1000))
-
-
-async def _metrics_view(self: Any, request: Any) -> Any:
-    body, content_type = metrics.exposition()
-    return self.bytes(body, content_type=content_type.split(";")[0])
-
-
-def make_app(settings: StreamSettings, handlers: Handlers) -> faust.App:
+def make_app(settings: StreamSettings, handlers: Handlers, sensors: Sensors) -> faust.App:
     """The Faust app with every agent and timer registered; not started."""
     if not settings.kafka_url:
         raise ValueError("RW_KAFKA_URL is not set: start the embedded broker or name a cluster")
@@ -488,14 +463,14 @@ def make_app(settings: StreamSettings, handlers: Handlers) -> faust.App:
         broker_session_timeout=timeout, broker_heartbeat_interval=timeout / 10,
         broker_rebalance_timeout=max(timeout, 10.0),
     )
-    Pipeline(app, settings, handlers).register()
+    Pipeline(app, settings, handlers, sensors).register()
     return app
 
 
-def run_worker(settings: StreamSettings, handlers: Handlers) -> None:
+def run_worker(settings: StreamSettings, handlers: Handlers, sensors: Sensors) -> None:
     """Create the topics that do not exist yet (:mod:`processors.topics`), then run a worker
     until SIGTERM/SIGINT (blocks; exits the process when done)."""
-    app = make_app(settings, handlers)
+    app = make_app(settings, handlers, sensors)
     t = settings.topics
     asyncio.run(ensure_topics(bootstrap_servers(settings.kafka_url), t,
                               [t.daygrids, t.daily, t.candidates, t.events, t.deadletter]))

@@ -31,13 +31,14 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time
 from functools import lru_cache
-from typing import Sequence
+from typing import Iterable, Sequence
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
-from processors.merge import MergedDay
-from schemas.daygrid import HOUR, MINUTE, NOT_WORN, WEAR_UNKNOWN, WORN, day_bounds, slot_count
+from processors.merge import MergedDay, merge_day
+from schemas.daygrid import (HOUR, MINUTE, NOT_WORN, WEAR_UNKNOWN, WORN, DayGrid, day_bounds,
+                             slot_count)
 from schemas.records import DailySummary
 
 WEAR_DEVICE, WEAR_CHOI, WEAR_MIXED = "device", "choi", "device+choi"
@@ -347,3 +348,13 @@ def summarize_days(days: Sequence[MergedDay],
 def summarize(merged: MergedDay, params: SummaryParams = SummaryParams()) -> DailySummary:
     """The daily summary of one merged day."""
     return summarize_days([merged], params)[0]
+
+
+def summarize_grids(grids: Iterable[DayGrid],
+                    params: SummaryParams = SummaryParams()) -> list[DailySummary]:
+    """One summary per (patient, local day) present in ``grids`` (any order), each from the
+    merge of that day's grids, by patient and date."""
+    by_day: dict[tuple[str, date], list[DayGrid]] = {}
+    for grid in grids:
+        by_day.setdefault((grid.patient_id, grid.local_date), []).append(grid)
+    return summarize_days([merge_day(by_day[key]) for key in sorted(by_day)], params)

@@ -20,10 +20,12 @@ import time
 from pathlib import Path
 from types import TracebackType
 
+from schemas.errors import RehabwatchError
+
 STOP_TIMEOUT_S = 5.0
 
 
-class BrokerError(RuntimeError):
+class BrokerError(RehabwatchError):
     """The embedded broker could not be found or did not start."""
 
 

@@ -1,44 +1,39 @@
 """The ``rehabwatch`` command line (contract in the README; keep it stable).
 
-Handlers parse arguments, open one session, call the domain or ingest layer and print. With
-``--json`` the output is one JSON document on stdout; errors go to stderr with exit code 1
-(2 for usage errors, from argparse).
+Handlers parse arguments, call :class:`rehabwatch.service.Service` and print. With ``--json``
+the output is one JSON document on stdout; errors go to stderr with exit code 1 (2 for usage
+errors, from argparse). Only :class:`schemas.errors.RehabwatchError` is caught: an operator's
+mistake is one clear line, a bug is a traceback. Each command imports what it needs, so
+``rehabwatch --help`` starts without the database, the parsers or numpy.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import getpass
 import json
 import sys
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import TYPE_CHECKING, Any
 
-from aiokafka.errors import KafkaError
+from schemas.errors import RehabwatchError, UsageError
 
-from ingest.base import ParseContext
-from ingest.errors import IngestError
-from ingest.registry import FORMATS
-from ingest.upload import ingest_bytes, record_rejection
-from alerts import lifecycle
-from alerts.lifecycle import AlertError
-from rehabwatch import alerting, notify, reports
-from storage import database
-from rehabwatch.settings import Settings, load
-from schemas.alert_records import Alert, AlertStatus
-from schemas.daygrid import DayGrid
-from storage.tables import Patient
-from schemas.protocol import procedures
+if TYPE_CHECKING:
+    from ingest.upload import UploadOutcome
+    from rehabwatch.service import Service
+    from rehabwatch.settings import Settings
+    from schemas.alert_records import Alert
 
-Handler = Callable[[argparse.Namespace, Settings], int]
+Handler = Callable[[argparse.Namespace, "Settings"], int]
 
-
-class CliError(Exception):
-    """A user error: printed to stderr, exit code 1."""
+#: Export formats --format accepts (ingest.registry.FORMATS, kept here so --help does not
+#: import the parsers; a test checks the two agree).
+FORMAT_NAMES = ("fit", "fitbit", "fitbit-api", "csv")
+#: Procedures --procedure accepts (schemas.protocol.procedures(); a test checks they agree).
+PROCEDURES = ("conservative", "decompression", "discectomy", "fusion", "microdiscectomy")
+ALERT_STATUSES = ("open", "acknowledged", "snoozed", "resolved")
 
 
 def emit(args: argparse.Namespace, doc: Any, text: str) -> None:
@@ -54,6 +49,8 @@ def iso_date(text: str) -> date:
 
 
 def zone(text: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         ZoneInfo(text)
     except (ZoneInfoNotFoundError, ValueError):
@@ -73,10 +70,18 @@ def steps_range(text: str) -> tuple[int, int | None]:
     return lo, hi
 
 
+def _service(settings: Settings) -> Service:
+    from rehabwatch.service import Service
+
+    return Service(settings)
+
+
 def cmd_init(args: argparse.Namespace, settings: Settings) -> int:
+    from storage import database
+
     database.upgrade(settings.database_url)
-    emit(args, {"database": _safe_url(settings.database_url), "schema": "up to date"},
-         f"database ready: {_safe_url(settings.database_url)}")
+    url = database.safe_url(settings.database_url)
+    emit(args, {"database": url, "schema": "up to date"}, f"database ready: {url}")
     return 0
 
 
@@ -86,28 +91,31 @@ def cmd_patient_add(args: argparse.Namespace, settings: Settings) -> int:
         overrides["steps_low"] = args.steps_target[0]
         if args.steps_target[1] is not None:
             overrides["steps_high"] = args.steps_target[1]
-    with database.session_scope(settings.database_url) as session:
-        if session.get(Patient, args.id) is not None:
-            raise CliError(f"patient {args.id} already exists")
-        session.add(Patient(id=args.id, team=args.team, procedure=args.procedure,
-                            start_date=args.start_date, tz=args.tz, overrides=overrides))
+    _service(settings).add_patient(args.id, args.procedure, args.start_date, args.tz,
+                                   args.team, overrides)
     emit(args, {"patient": args.id, "created": True}, f"patient {args.id} added")
     return 0
 
 
 def cmd_patient_show(args: argparse.Namespace, settings: Settings) -> int:
-    with database.session_scope(settings.database_url) as session:
-        doc = reports.patient_doc(session, args.id, args.as_of)
-    emit(args, doc, reports.patient_text(doc))
+    from rehabwatch import views
+
+    doc = views.patient_doc(_service(settings).patient(args.id, args.as_of))
+    emit(args, doc, views.patient_text(doc))
     return 0
 
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    ctx = ParseContext(args.patient, "", id_map=_id_map(args.id_map), date_order=args.date_order)
+    from ingest.base import ParseContext
+
+    service, id_map = _service(settings), _id_map(args.id_map)
     results, failed = [], 0
     for path in _files(args.paths):
-        doc = _ingest_one(path, ctx, args.format, settings)
-        bad = doc["status"] == "rejected" or "publish_error" in doc
+        ctx = ParseContext(args.patient, "", path.name, id_map, date_order=args.date_order)
+        with path.open("rb") as stream:
+            out = service.ingest(stream, ctx, args.format)
+        doc = _upload_doc(path, out)
+        bad = out.status == "rejected" or bool(out.publish_error)
         failed += bad
         results.append(doc)
         if not args.json:
@@ -117,38 +125,17 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if failed else 0
 
 
-def _ingest_one(path: Path, ctx: ParseContext, fmt: str, settings: Settings) -> dict[str, Any]:
-    ctx = ParseContext(ctx.patient_id, "", path.name, ctx.id_map, date_order=ctx.date_order)
-    data = path.read_bytes()
-    try:
-        with database.session_scope(settings.database_url) as session:
-            out = ingest_bytes(session, data, ctx, fmt, settings.max_upload_bytes)
-    except IngestError as exc:
-        with database.session_scope(settings.database_url) as session:
-            upload_id = record_rejection(session, ctx, data, None if fmt == "auto" else fmt,
-                                         str(exc))
-        return {"file": str(path), "upload_id": upload_id, "status": "rejected",
-                "reason": str(exc)}
+def _upload_doc(path: Path, out: UploadOutcome) -> dict[str, Any]:
+    if out.status == "rejected":
+        return {"file": str(path), "upload_id": out.upload_id, "status": "rejected",
+                "reason": out.reason}
     doc = {"file": str(path), "upload_id": out.upload_id, "status": out.status,
            "format": out.format, "reason": out.reason, "records": out.records,
            "grids": len(out.grids), "steps": round(out.steps), "skipped": out.skipped,
-           "days_changed": len(out.changed_days), "published": 0}
-    if settings.kafka_url:
-        doc.update(_publish(out.grids, settings))
+           "days_changed": len(out.changed_days), "published": out.published}
+    if out.publish_error:
+        doc["publish_error"] = out.publish_error
     return doc
-
-
-def _publish(grids: Sequence[DayGrid], settings: Settings) -> dict[str, Any]:
-    """Hand stored grids to the stream (``RW_KAFKA_URL`` set); the upload stands either way,
-    and a broker that cannot be reached is reported with the way to re-send."""
-    from rehabwatch.publish import publish_grids
-
-    try:
-        return {"published": publish_grids(settings.kafka_url, grids)}
-    except KafkaError as exc:
-        return {"publish_error": f"stored, but not published to {settings.kafka_url} ({exc}); "
-                                 "the worker will not see it until re-sent: run `rehabwatch "
-                                 "evaluate`, or ingest the file again once the broker is back"}
 
 
 def _ingest_line(doc: dict[str, Any]) -> str:
@@ -170,11 +157,11 @@ def _files(paths: Sequence[str]) -> list[Path]:
         elif path.is_file():
             out.append(path)
         else:
-            raise CliError(f"{raw}: no such file or folder")
+            raise UsageError(f"{raw}: no such file or folder")
     return out
 
 
-def _id_map(pairs: Sequence[str]) -> dict[str, str]:
+def _id_map(pairs: Sequence[str] | None) -> dict[str, str]:
     """``SUBJECT=PATIENT`` pairs, or a CSV file of such pairs."""
     out: dict[str, str] = {}
     for item in pairs or ():
@@ -182,33 +169,38 @@ def _id_map(pairs: Sequence[str]) -> dict[str, str]:
         for line in filter(None, (ln.strip() for ln in lines)):
             subject, sep, patient = line.replace(",", "=", 1).partition("=")
             if not sep:
-                raise CliError(f"--id-map {line!r}: expected SUBJECT=PATIENT")
+                raise UsageError(f"--id-map {item}: expected SUBJECT=PATIENT pairs")
             out[subject.strip()] = patient.strip()
     return out
 
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
-    with database.session_scope(settings.database_url) as session:
-        days = reports.summaries(session, args.id, args.date_from, args.date_to)
-    emit(args, {"patient": args.id, "days": days}, reports.summary_text(days))
+    from rehabwatch import views
+
+    days = views.summary_docs(_service(settings).summaries(args.id, args.date_from,
+                                                           args.date_to))
+    emit(args, {"patient": args.id, "days": days}, views.summary_text(days))
     return 0
 
 
 def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
-    with database.session_scope(settings.database_url) as session:
-        counts = alerting.evaluate_all(session, args.as_of)
+    counts = _service(settings).evaluate_all(args.as_of)
     emit(args, counts, ", ".join(f"{k} {v}" for k, v in counts.items()))
     return 0
 
 
 def cmd_alerts(args: argparse.Namespace, settings: Settings) -> int:
-    with database.session_scope(settings.database_url) as session:
-        docs = reports.alerts(session, args.patient, args.status)
-    emit(args, {"alerts": docs}, reports.alerts_text(docs))
+    from rehabwatch import views
+
+    docs = [views.alert_doc(a) for a in _service(settings).alerts(args.patient, args.status)]
+    emit(args, {"alerts": docs}, views.alerts_text(docs))
     return 0
 
 
 def cmd_alert(args: argparse.Namespace, settings: Settings) -> int:
+    from alerts import lifecycle
+    from rehabwatch import views
+
     now = datetime.now(timezone.utc)
     actions: dict[str, Callable[[Alert], Alert]] = {
         "ack": lambda a: lifecycle.acknowledge(a, args.by, args.reason, now),
@@ -216,29 +208,38 @@ def cmd_alert(args: argparse.Namespace, settings: Settings) -> int:
         "snooze": lambda a: lifecycle.snooze(a, _snooze_until(args, now), args.by,
                                              args.reason, now),
     }
-    with database.session_scope(settings.database_url) as session:
-        alert = alerting.act(session, args.alert_id, actions[args.action])
-    doc = reports.alert_doc(alert)
-    emit(args, doc, f"alert {alert.id} is {alert.status.value}")
+    alert = _service(settings).act(args.alert_id, actions[args.action])
+    emit(args, views.alert_doc(alert), f"alert {alert.id} is {alert.status.value}")
     return 0
+
+
+def _snooze_until(args: argparse.Namespace, now: datetime) -> date:
+    if args.until is None and args.days is None:
+        raise UsageError("snooze needs --days N (1, 3 or 7) or --until YYYY-MM-DD")
+    return args.until or (now.date() + timedelta(days=args.days))
 
 
 def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
     """Deliver the due notifications once (after ``evaluate``), or list undelivered ones."""
+    import dataclasses
+
+    from rehabwatch import delivery
+    from storage import database, outbox
+
     if args.status:
         with database.session_scope(settings.database_url) as session:
-            rows = notify.undelivered(session)
+            rows = outbox.undelivered(session)
         emit(args, {"notifications": rows}, "\n".join(map(_notification_line, rows))
              or "every notification delivered")
         return 0
-    channels = notify.NotifySettings.from_env().channels()
+    channels = delivery.channels_from(settings.notify)
     print(channels.describe(), file=sys.stderr)
     now = datetime.now(timezone.utc)
     requeued = 0
     if args.retry:
         with database.session_scope(settings.database_url) as session:
-            requeued = notify.retry_failed(session, now)
-    report = notify.deliver_pending(settings.database_url, channels, now)
+            requeued = outbox.retry_failed(session, now)
+    report = delivery.deliver_pending(settings.database_url, channels, now)
     doc = {"requeued": requeued, **dataclasses.asdict(report)}
     emit(args, doc, ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in doc.items()))
     return 1 if report.retrying or report.failed else 0
@@ -256,29 +257,17 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from rehabwatch.worker import run_worker
 
     if not settings.kafka_url:
-        raise CliError("RW_KAFKA_URL is not set: name a Kafka cluster, or run `rehabwatch up` "
-                       "for the embedded broker with a worker")
-    run_worker()
+        raise UsageError("RW_KAFKA_URL is not set: name a Kafka cluster, or run `rehabwatch up` "
+                         "for the embedded broker with a worker")
+    run_worker(settings)
     return 0
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
+    from rehabwatch.demo import enrol_demo
     from rehabwatch.stack import run_up
 
-    return run_up(demo=args.demo)
-
-
-def _snooze_until(args: argparse.Namespace, now: datetime) -> date:
-    if args.until is None and args.days is None:
-        raise CliError("snooze needs --days N (1, 3 or 7) or --until YYYY-MM-DD")
-    return args.until or (now.date() + timedelta(days=args.days))
-
-
-def _safe_url(url: str) -> str:
-    """The URL without its password, for printing."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    return run_up(settings, enrol_demo if args.demo else None)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -290,7 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="patient_command", required=True)
     pa = _adder(patient)("add", cmd_patient_add, "add a patient and their care plan")
     pa.add_argument("id")
-    pa.add_argument("--procedure", required=True, choices=sorted(procedures()))
+    pa.add_argument("--procedure", required=True, choices=PROCEDURES)
     pa.add_argument("--start-date", required=True, type=iso_date,
                     help="surgery or programme start (YYYY-MM-DD)")
     pa.add_argument("--tz", required=True, type=zone, help="IANA zone, e.g. Europe/London")
@@ -302,12 +291,12 @@ def build_parser() -> argparse.ArgumentParser:
     ing = add("ingest", cmd_ingest, "store tracker exports as day grids")
     ing.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     ing.add_argument("--patient", required=True, help="patient the upload belongs to")
-    ing.add_argument("--format", default="auto", choices=["auto", *FORMATS])
+    ing.add_argument("--format", default="auto", choices=["auto", *FORMAT_NAMES])
     ing.add_argument("--id-map", action="append", metavar="SUBJECT=PATIENT|FILE",
                      help="map subject ids inside multi-subject files (Fitabase Id) to patients")
     ing.add_argument("--date-order", choices=["MDY", "DMY"],
                      help="date order for files whose dates cannot tell")
-    su = add("summary", cmd_summary, "daily summaries of a patient")
+    su = add("summary", cmd_summary, "stored daily summaries of a patient (what the rules judged)")
     su.add_argument("id")
     su.add_argument("--from", dest="date_from", type=iso_date)
     su.add_argument("--to", dest="date_to", type=iso_date)
@@ -315,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--as-of", type=iso_date, help="last complete day (default: yesterday)")
     al = add("alerts", cmd_alerts, "list alerts")
     al.add_argument("--patient")
-    al.add_argument("--status", choices=[s.value for s in AlertStatus])
+    al.add_argument("--status", choices=ALERT_STATUSES)
     one = add("alert", cmd_alert, "acknowledge, snooze or resolve an alert")
     one.add_argument("action", choices=["ack", "snooze", "resolve"])
     one.add_argument("alert_id")
@@ -349,13 +338,15 @@ SETS_UP_SCHEMA: frozenset[Handler] = frozenset({cmd_init, cmd_up})
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = load()
     try:
-        if args.handler not in SETS_UP_SCHEMA and (why := database.schema_problem(settings.database_url)):
-            raise CliError(f"{why} (RW_DATABASE_URL is {_safe_url(settings.database_url)})")
-        return args.handler(args, settings)
-    except (CliError, IngestError, reports.NotFound, LookupError, AlertError,
-            notify.NotifyConfigError) as exc:
+        from rehabwatch.settings import load
+        from storage import database
+
+        settings = load()
+        if args.handler not in SETS_UP_SCHEMA:
+            database.check_schema(settings.database_url)
+        return int(args.handler(args, settings))
+    except RehabwatchError as exc:
         print(f"rehabwatch: {exc}", file=sys.stderr)
         return 1
 

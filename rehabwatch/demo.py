@@ -3,7 +3,7 @@
 ``python -m rehabwatch.demo [--out DIR] [--batch]`` starts the embedded stack (broker and
 stream worker, as ``rehabwatch up``) on ``DIR/rehabwatch.db``, writes each patient's tracker
 export as the generic CSV (docs/csv-format.md), adds the patients, ingests the exports through
-the CLI (which publishes their day grids), waits for the worker to summarize and judge them,
+the service as the CLI does (which publishes their day grids), waits for the worker to summarize and judge them,
 stops the stack and prints daily steps and alerts. ``--batch`` uses ``rehabwatch evaluate``
 instead of the stream. Trajectories are planted so that each kind of alert has something to
 find; everything is seeded.
@@ -12,10 +12,11 @@ find; everything is seeded.
 from __future__ import annotations
 
 import argparse
-import os
+import dataclasses
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
@@ -23,13 +24,14 @@ from time import monotonic, sleep
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import func, select
 
-from rehabwatch import stack
-from storage import database
+from ingest.base import ParseContext
+from rehabwatch import stack, views
 from rehabwatch.broker import free_port
-from rehabwatch.cli import main as cli
-from storage.tables import AlertTransitionRow, Patient
+from rehabwatch.service import Service
+from rehabwatch.settings import Settings, load
+from schemas.errors import RehabwatchError, UsageError
+from storage import alerts, database, patients
 
 DAYS = 49
 WAIT_S = 180.0  # for the worker to judge everyone
@@ -95,39 +97,52 @@ def write_export(patient: DemoPatient, start: date, last: date, path: Path,
             day += timedelta(days=1)
 
 
-def enrol_and_ingest(database_url: str, exports: Path) -> int:
-    """Enrol the cohort (those not enrolled yet) and ingest their generated exports through
-    the CLI, which also publishes the day grids when ``RW_KAFKA_URL`` is set."""
-    os.environ["RW_DATABASE_URL"] = database_url
+def enrol_and_ingest(settings: Settings, exports: Path) -> int:
+    """Enrol the cohort (those not enrolled yet) and ingest their generated exports as
+    ``rehabwatch ingest`` does: with a broker, the stored day grids are published for the
+    worker; without, the days are summarized at once."""
+    service = Service(settings)
     start, last = date.today() - timedelta(days=DAYS), date.today() - timedelta(days=1)
     rng = np.random.default_rng(20261123)
     exports.mkdir(parents=True, exist_ok=True)
-    with database.session_scope(database_url) as session:
-        enrolled = set(session.scalars(select(Patient.id)))
-    steps = []
     for p in COHORT:
         export = exports / f"{p.id}.csv"
         write_export(p, start, last, export, rng)
-        if p.id not in enrolled:
-            steps.append(["patient", "add", p.id, "--procedure", p.procedure,
-                          "--start-date", start.isoformat(), "--tz", p.tz])
-        steps.append(["ingest", str(export), "--patient", p.id])
-    return _run(steps)
+        try:
+            service.add_patient(p.id, p.procedure, start, p.tz, "default", {})
+            print(f"$ rehabwatch patient add {p.id} --procedure {p.procedure} "
+                  f"--start-date {start} --tz {p.tz}")
+        except UsageError:
+            pass  # enrolled by an earlier run
+        with export.open("rb") as stream:
+            out = service.ingest(stream, ParseContext(p.id, p.tz, export.name))
+        print(f"$ rehabwatch ingest {export.name} --patient {p.id}: {out.status}, "
+              f"{len(out.grids)} day grids, {out.steps:,.0f} steps")
+        if out.status == "rejected" or out.publish_error:
+            print(f"demo export not taken: {out.reason or out.publish_error}", file=sys.stderr)
+            return 1
+    return 0
+
+
+def enrol_demo(settings: Settings) -> int:
+    """``rehabwatch up --demo``: the cohort's exports written to a temporary folder and
+    ingested (their grids published to the running stack)."""
+    with tempfile.TemporaryDirectory() as exports:
+        return enrol_and_ingest(settings, Path(exports))
 
 
 def wait_until_judged(database_url: str, worker: subprocess.Popen[bytes]) -> int:
     """Wait until the worker has judged every patient through yesterday and the alerts have
     stopped changing (the missing-data scan judges the silent patient)."""
     yesterday = date.today() - timedelta(days=1)
-    deadline, last_seen, quiet_since = monotonic() + WAIT_S, None, monotonic()
+    deadline, last_seen, quiet_since = monotonic() + WAIT_S, -1, monotonic()
     while monotonic() < deadline:
         if worker.poll() is not None:
             print(f"the worker exited with code {worker.returncode}", file=sys.stderr)
             return 1
         with database.session_scope(database_url) as session:
-            behind = session.scalar(select(func.count()).select_from(Patient).where(
-                (Patient.evaluated_through.is_(None)) | (Patient.evaluated_through < yesterday)))
-            seen = session.scalar(select(func.count()).select_from(AlertTransitionRow))
+            behind = patients.count_judged_before(session, yesterday)
+            seen = alerts.transition_count(session)
         if seen != last_seen:
             last_seen, quiet_since = seen, monotonic()
         if behind == 0 and monotonic() - quiet_since >= QUIET_S:
@@ -137,42 +152,48 @@ def wait_until_judged(database_url: str, worker: subprocess.Popen[bytes]) -> int
     return 1
 
 
-def run(out: Path, batch: bool = False) -> int:
-    """The demo, through the embedded streaming stack (or ``batch``: ``rehabwatch evaluate``)."""
+def run(out: Path, batch: bool = False, settings: Settings | None = None) -> int:
+    """The demo on ``out/rehabwatch.db``, through the embedded streaming stack (or ``batch``:
+    evaluated as ``rehabwatch evaluate`` does)."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    url = os.environ["RW_DATABASE_URL"] = f"sqlite:///{out / 'rehabwatch.db'}"
+    settings = dataclasses.replace(settings or load(),
+                                   database_url=f"sqlite:///{out / 'rehabwatch.db'}")
     last = date.today() - timedelta(days=1)
     if batch:
-        code = (_run([["init"]]) or enrol_and_ingest(url, out / "exports")
-                or _run([["evaluate", "--as-of", last.isoformat()]]))
+        database.upgrade(settings.database_url)
+        code = enrol_and_ingest(settings, out / "exports")
+        if not code:
+            print(f"$ rehabwatch evaluate --as-of {last}")
+            Service(settings).evaluate_all(last)
     else:
-        os.environ.setdefault("RW_MISSING_DATA_SCAN_S", "10")
-        os.environ.setdefault("RW_WORKER_WEB_PORT", str(free_port()))
-        with stack.broker() as settings:
+        with stack.broker(settings) as settings:
             print(f"\n$ rehabwatch up   # broker at {settings.kafka_url}", flush=True)
-            code = enrol_and_ingest(url, out / "exports")  # published before the worker starts,
-            if not code:  # so its first missing-data scan comes after the backlog
-                with stack.worker() as proc:
+            code = enrol_and_ingest(settings, out / "exports")  # published before the worker
+            if not code:  # starts, so its first missing-data scan comes after the backlog
+                port = str(free_port())
+                env = stack.worker_env(settings, RW_MISSING_DATA_SCAN_S="10",
+                                       RW_WORKER_WEB_PORT=port)
+                with stack.worker(env) as proc:
                     print(f"\n(a stream worker summarizes and judges every patient; metrics at "
-                          f"http://127.0.0.1:{os.environ['RW_WORKER_WEB_PORT']}/metrics)",
-                          flush=True)
-                    code = wait_until_judged(url, proc)
-    if code:
-        return code
-    code = _run([*(["summary", p.id, "--from", (last - timedelta(days=6)).isoformat()]
-                   for p in COHORT), ["alerts"]])
-    print(f"\ndemo database: {out / 'rehabwatch.db'}  (RW_DATABASE_URL={url})")
+                          f"http://127.0.0.1:{port}/metrics)", flush=True)
+                    code = wait_until_judged(settings.database_url, proc)
+    if not code:
+        show(Service(settings), last)
+        print(f"\ndemo database: {out / 'rehabwatch.db'}  "
+              f"(RW_DATABASE_URL={settings.database_url})")
     return code
 
 
-def _run(steps: list[list[str]]) -> int:
-    for argv in steps:
-        print(f"\n$ rehabwatch {' '.join(argv)}", flush=True)
-        if code := cli(argv):
-            return code
-    return 0
+def show(service: Service, last: date) -> None:
+    """What the clinicians would see: each patient's last week, and the alerts."""
+    for p in COHORT:
+        print(f"\n$ rehabwatch summary {p.id} --from {last - timedelta(days=6)}")
+        days = service.summaries(p.id, last - timedelta(days=6))
+        print(views.summary_text(views.summary_docs(days)))
+    print("\n$ rehabwatch alerts")
+    print(views.alerts_text([views.alert_doc(a) for a in service.alerts()]))
 
 
 def main() -> int:
@@ -181,7 +202,11 @@ def main() -> int:
     parser.add_argument("--batch", action="store_true",
                         help="no broker: evaluate in batch instead of through the stream")
     args = parser.parse_args()
-    return run(args.out.resolve(), args.batch)
+    try:
+        return run(args.out.resolve(), args.batch)
+    except RehabwatchError as exc:
+        print(f"rehabwatch demo: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
+from processors.stream import Gauges
+from schemas.alert_records import AlertEvent
+
 # Seconds, from a fast in-memory batch to a slow database round trip.
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0)
 
@@ -54,6 +57,36 @@ NOTIFICATIONS_UNDELIVERED = Gauge(
     "attempt left, or no channel serves the route).", ["route", "state"])
 
 
-def exposition() -> tuple[bytes, str]:
-    """The current metrics in the Prometheus text format, and its content type."""
-    return generate_latest(), CONTENT_TYPE_LATEST
+class PrometheusSensors:
+    """The stream agents' :class:`processors.stream.Sensors`, as the metrics above."""
+
+    def batch_done(self, agent: str, seconds: float) -> None:
+        PROCESSING_SECONDS.labels(agent).observe(seconds)
+
+    def processed(self, topic: str, messages: int) -> None:
+        MESSAGES_PROCESSED.labels(topic).inc(messages)
+
+    def dead_lettered(self, topic: str, stage: str) -> None:
+        MESSAGES_FAILED.labels(topic, stage).inc()
+
+    def consumer_lag(self, topic: str, messages: int) -> None:
+        CONSUMER_LAG.labels(topic).set(messages)
+
+    def alert_event(self, event: AlertEvent, lag_s: float | None) -> None:
+        if event.kind == "opened":
+            ALERTS_RAISED.labels(event.rule).inc()
+        if lag_s is not None:
+            EVENT_TIME_LAG.observe(lag_s)
+
+    def gauges(self, counts: Gauges) -> None:
+        OPEN_ALERTS.clear()
+        for (rule, severity), n in counts.open_alerts.items():
+            OPEN_ALERTS.labels(rule, severity).set(n)
+        PATIENTS_MONITORED.set(counts.patients)
+        NOTIFICATIONS_UNDELIVERED.clear()
+        for (route, state), n in counts.undelivered.items():
+            NOTIFICATIONS_UNDELIVERED.labels(route, state).set(n)
+
+    def exposition(self) -> tuple[bytes, str]:
+        """The current metrics in the Prometheus text format, and its content type."""
+        return generate_latest(), CONTENT_TYPE_LATEST

@@ -8,20 +8,26 @@ import time
 from collections.abc import Sequence
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from processors.topics import bootstrap_servers, ensure_topics
 from schemas.daygrid import DayGrid
+from schemas.errors import RehabwatchError
 from schemas.wire import HEADER_ORIGIN_MS, TopicConfig, encode_grid
 
 
-def publish_grids(kafka_url: str, grids: Sequence[DayGrid],
-                  topics: TopicConfig | None = None) -> int:
+class PublishError(RehabwatchError):
+    """The broker could not be reached or did not take the grids."""
+
+
+def publish_grids(kafka_url: str, grids: Sequence[DayGrid], topics: TopicConfig) -> int:
     """Publish ``grids`` keyed by patient, in order, and wait until the broker has them all;
-    returns how many were published. The topic is ``RW_TOPIC_DAYGRIDS`` by default; it is
-    created with the configured partitions if missing (not with the broker's default, which
+    returns how many were published. The topic is ``topics.daygrids``; it is created with the configured partitions if missing (not with the broker's default, which
     would differ from what the workers expect)."""
-    return asyncio.run(_publish(bootstrap_servers(kafka_url), topics or TopicConfig.from_env(),
-                                grids))
+    try:
+        return asyncio.run(_publish(bootstrap_servers(kafka_url), topics, grids))
+    except KafkaError as exc:
+        raise PublishError(str(exc) or type(exc).__name__) from exc
 
 
 async def _publish(servers: list[str], topics: TopicConfig, grids: Sequence[DayGrid]) -> int:

@@ -1,50 +1,56 @@
 """``rehabwatch up``: the whole stack on one machine, stopped cleanly on Ctrl-C or SIGTERM.
 
-With no ``RW_KAFKA_URL`` it starts the embedded broker (free port, memory storage) and hands
-its URL to the children; it upgrades the database schema, starts the stream worker as a
-subprocess, prints ``RW_KAFKA_URL=...`` so a second shell can reach the same stack, and (with
-``--demo``) enrols the demo cohort and ingests their exports, which publishes their day grids.
-Durable state is in the database.
+With no ``RW_KAFKA_URL`` it starts the embedded broker (free port, memory storage); it
+upgrades the database schema, starts the stream worker as a subprocess (its settings in its
+environment), prints ``RW_KAFKA_URL=...`` so a second shell can reach the same stack, and
+(with ``--demo``) enrols the demo cohort and ingests their exports, which publishes their day
+grids (:func:`rehabwatch.demo.enrol_demo`). Durable state is in the database.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
-from pathlib import Path
 
-from storage import database
 from rehabwatch.broker import EmbeddedBroker, die_with_parent, terminate
 from rehabwatch.settings import Settings
+from storage import database
 
 WORKER_STOP_TIMEOUT_S = 20.0
 
 
 @contextmanager
-def broker() -> Iterator[Settings]:
-    """The settings of a stack whose broker is up (embedded, stopped on exit, unless
-    ``RW_KAFKA_URL`` names one) and whose database schema is current."""
+def broker(settings: Settings) -> Iterator[Settings]:
+    """``settings`` for a stack whose broker is up (embedded, stopped on exit, unless
+    ``settings`` name one) and whose database schema is current."""
     with ExitStack() as stack:
-        if not os.environ.get("RW_KAFKA_URL"):
-            os.environ["RW_KAFKA_URL"] = stack.enter_context(EmbeddedBroker()).url
-            stack.callback(os.environ.pop, "RW_KAFKA_URL", None)  # gone with the broker
-        settings = Settings()
+        if not settings.kafka_url:
+            url = stack.enter_context(EmbeddedBroker()).url
+            settings = dataclasses.replace(
+                settings, stream=dataclasses.replace(settings.stream, kafka_url=url))
         database.upgrade(settings.database_url)
         yield settings
 
 
+def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a worker subprocess of this stack: ours, with the stack's
+    database and broker (and ``extra`` RW_* variables)."""
+    return {**os.environ, "RW_DATABASE_URL": settings.database_url,
+            "RW_KAFKA_URL": settings.kafka_url, **extra}
+
+
 @contextmanager
-def worker() -> Iterator[subprocess.Popen[bytes]]:
-    """A stream worker subprocess (settings from the environment), stopped on exit."""
+def worker(env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    """A stream worker subprocess with the environment ``env``, stopped on exit."""
     # Its own session: Ctrl-C reaches us, and we stop the worker before the broker.
     proc = subprocess.Popen([sys.executable, "-m", "rehabwatch.worker", "worker"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            env=dict(env), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                             start_new_session=True, preexec_fn=die_with_parent)
     try:
         yield proc
@@ -52,17 +58,14 @@ def worker() -> Iterator[subprocess.Popen[bytes]]:
         terminate(proc, WORKER_STOP_TIMEOUT_S)
 
 
-def run_up(demo: bool = False) -> int:
-    """Start the stack, block until SIGINT/SIGTERM, stop everything; the exit code."""
+def run_up(settings: Settings, then: Callable[[Settings], int] | None = None) -> int:
+    """Start the stack, run ``then`` with its settings (``--demo``: enrol the demo cohort),
+    block until SIGINT/SIGTERM, stop everything; the exit code."""
     stop = _stop_on_signals()
-    with broker() as settings, worker() as proc:
+    with broker(settings) as settings, worker(worker_env(settings)) as proc:
         print(f"RW_KAFKA_URL={settings.kafka_url}", flush=True)
-        if demo:
-            from rehabwatch.demo import enrol_and_ingest
-
-            with tempfile.TemporaryDirectory() as exports:
-                if code := enrol_and_ingest(settings.database_url, Path(exports)):
-                    return code
+        if then is not None and (code := then(settings)):
+            return code
         while not stop.wait(0.5):
             if proc.poll() is not None:
                 print(f"worker exited with code {proc.returncode}", file=sys.stderr)

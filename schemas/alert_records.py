@@ -113,3 +113,30 @@ class Notification:
     kind: str
     message: str
     at: datetime
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    """One change to an alert: ``opened``, ``updated``, ``renotified`` or ``resolved``.
+    ``notifies``: the change queued notifications (so the notify agent has something to
+    deliver; most ``updated`` events only refresh the evidence)."""
+
+    kind: str
+    alert: Alert
+    notifies: bool = False
+
+    @property
+    def alert_id(self) -> str:
+        return self.alert.id
+
+    @property
+    def patient_id(self) -> str:
+        return self.alert.patient_id
+
+    @property
+    def rule(self) -> str:
+        return self.alert.rule
+
+    @property
+    def severity(self) -> str:
+        return self.alert.severity.value

@@ -119,11 +119,6 @@ class DayGrid:
         """Boolean mask of slots with step data."""
         return ~np.isnan(self.steps)
 
-    def slot_starts_utc(self) -> np.ndarray:
-        """UTC epoch second at which each slot starts."""
-        start, _ = day_bounds(self.local_date, self.tz)
-        return start + np.arange(self.n_slots, dtype=np.int64) * self.resolution_s
-
     def same_data(self, other: DayGrid) -> bool:
         """True when both grids hold exactly the same values (NaN equal to NaN)."""
         if (self.patient_id, self.source, self.local_date, self.tz, self.resolution_s) != (
@@ -161,14 +156,6 @@ class DayGrid:
             stepping_s=pick(self.stepping_s, newer.stepping_s),
             origin=newer.origin or self.origin, extra={**self.extra, **newer.extra},
         )
-
-
-def empty_grid(patient_id: str, source: Source, local_date: date, tz: str,
-               resolution_s: int) -> DayGrid:
-    """A grid with no data in any slot."""
-    n = slot_count(local_date, tz, resolution_s)
-    return DayGrid(patient_id, source, local_date, tz, resolution_s,
-                   steps=np.full(n, np.nan), worn=np.full(n, WEAR_UNKNOWN, np.int8))
 
 
 def utc(dt: datetime) -> datetime:

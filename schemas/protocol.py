@@ -21,6 +21,7 @@ from importlib.resources import files
 from statistics import median
 from typing import Any, Iterable, Mapping
 
+from schemas.errors import RehabwatchError
 from schemas.records import DailySummary, DayTargets, Target
 
 PROTOCOL_IDS = ("discectomy", "fusion", "conservative")
@@ -31,7 +32,7 @@ PRE_START = "before start"
 ORIGIN_OVERRIDE, ORIGIN_BASELINE = "override", "baseline"
 
 
-class ProtocolError(ValueError):
+class ProtocolError(RehabwatchError, ValueError):
     """A protocol file or a care plan that cannot be used as it stands."""
 
 

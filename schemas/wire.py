@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import struct
 import zlib
 from collections.abc import Mapping
@@ -51,6 +50,7 @@ import msgspec
 import numpy as np
 
 from schemas.daygrid import MEASURES, DayGrid, Source, slot_count
+from schemas.errors import RehabwatchError
 from schemas.records_json import DecodeErrors, from_json, to_json
 
 WIRE_VERSION = 1
@@ -72,7 +72,7 @@ HEADER_DLQ_SOURCE = "rw-dlq-source"
 R = TypeVar("R")
 
 
-class WireError(ValueError):
+class WireError(RehabwatchError, ValueError):
     """Bytes that are not a message of the expected kind and version."""
 
 
@@ -87,16 +87,6 @@ class TopicConfig:
     deadletter: str = "rehabwatch.deadletter"
     partitions: int = 8
     replicas: int = 1
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] = os.environ) -> TopicConfig:
-        """Defaults, overridden by ``RW_TOPIC_*`` variables."""
-        values: dict[str, Any] = {}
-        for f in dataclasses.fields(cls):
-            raw = env.get(f"RW_TOPIC_{f.name.upper()}")
-            if raw:
-                values[f.name] = int(raw) if f.type == "int" else raw
-        return cls(**values)
 
 
 @dataclass(frozen=True)

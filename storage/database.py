@@ -1,4 +1,5 @@
-"""Engine, sessions and schema migrations (Alembic)."""
+"""Engine, sessions and schema migrations (Alembic). A database that cannot be used raises
+:class:`StorageError` (the driver's error translated here, once), never a driver traceback."""
 
 from __future__ import annotations
 
@@ -13,11 +14,46 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 import msgspec
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from schemas.errors import RehabwatchError
 from schemas.records_json import to_json
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+class StorageError(RehabwatchError):
+    """The database cannot be used."""
+
+
+class DatabaseUnavailable(StorageError):
+    """The database cannot be reached or opened, or stayed locked past the wait."""
+
+
+class SchemaMismatch(StorageError):
+    """The database has no rehabwatch schema, or an older one."""
+
+
+def safe_url(url: str) -> str:
+    """``url`` without its password, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(not a database URL)"
+
+
+@contextmanager
+def _translated(url: str) -> Iterator[None]:
+    """Driver errors about the database itself as :class:`DatabaseUnavailable`, naming the
+    database (without its password) and the driver's first line."""
+    try:
+        yield
+    except OperationalError as exc:
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise DatabaseUnavailable(f"cannot use the database {safe_url(url)}: {first} "
+                                  "(RW_DATABASE_URL)") from exc
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -35,6 +71,15 @@ def _json_text(value: object) -> str:
 
 @lru_cache(maxsize=8)
 def engine(url: str) -> Engine:
+    try:
+        return _engine(url)
+    except (ArgumentError, ImportError) as exc:
+        raise DatabaseUnavailable(f"RW_DATABASE_URL {safe_url(url)!r} is not a database URL "
+                                  "rehabwatch can open (e.g. sqlite:///rehabwatch.db or "
+                                  "postgresql+psycopg://user@host/db)") from exc
+
+
+def _engine(url: str) -> Engine:
     """One engine per URL for the life of the process. JSON columns are written and read by
     msgspec (:mod:`schemas.records_json`): ~5x faster than the json module, which cost ~10 %
     of the worker's grid store (a summary payload and a grid's extras per day)."""
@@ -50,8 +95,9 @@ def session_scope(url: str) -> Iterator[Session]:
     """A session that commits on success and rolls back on any error."""
     session = sessionmaker(engine(url), expire_on_commit=False)()
     try:
-        yield session
-        session.commit()
+        with _translated(url):
+            yield session
+            session.commit()
     except BaseException:
         session.rollback()
         raise
@@ -66,17 +112,19 @@ def alembic_config(url: str) -> Config:
     return cfg
 
 
-def schema_problem(url: str) -> str | None:
-    """Why the database at ``url`` cannot be used as is (no schema, or an older one), or None."""
-    with engine(url).connect() as conn:
+def check_schema(url: str) -> None:
+    """Raise :class:`SchemaMismatch` unless the database at ``url`` has the current schema."""
+    with _translated(url), engine(url).connect() as conn:
         current = MigrationContext.configure(conn).get_current_revision()
     head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-    if current == head:
-        return None
-    state = "has no rehabwatch tables" if current is None else f"is at schema {current}, not {head}"
-    return f"the database {state}: run `rehabwatch init`"
+    if current != head:
+        state = ("has no rehabwatch tables" if current is None
+                 else f"is at schema {current}, not {head}")
+        raise SchemaMismatch(f"the database {state}: run `rehabwatch init` "
+                             f"(RW_DATABASE_URL is {safe_url(url)})")
 
 
 def upgrade(url: str) -> None:
     """Create or upgrade the schema to the newest migration."""
-    command.upgrade(alembic_config(url), "head")
+    with _translated(url):
+        command.upgrade(alembic_config(url), "head")

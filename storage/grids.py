@@ -16,9 +16,9 @@ from sqlalchemy import Row, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from schemas.daygrid import DayGrid, Source, day_bounds
-from storage.tables import (GridRow, Patient, SourceRow, SyncEvent, expire_loaded_patients,
-                            fill_row, grid_from_row, utcnow)
 from storage.sql import conflict_insert, one_of, update_each
+from storage.tables import (GridRow, Patient, SourceRow, SyncEvent, expire_loaded_patients,
+                            fill_row, grid_from_row, table_of, utcnow)
 
 
 #: (patient, source row id, local day, resolution); in a plan, a new source's stand-in id.
@@ -65,7 +65,7 @@ def insert_sources(session: Session, new: Mapping[int, dict[str, Any]]) -> dict[
     and its id used."""
     if not new:
         return {}
-    table = SourceRow.__table__
+    table = table_of(SourceRow)
     session.execute(conflict_insert(session, table).on_conflict_do_nothing(
         index_elements=["patient_id", "key"]), list(new.values()))
     ids = _source_ids(session, {row["patient_id"] for row in new.values()})
@@ -75,7 +75,7 @@ def insert_sources(session: Session, new: Mapping[int, dict[str, Any]]) -> dict[
 def _source_ids(session: Session, patients: Collection[str]) -> dict[tuple[str, str], int]:
     """Row id of every source of ``patients`` by (patient, key): one SELECT of key columns
     (no ORM objects)."""
-    table = SourceRow.__table__
+    table = table_of(SourceRow)
     return {(pid, key): i for i, pid, key in session.execute(
         select(table.c.id, table.c.patient_id, table.c.key).where(
             one_of(table.c.patient_id, patients)))}
@@ -114,7 +114,7 @@ class GridWrite:
         patient's last sync advances once."""
         ids = insert_sources(session, self.new_sources)
         if self.inserts:
-            session.execute(insert(GridRow.__table__), [
+            session.execute(insert(table_of(GridRow)), [
                 {**row, "source_id": ids[row["source_id"]]} if row["source_id"] in ids
                 else row for row in self.inserts])
         if self.updates:
@@ -188,7 +188,7 @@ def day_grids(session: Session, plan: GridWrite) -> dict[tuple[str, date], list[
 
 
 #: The UPDATE of a changed grid by id (``grid_id``), SET from the other keys of each row.
-_UPDATE_GRID = update(GridRow.__table__).where(GridRow.__table__.c.id == bindparam("grid_id"))
+_UPDATE_GRID = update(table_of(GridRow)).where(table_of(GridRow).c.id == bindparam("grid_id"))
 
 
 def _grid_keys(session: Session, days: set[tuple[str, date]]) -> dict[int, GridKey]:
@@ -242,7 +242,7 @@ def advance_sync(session: Session, synced: Mapping[str, datetime]) -> None:
     patient already loaded in ``session`` reads its new time on next access."""
     if not synced:
         return
-    table = Patient.__table__
+    table = table_of(Patient)
     update_each(session, table.c.id, table.c.last_sync_at, synced, forward_only=True)
     expire_loaded_patients(session, synced, "last_sync_at")
 
@@ -255,3 +255,9 @@ def stored_grids(session: Session, patient_id: str, first: date, last: date) -> 
         GridRow.local_date <= last).order_by(GridRow.local_date, GridRow.source_id,
                                              GridRow.resolution_s))
     return [grid_from_row(r, patient_id) for r in rows]
+
+
+def stored_days(session: Session, patient_id: str) -> set[date]:
+    """The local days the patient has any stored grid for."""
+    return set(session.scalars(select(GridRow.local_date).distinct().where(
+        GridRow.patient_id == patient_id)))

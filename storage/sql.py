@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Column, String, Table, TypeDecorator, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -127,3 +128,8 @@ def conflict_insert(session: Session, table: Table) -> Any:
     """An INSERT into ``table`` that can take ``on_conflict_do_nothing`` / ``_do_update``
     (SQLite and PostgreSQL both have them, each in its own dialect)."""
     return _INSERTS[dialect_of(session)](table)
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE or DELETE matched (its result is a CursorResult)."""
+    return int(cast(CursorResult[Any], result).rowcount)

@@ -11,12 +11,12 @@ from __future__ import annotations
 import zlib
 from datetime import date, datetime, timezone
 from collections.abc import Collection
-from typing import Any
+from typing import Any, cast
 
 import lz4.frame
 import numpy as np
 from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Integer, LargeBinary,
-                        String, Text, TypeDecorator, UniqueConstraint)
+                        String, Table, Text, TypeDecorator, UniqueConstraint)
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from schemas.daygrid import DayGrid, Source
@@ -69,6 +69,11 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 class Base(DeclarativeBase):
     pass
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class (``__table__`` is declared as a plain FromClause)."""
+    return cast(Table, model.__table__)
 
 
 class Patient(Base):

@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import fitdecode
+import numpy as np
+
+from ingest.fit_activity import MAX_RECORD_GAP_S, Window, _record_arrays, stride_steps
 
 FIT_EPOCH = datetime(1989, 12, 31, tzinfo=timezone.utc)
 STEP_TYPES = {1, 6}
@@ -67,4 +70,22 @@ def session_totals(path: Path) -> list[dict[str, Any]]:
             fields = raw(m)
             cycles = [f.raw_value for f in m.fields if f.def_num == 10 and f.raw_value is not None]
             out.append({**fields, **({"total_cycles": cycles[0]} if cycles else {})})
+    return out
+
+
+def cadence_and_session_strides(records: list[dict[str, Any]],
+                                sessions: list[dict[str, Any]]) -> list[tuple[float, int]]:
+    """Per stepping session: (strides integrated from cadence, session total strides).
+
+    The two are independent measurements of one quantity, both through the parser's own
+    stride arithmetic (``stride_steps``); the activity tests check they agree."""
+    times, cadence = _record_arrays(records, {})
+    out = []
+    for window in {Window.of(s) for s in sessions}:
+        if window.total_strides is None:
+            continue
+        inside = (times >= window.start) & (times <= window.end)
+        dt = np.diff(times[inside]).astype(np.float64)
+        steps = stride_steps(cadence[inside][1:], dt, dt <= MAX_RECORD_GAP_S, None)
+        out.append((float(np.nansum(steps)) / 2, window.total_strides))
     return out

@@ -30,6 +30,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from rehabwatch.broker import EmbeddedBroker, free_port
+from schemas.alert_records import Alert, AlertEvent, AlertStatus, Severity
 from schemas.daygrid import DayGrid
 from schemas.records import DailySummary
 from schemas.wire import AlertCheck
@@ -154,19 +155,13 @@ def consume(broker: EmbeddedBroker, topic: str, n: int, timeout: float = 20.0
 
 # -- recording handlers (the fake worker) ------------------------------------------------
 
-@dataclass(frozen=True)
-class RecordedEvent:
-    """The alert event type of the recording handlers."""
-
-    patient_id: str
-    rule: str
-    kind: str
-    severity: str
-    as_of: date
-
-    @property
-    def alert_id(self) -> str:
-        return f"al_{self.patient_id}_{self.rule}"
+def recorded_event(check: AlertCheck) -> AlertEvent:
+    """The alert event the recording handlers give for ``check``."""
+    rule = "missing_data" if check.trigger == "missing-data" else "underactivity"
+    alert = Alert(f"al_{check.patient_id}_{rule}", check.patient_id, rule, "clinician",
+                  Severity.WARNING, AlertStatus.OPEN, check.as_of,
+                  datetime.combine(check.as_of, datetime.min.time(), timezone.utc), "recorded")
+    return AlertEvent("opened", alert, notifies=True)
 
 
 class Recorder:
@@ -202,7 +197,7 @@ class Recorder:
         with self._alone():
             return self._summarize(grids)
 
-    def evaluate(self, checks: Sequence[AlertCheck], now: datetime) -> list[RecordedEvent]:
+    def evaluate(self, checks: Sequence[AlertCheck], now: datetime) -> list[AlertEvent]:
         with self._alone():
             return self._evaluate(checks)
 
@@ -214,14 +209,12 @@ class Recorder:
         return [DailySummary(g.patient_id, g.local_date, g.total_steps, True, True, 0, 0,
                              "test", g.resolution_s) for g in grids]
 
-    def _evaluate(self, checks: Sequence[AlertCheck]) -> list[RecordedEvent]:
+    def _evaluate(self, checks: Sequence[AlertCheck]) -> list[AlertEvent]:
         if any(c.patient_id.startswith("sick") for c in checks):
             raise ValueError("sick evaluation")
         self.write([{"call": "check", "patient": c.patient_id, "day": c.as_of,
                      "trigger": c.trigger} for c in checks])
-        return [RecordedEvent(c.patient_id, "missing_data" if c.trigger == "missing-data"
-                              else "underactivity", "opened", "warning", c.as_of)
-                for c in checks]
+        return [recorded_event(c) for c in checks]
 
     def silent(self, now: datetime) -> list[tuple[str, date]]:
         return [(pid, now.date()) for pid in self.silent_ids]
@@ -247,16 +240,19 @@ def recorder_handlers(recorder: Recorder) -> Any:
                     recorder.deliver_due,
                     lambda: Gauges({("underactivity", "warning"): 1}, 3,
                                    {("clinician", "failed"): 2}),
-                    RecordedEvent, clock=lambda: datetime.now(timezone.utc))
+                    clock=lambda: datetime.now(timezone.utc))
 
 
 def main() -> None:
     """``python -m tests.kafka_fixtures worker``: a real worker with recording handlers
     (``RW_TEST_RECORD``: the JSON-lines file; ``RW_TEST_SILENT``: patients the scan finds)."""
-    from processors.stream import StreamSettings, run_worker
+    from processors.stream import run_worker
+    from rehabwatch.metrics import PrometheusSensors
+    from rehabwatch.settings import load
 
     silent = [p for p in os.environ.get("RW_TEST_SILENT", "").split(",") if p]
-    run_worker(StreamSettings.from_env(), recorder_handlers(Recorder(Path(os.environ["RW_TEST_RECORD"]), silent)))
+    run_worker(load().stream, recorder_handlers(Recorder(Path(os.environ["RW_TEST_RECORD"]),
+                                                         silent)), PrometheusSensors())
 
 
 if __name__ == "__main__":

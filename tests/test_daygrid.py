@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.binning import IntervalBatch, bin_batch
-from schemas.daygrid import DAY, HOUR, MINUTE, DayGrid, Source, empty_grid, slot_count
+from schemas.daygrid import DAY, HOUR, MINUTE, DayGrid, Source, slot_count
+from tests.factories import empty_grid
 
 SRC = Source("csv", "test")
 ZONES = ["UTC", "Europe/London", "America/New_York", "Australia/Lord_Howe", "Asia/Kathmandu"]

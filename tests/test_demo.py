@@ -5,9 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from rehabwatch import reports
 from storage import database
 from rehabwatch.demo import run
+from rehabwatch.service import Service
+from rehabwatch.settings import Settings
+from rehabwatch.views import alert_doc
 
 EXPECTED = {("DEMO-002", "underactivity", "clinician"), ("DEMO-003", "overload_spike", "clinician"),
             ("DEMO-004", "missing_data", "clinician"), ("DEMO-004", "missing_data", "patient")}
@@ -23,8 +25,7 @@ def demo_alerts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, batch: bool
     out = tmp_path / ("batch" if batch else "stream")
     assert run(out, batch=batch) == 0
     url = f"sqlite:///{out / 'rehabwatch.db'}"
-    with database.session_scope(url) as session:
-        docs = reports.alerts(session, None, None)
+    docs = [alert_doc(a) for a in Service(Settings(database_url=url)).alerts()]
     database.engine(url).dispose()
     return {(a["patient_id"], a["rule"], a["audience"], a["status"], str(a["opened_on"]))
             for a in docs}

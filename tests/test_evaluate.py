@@ -9,8 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from rehabwatch import alerting, evaluation
-from storage import database
+from alerts import judging
+from alerts.rule_params import DEFAULT_PARAMS
+from rehabwatch import service
+from rehabwatch.service import Service
+from rehabwatch.settings import Settings
+from storage import database, summaries
 from storage.tables import AlertRow, NotificationRow
 
 LONDON = ZoneInfo("Europe/London")
@@ -95,18 +99,18 @@ def test_manual_actions_are_recorded_and_invalid_ones_refused(rw, tmp_path: Path
 def test_evaluation_days_walk_each_unjudged_day_once(through: date | None, start: date,
                                                        as_of: date, ahead: int) -> None:
     newest = as_of + timedelta(days=ahead)  # the stream's clock may be ahead of a check
-    days = alerting.evaluation_days(through, start, as_of, newest)
+    days = judging.evaluation_days(through, start, as_of, newest)
     if through is not None and as_of <= through:
         assert days == [through]  # never back in time
         return
     assert all(b - a == timedelta(days=1) for a, b in zip(days, days[1:]))
     # from the day after the last judged one, unless the window before the newest complete
     # day or the programme start begins later; nothing if as_of is older than the window
-    first = max(newest - timedelta(days=alerting.CATCH_UP_DAYS - 1), min(start, as_of),
+    first = max(newest - timedelta(days=judging.CATCH_UP_DAYS - 1), min(start, as_of),
                 through + timedelta(days=1) if through else date.min)
     assert days == ([] if first > as_of else [first + timedelta(days=i)
                                                for i in range((as_of - first).days + 1)])
-    assert len(days) <= alerting.CATCH_UP_DAYS
+    assert len(days) <= judging.CATCH_UP_DAYS
 
 
 def test_one_evaluation_judges_the_days_a_nightly_run_would_have(rw, tmp_path: Path,
@@ -121,13 +125,15 @@ def test_one_evaluation_judges_the_days_a_nightly_run_would_have(rw, tmp_path: P
         rw("patient", "add", pid, "--procedure", "microdiscectomy", "--start-date", "2024-05-01",
            "--tz", "Europe/London")
         assert rw("ingest", str(f), "--patient", pid)[0] == 0
+    # both judged through the 10th
+    Service(Settings(database_url=database_url)).evaluate_all(date(2024, 6, 10))
     with database.session_scope(database_url) as session:
-        alerting.evaluate_all(session, date(2024, 6, 10))  # both judged through the 10th
         for d in range(11, 25):
             for pid in ("ONCE", "NIGHTLY"):
-                evaluation.summarize_day(session, pid, date(2024, 6, d))
-            alerting.evaluate_patient(session, "NIGHTLY", date(2024, 6, d))
-        alerting.evaluate_patient(session, "ONCE", date(2024, 6, 24))  # 14 days at once
+                service.summarize_days(session, {(pid, date(2024, 6, d))})
+            service.evaluate_patients(session, {"NIGHTLY": date(2024, 6, d)}, DEFAULT_PARAMS)
+        # 14 days at once
+        service.evaluate_patients(session, {"ONCE": date(2024, 6, 24)}, DEFAULT_PARAMS)
 
     def history(pid: str) -> list[tuple[object, ...]]:
         with database.session_scope(database_url) as session:
@@ -143,9 +149,9 @@ def test_one_evaluation_judges_the_days_a_nightly_run_would_have(rw, tmp_path: P
 def test_days_are_judged_at_their_end_and_the_newest_live() -> None:
     now = datetime(2024, 6, 22, 9, 30, tzinfo=timezone.utc)
     end_21 = datetime(2024, 6, 21, 23, 0, tzinfo=timezone.utc)  # London midnight in summer
-    assert alerting.judged_at(date(2024, 6, 21), "Europe/London", now) == now  # yesterday: live
-    assert alerting.judged_at(date(2024, 6, 20), "Europe/London", now) == end_21 - timedelta(days=1)
-    assert alerting.judged_at(date(2024, 6, 21), "Europe/London", None) == end_21
+    assert judging.judged_at(date(2024, 6, 21), "Europe/London", now) == now  # yesterday: live
+    assert judging.judged_at(date(2024, 6, 20), "Europe/London", now) == end_21 - timedelta(days=1)
+    assert judging.judged_at(date(2024, 6, 21), "Europe/London", None) == end_21
 
 
 def test_patients_evaluated_together_get_what_each_gets_alone(rw, tmp_path: Path,
@@ -173,10 +179,11 @@ def test_patients_evaluated_together_get_what_each_gets_alone(rw, tmp_path: Path
         for d in range(14, 25):
             day = date(2024, 6, d)
             for pid in (f"{n}-{how}" for n in profiles for how in ("together", "alone")):
-                evaluation.summarize_day(session, pid, day)
-            alerting.evaluate_patients(session, {f"{n}-together": day for n in profiles})
+                service.summarize_days(session, {(pid, day)})
+            service.evaluate_patients(session, {f"{n}-together": day for n in profiles},
+                                      DEFAULT_PARAMS)
             for n in profiles:
-                alerting.evaluate_patient(session, f"{n}-alone", day)
+                service.evaluate_patients(session, {f"{n}-alone": day}, DEFAULT_PARAMS)
 
     def history(pid: str) -> list[tuple[object, ...]]:
         with database.session_scope(database_url) as session:
@@ -209,9 +216,9 @@ def test_stored_summaries_read_each_window_once_in_order_across_query_chunks(
                "P2": [(date(2024, 6, 5), date(2024, 6, 9)), (date(2024, 6, 8), date(2024, 6, 11))],
                "P3": [(date(2024, 6, 19), date(2024, 6, 25))]}
     with database.session_scope(database_url) as session:
-        whole = evaluation.stored_summaries(session, windows)
-        monkeypatch.setattr(evaluation, "_PATIENT_CHUNK", 1)
-        chunked = evaluation.stored_summaries(session, windows)
+        whole = summaries.stored_summaries(session, windows)
+        monkeypatch.setattr(summaries, "_PATIENT_CHUNK", 1)
+        chunked = summaries.stored_summaries(session, windows)
     days = {pid: [s.local_date for s in found] for pid, found in chunked.items()}
     assert days == {"P1": span_days(date(2024, 6, 1), date(2024, 6, 3))
                     + span_days(date(2024, 6, 12), date(2024, 6, 20)),
@@ -233,13 +240,12 @@ def test_events_say_whether_they_queued_notifications(rw, tmp_path: Path,
     rw("patient", "add", "P1", "--procedure", "microdiscectomy", "--start-date", "2024-05-01",
        "--tz", "Europe/London")
     assert rw("ingest", str(f), "--patient", "P1")[0] == 0
-    with database.session_scope(database_url) as session:
-        alerting.evaluate_all(session, date(2024, 6, 10))
+    Service(Settings(database_url=database_url)).evaluate_all(date(2024, 6, 10))
     seen = []
     for d in range(11, 25):
         with database.session_scope(database_url) as session:
             known = set(session.scalars(select(NotificationRow.id)))
-            events = alerting.evaluate_patient(session, "P1", date(2024, 6, d))
+            events = service.evaluate_patients(session, {"P1": date(2024, 6, d)}, DEFAULT_PARAMS)
             session.flush()
             queued = {n.alert_id for n in session.scalars(select(NotificationRow))
                       if n.id not in known}

@@ -10,10 +10,10 @@ import pytest
 
 from ingest.base import ParseContext, ParseResult
 from ingest.fit import FIELDS, PARSER
-from ingest.fit_activity import STEP_SPORTS, cadence_and_session_strides
+from ingest.fit_activity import STEP_SPORTS
 from ingest.fit_reader import FitReader
 from schemas.binning import bin_batch
-from tests.fit_evidence import session_totals
+from tests.fit_evidence import cadence_and_session_strides, session_totals
 
 #: file -> (device, sport expected from the file's session)
 ACTIVITY = {

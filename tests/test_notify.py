@@ -19,7 +19,10 @@ from sqlalchemy import select, text
 from alerts import lifecycle
 from alerts.notifiers import (ROUTES, DeliveryError, EmailNotifier, Outgoing, RetryPolicy,
                               SmtpServer, WebhookNotifier, next_digest, parse_secret)
-from rehabwatch import alerting, notify
+from rehabwatch import delivery as notify
+from rehabwatch.settings import load
+from schemas.errors import ConfigError
+from storage import alerts as alerting, outbox
 from storage import database
 from rehabwatch.broker import free_port
 from rehabwatch.cli import main
@@ -65,7 +68,7 @@ def seed(url: str, rule: str = "underactivity", severity: Severity = Severity.HI
                                 start_date=at.date() - timedelta(days=40), tz="Europe/London"))
             session.flush()
         alerting.save_alerts(session, list(rec.create))
-        alerting.queue(session, rec.notifications)
+        alerting.queue_notifications(session, rec.notifications)
     return list(rec.notifications)
 
 
@@ -160,14 +163,14 @@ def test_after_the_last_attempt_it_stays_failed_listed_and_counted_until_retried
     assert notify.deliver_pending(database_url, channels, later + timedelta(days=3)) == \
         notify.Report()  # no attempt left
     with database.session_scope(database_url) as session:
-        [listed] = notify.undelivered(session)
-        assert notify.undelivered_counts(session) == {("clinician", "failed"): 1}
+        [listed] = outbox.undelivered(session)
+        assert outbox.undelivered_counts(session) == {("clinician", "failed"): 1}
     assert listed["id"] == note.id and listed["state"] == "failed" and listed["attempts"] == 2
     assert listed["last_error"] == "webhook answered HTTP 500"
     assert "message" not in listed and PATIENT not in json.dumps(listed, default=str)
 
     with database.session_scope(database_url) as session:
-        assert notify.retry_failed(session, later + timedelta(days=3)) == 1
+        assert outbox.retry_failed(session, later + timedelta(days=3)) == 1
     assert notify.deliver_pending(database_url, channels, later + timedelta(days=3)) == \
         notify.Report(delivered=1)
     assert hook.accepted_ids() == [note.id]
@@ -282,20 +285,20 @@ def test_smtp_urls() -> None:
     ({"RW_NOTIFY_WEBHOOK_URL": "https://care.example/hook", "RW_NOTIFY_WEBHOOK_SECRET": SECRET,
       "RW_NOTIFY_WEBHOOK_ROUTES": "clinician,pager"}, "pager"),
     ({"RW_NOTIFY_EMAIL_CLINICIAN": "a@clinic.example"}, "RW_NOTIFY_SMTP_URL"),
-    ({"RW_NOTIFY_DIGEST_AT": "7am"}, "notification settings"),
+    ({"RW_NOTIFY_DIGEST_AT": "7am"}, "RW_NOTIFY_DIGEST_AT='7am' is not a time of day"),
 ])
 def test_settings_that_cannot_work_are_refused(env: dict[str, str], problem: str) -> None:
-    with pytest.raises(notify.NotifyConfigError, match=problem):
-        notify.NotifySettings.from_env(env).channels()
+    with pytest.raises(ConfigError, match=problem):
+        notify.channels_from(load(env).notify)
 
 
 def test_settings_from_the_environment() -> None:
-    channels = notify.NotifySettings.from_env({
+    channels = notify.channels_from(load({
         "RW_NOTIFY_WEBHOOK_URL": "https://care.example/hook", "RW_NOTIFY_WEBHOOK_SECRET": SECRET,
         "RW_NOTIFY_WEBHOOK_ROUTES": "clinician, patient",
         "RW_NOTIFY_SMTP_URL": "smtp://mail.example:587?starttls=1",
         "RW_NOTIFY_EMAIL_MONITORING": "rpm@clinic.example, lead@clinic.example",
-        "RW_NOTIFY_MAX_ATTEMPTS": "4", "RW_NOTIFY_DIGEST_AT": "18:30"}).channels()
+        "RW_NOTIFY_MAX_ATTEMPTS": "4", "RW_NOTIFY_DIGEST_AT": "18:30"}).notify)
     assert [(n.name, sorted(n.routes)) for n in channels.notifiers] == [
         ("email", ["monitoring"]), ("webhook", ["clinician", "patient"])]
     assert channels.unserved() == ["digest"]

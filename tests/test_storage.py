@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 
 from storage.grids import (advance_sync, day_grids, plan_grids, record_sync, stored_grids,
-                          upsert_grid, upsert_grids)
+                           upsert_grids)
 from storage import database
-from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid, slot_count
+from schemas.daygrid import MINUTE, DayGrid, Source, slot_count
+from tests.factories import empty_grid
 from storage.tables import ARRAY_DTYPES, GridRow, Patient, SourceRow, pack_array, unpack_array
 
 SRC = Source("garmin-fit", "fr35", "3951112345")
@@ -46,7 +47,7 @@ def test_grid_round_trips_unchanged(database_url: str, day: date, values: dict[i
         s.query(GridRow).delete()
     grid = grid_with(day, "Europe/London", values, sed)
     with database.session_scope(database_url) as s:
-        upsert_grid(s, grid)
+        upsert_grids(s, [grid])
     with database.session_scope(database_url) as s:
         (back,) = stored_grids(s, "p1", day, day)
     assert back.same_data(grid)
@@ -71,10 +72,10 @@ def test_upsert_is_idempotent_and_overlapping_uploads_never_add(database_url: st
     morning = grid_with(day, "Europe/London", {i: 10 for i in range(0, 600)})
     overlap = grid_with(day, "Europe/London", {i: 10 for i in range(300, 900)})
     with database.session_scope(database_url) as s:
-        assert upsert_grid(s, morning) is True
+        assert upsert_grids(s, [morning])[0] is True
     with database.session_scope(database_url) as s:
-        assert upsert_grid(s, morning) is False  # the same sync again changes nothing
-        assert upsert_grid(s, overlap) is True
+        assert upsert_grids(s, [morning])[0] is False  # the same sync again changes nothing
+        assert upsert_grids(s, [overlap])[0] is True
     with database.session_scope(database_url) as s:
         (stored,) = stored_grids(s, "p1", day, day)
         assert stored.total_steps == 900 * 10
@@ -141,7 +142,7 @@ def test_bulk_upsert_equals_one_upsert_per_grid(database_url: str, before: list[
         with database.session_scope(database_url) as s:
             upsert_grids(s, before)
         with database.session_scope(database_url) as s:
-            flags = upsert_grids(s, batch) if bulk else [upsert_grid(s, g) for g in batch]
+            flags = upsert_grids(s, batch) if bulk else [upsert_grids(s, [g])[0] for g in batch]
         results.append((flags, stored_state(database_url)))
     (seq_flags, (seq_grids, seq_sync)), (bulk_flags, (bulk_grids, bulk_sync)) = results
     assert bulk_flags == seq_flags
@@ -203,7 +204,7 @@ def test_a_plan_writes_nothing_until_written(database_url: str) -> None:
     add_patient(database_url, "p2")
     day = date(2024, 6, 1)
     with database.session_scope(database_url) as s:
-        upsert_grid(s, grid_with(day, "Europe/London", {i: 5 for i in range(60)}))
+        upsert_grids(s, [grid_with(day, "Europe/London", {i: 5 for i in range(60)})])
     later = grid_with(day, "Europe/London", {i: 7 for i in range(30, 120)})
     first_of_source = sparse_grid("p2", SRC2, day, {600: 50.0})
     with database.session_scope(database_url) as s:
@@ -237,7 +238,7 @@ def test_a_source_registered_between_plan_and_write_is_used_not_duplicated(
     with database.session_scope(database_url) as s:
         plan = plan_grids(s, [planned])
         with database.session_scope(database_url) as other:
-            upsert_grid(other, sparse_grid("p2", SRC2, day + timedelta(days=1), {60: 9.0}))
+            upsert_grids(other, [sparse_grid("p2", SRC2, day + timedelta(days=1), {60: 9.0})])
         plan.write(s)
     with database.session_scope(database_url) as s:
         assert s.scalar(select(func.count()).select_from(SourceRow)) == 1
@@ -271,7 +272,7 @@ def test_migration_0006_keeps_grids_and_stops_compressing_arrays_again(database_
     add_patient(database_url)
     grid = grid_with(date(2024, 6, 1), "Europe/London", {i: i % 97 for i in range(1440)}, sed=True)
     with database.session_scope(database_url) as s:
-        upsert_grid(s, grid)
+        upsert_grids(s, [grid])
     command.downgrade(database.alembic_config(database_url), "0005")
     database.upgrade(database_url)
     engine = database.engine(database_url)

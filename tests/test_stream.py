@@ -21,7 +21,8 @@ from processors.faust_app import FETCH_MAX_WAIT_S, cap_fetch_wait
 from processors.stream import copartition_problem
 from processors.topics import ensure_topics
 from rehabwatch.broker import EmbeddedBroker
-from schemas.daygrid import MINUTE, DayGrid, Source, empty_grid
+from schemas.daygrid import MINUTE, DayGrid, Source
+from tests.factories import empty_grid
 from schemas.wire import HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, TopicConfig, encode_grid
 from tests.kafka_fixtures import (Recorder, Worker, consume, create_topics, produce, wait_for,
                                   worker_env)

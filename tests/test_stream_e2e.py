@@ -26,14 +26,17 @@ import numpy as np
 import pytest
 from sqlalchemy import select, text
 
-from rehabwatch import alerting, evaluation
+from processors.summary import summarize_grids
+from rehabwatch.service import Service
+from rehabwatch.settings import Settings
+from storage.grids import upsert_grids
 from storage import database
 from rehabwatch.broker import EmbeddedBroker, free_port
 from rehabwatch.publish import publish_grids
 from schemas.daygrid import MINUTE, WEAR_UNKNOWN, WORN, DayGrid, Source
 from storage.tables import AlertRow, DailySummaryRow, GridRow, NotificationRow, Patient
 from schemas.records_json import to_json
-from schemas.wire import encode_grid
+from schemas.wire import TopicConfig, encode_grid
 from tests.kafka_fixtures import REPO, Worker, consume, produce, wait_for, worker_env
 from tests.receivers import SECRET, Hook, webhook_server
 
@@ -120,7 +123,7 @@ def batch_summaries(grids: list[DayGrid]) -> dict[tuple[str, date], dict[str, An
         stored[key] = stored[key].overlay(g) if key in stored else g
     out = {}
     for p in {g.patient_id for g in grids}:
-        for s in evaluation.build_summaries([g for g in stored.values() if g.patient_id == p]):
+        for s in summarize_grids([g for g in stored.values() if g.patient_id == p]):
             out[(p, s.local_date)] = json.loads(to_json(s))  # as the payload reads back
     return out
 
@@ -257,8 +260,8 @@ def test_stream_and_batch_give_identical_summaries_and_alerts(stream: Stream,
     new_database(batch_url)
     with database.session_scope(batch_url) as session:
         for grid in stream.published:
-            evaluation.store_grid(session, grid)
-        alerting.evaluate_all(session, as_of=LAST)
+            upsert_grids(session, [grid])
+    Service(Settings(database_url=batch_url)).evaluate_all(LAST)
     assert final["summaries"] == summaries(batch_url)
     assert active_alerts(stream.url) == active_alerts(batch_url)
     assert active_alerts(stream.url)  # the comparison is not vacuous
@@ -333,7 +336,8 @@ def test_up_runs_broker_and_worker_and_stops_them_on_sigterm(tmp_path: Path) -> 
     env.update(PYTHONPATH=str(REPO), RW_DATABASE_URL=url, RW_WORKER_WEB_PORT=str(free_port()),
                RW_STREAM_DATADIR=str(tmp_path / "faust"))
     up = subprocess.Popen([sys.executable, "-c", "import sys; from rehabwatch.stack import "
-                           "run_up; sys.exit(run_up(False))"], cwd=REPO, env=env,
+                           "run_up; from rehabwatch.settings import load; "
+                           "sys.exit(run_up(load()))"], cwd=REPO, env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         line = up.stdout.readline().strip()
@@ -343,7 +347,7 @@ def test_up_runs_broker_and_worker_and_stops_them_on_sigterm(tmp_path: Path) -> 
         with database.session_scope(url) as session:
             session.add(Patient(id="s0", procedure="microdiscectomy", start_date=START, tz="UTC"))
         grid = day_grid("s0", LAST, 60)
-        assert publish_grids(line.removeprefix("RW_KAFKA_URL="), [grid]) == 1
+        assert publish_grids(line.removeprefix("RW_KAFKA_URL="), [grid], TopicConfig()) == 1
         wait_for(lambda: summaries(url).get(("s0", LAST)) == batch_summaries([grid])[("s0", LAST)],
                  25)
         up.send_signal(signal.SIGTERM)

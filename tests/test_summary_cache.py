@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import select
 
-from rehabwatch import evaluation
+from storage import summaries
 from storage import database
 from storage.summary_cache import SummaryCache
 from storage.tables import Patient
@@ -109,13 +109,13 @@ def test_stored_summaries_through_the_cache_see_another_sessions_write(
             rev = {"P1": session.scalar(select(Patient.summaries_rev).where(
                 Patient.id == "P1"))}
             return [round(s.steps) for s in
-                    evaluation.stored_summaries(session, windows, cache, rev)["P1"]]
+                    summaries.stored_summaries(session, windows, cache, rev)["P1"]]
 
     assert read() == [4000] * 10 and len(cache) == 1
     with database.session_scope(database_url) as session:  # another writer changes day 3
-        evaluation.upsert_summaries(session, [summary(3, 9999, "P1")])
+        summaries.upsert_summaries(session, [summary(3, 9999, "P1")])
     assert read() == [4000] * 3 + [9999] + [4000] * 6
     with database.session_scope(database_url) as session:  # the worker's own write, reported
-        cache.wrote(evaluation.upsert_summaries(session, [summary(4, 7777, "P1")]),
+        cache.wrote(summaries.upsert_summaries(session, [summary(4, 7777, "P1")]),
                     [summary(4, 7777, "P1")])
     assert read() == [4000] * 3 + [9999, 7777] + [4000] * 5

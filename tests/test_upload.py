@@ -63,10 +63,12 @@ def test_a_bad_file_does_not_stop_the_others(rw, tmp_path: Path, database_url: s
 
 
 def test_upload_size_limit(rw, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("RW_MAX_UPLOAD_MB", "0")
+    monkeypatch.setenv("RW_MAX_UPLOAD_MB", "1")
     f = minutes_csv(tmp_path / "a.csv", "2024-05-02T08:00Z", 10, 5)
+    with f.open("a") as out:  # a comment-free CSV padded past 1 MiB with blank lines
+        out.write("\n" * (1 << 20))
     code, err = rw("ingest", str(f), "--patient", "P1")
-    assert code == 1 and "limit" in err
+    assert code == 1 and "above the 1,048,576-byte limit" in err
 
 
 def test_unknown_patient_is_refused(rw, tmp_path: Path) -> None:

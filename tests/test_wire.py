@@ -11,9 +11,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from rehabwatch.alerting import AlertEvent
+from rehabwatch.settings import load
+from schemas.alert_records import AlertEvent
 from schemas.alert_records import Alert, AlertCandidate, AlertStatus, Severity, Transition
-from schemas.daygrid import HOUR, MINUTE, DayGrid, Source, empty_grid
+from schemas.daygrid import HOUR, MINUTE, DayGrid, Source
+from tests.factories import empty_grid
 from schemas.records import DailySummary
 from schemas.wire import (AlertCheck, TopicConfig, WireError, decode_grid, decode_record,
                           encode_grid, encode_record)
@@ -123,6 +125,6 @@ def test_truncated_grid_raises_wire_error() -> None:
 
 
 def test_topic_config_reads_env_overrides() -> None:
-    cfg = TopicConfig.from_env({"RW_TOPIC_DAYGRIDS": "x.grids", "RW_TOPIC_PARTITIONS": "12"})
+    cfg = load({"RW_TOPIC_DAYGRIDS": "x.grids", "RW_TOPIC_PARTITIONS": "12"}).stream.topics
     assert (cfg.daygrids, cfg.partitions, cfg.daily) == ("x.grids", 12, "activity.daily")
-    assert TopicConfig.from_env({}) == TopicConfig()
+    assert load({}).stream.topics == TopicConfig()

@@ -1,72 +1,25 @@
-"""Database wiring of the pure processors: grids in, daily summaries and alerts out.
+"""Stored daily summaries: what the rules judged, one row per (patient, local day).
 
-The batch command (``rehabwatch evaluate``) and the stream agents call the same functions,
-so both paths give the same results on the same data.
+Every write of a patient's summaries bumps ``patients.summaries_rev`` in the same
+transaction, so the worker's :class:`storage.summary_cache.SummaryCache` knows when its
+copy is stale.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Collection, Mapping, Sequence
-from datetime import date, datetime, timedelta
-from typing import Any, Protocol
+from datetime import date
 
 from sqlalchemy import String, column, delete, select, text, update
 from sqlalchemy.orm import Session
 
-from storage.grids import stored_grids, upsert_grid
-from processors.merge import merge_day
-from processors.summary import summarize_days
-from storage.summary_cache import Span, SummaryCache, merged_spans
-from schemas.daygrid import DayGrid
-from storage.tables import (DailySummaryRow, GridRow, Patient, expire_loaded_patients,
-                            utcnow)
-from schemas.protocol import CarePlan, personal_baseline, protocol_for
 from schemas.records import DailySummary
 from schemas.records_json import from_json, to_builtins
-from storage.sql import conflict_insert, dialect_of, one_of
-
-
-def store_grid(session: Session, grid: DayGrid) -> bool:
-    """Idempotent overlay upsert of one grid; True when the stored grid changed."""
-    return upsert_grid(session, grid)
-
-
-def build_summaries(grids: list[DayGrid]) -> list[DailySummary]:
-    """Pure: one summary per local day present in ``grids`` (any order), by date."""
-    by_day: dict[date, list[DayGrid]] = {}
-    for grid in grids:
-        by_day.setdefault(grid.local_date, []).append(grid)
-    return summarize_days([merge_day(day_grids) for _, day_grids in sorted(by_day.items())])
-
-
-def summarize_day(session: Session, patient_id: str, day: date) -> DailySummary | None:
-    """Merge and summarize one stored day, and store the summary (None: no data that day)."""
-    found = build_summaries(stored_grids(session, patient_id, day, day))
-    if not found:
-        gone = session.execute(delete(DailySummaryRow).where(
-            DailySummaryRow.patient_id == patient_id, DailySummaryRow.local_date == day))
-        if gone.rowcount:
-            bump_summaries_rev(session, [patient_id])
-        return None
-    upsert_summaries(session, found)
-    return found[0]
-
-
-def summarize_range(session: Session, patient_id: str, first: date | None,
-                    last: date | None) -> list[DailySummary]:
-    """Summaries (computed from the stored grids, not stored) for days in a range."""
-    first = first or date.min
-    last = last or date.max
-    return build_summaries(stored_grids(session, patient_id, first, last))
-
-
-def data_days(session: Session, patient_id: str) -> tuple[date, date] | None:
-    """First and last local day with a stored grid."""
-    row = session.execute(select(GridRow.local_date).where(GridRow.patient_id == patient_id)
-                          .order_by(GridRow.local_date)).scalars().all()
-    return (row[0], row[-1]) if row else None
+from storage.grids import stored_days
+from storage.sql import conflict_insert, dialect_of, one_of, rowcount
+from storage.summary_cache import Span, SummaryCache, merged_spans
+from storage.tables import DailySummaryRow, Patient, expire_loaded_patients, table_of, utcnow
 
 
 def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> dict[str, int]:
@@ -75,7 +28,7 @@ def upsert_summaries(session: Session, summaries: Sequence[DailySummary]) -> dic
     ``summaries_rev`` (:func:`bump_summaries_rev`)."""
     if not summaries:
         return {}
-    stmt = conflict_insert(session, DailySummaryRow.__table__)
+    stmt = conflict_insert(session, table_of(DailySummaryRow))
     stmt = stmt.on_conflict_do_update(
         index_elements=["patient_id", "local_date"],
         set_={name: stmt.excluded[name] for name in ("steps", "valid", "payload", "updated_at")})
@@ -90,7 +43,7 @@ def bump_summaries_rev(session: Session, patient_ids: Collection[str]) -> dict[s
     """Count one more write of the patients' summaries (call in the writing transaction);
     their new ``summaries_rev`` by patient. The UPDATE locks the rows, so concurrent writers
     get distinct, increasing revisions (see :mod:`storage.summary_cache`)."""
-    table = Patient.__table__
+    table = table_of(Patient)
     wanted = list(patient_ids)
     out: dict[str, int] = {}
     for i in range(0, len(wanted), _PATIENT_CHUNK):
@@ -162,43 +115,30 @@ def stored_summaries(session: Session, windows: Mapping[str, Sequence[Span]],
     return out
 
 
-def days_between(first: date, last: date) -> list[date]:
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+def delete_days(session: Session, patient_id: str, days: Collection[date]) -> None:
+    """Remove the summaries of ``days`` (days that no longer have data)."""
+    if not days:
+        return
+    gone = session.execute(delete(DailySummaryRow).where(
+        DailySummaryRow.patient_id == patient_id, one_of(DailySummaryRow.local_date, days)))
+    if rowcount(gone):
+        bump_summaries_rev(session, [patient_id])
 
 
-class PatientFields(Protocol):
-    """What plans and evaluation read of a patient: a :class:`Patient`, or a selected row of
-    its table's columns (cheaper to load: no ORM object)."""
-
-    id: str
-    procedure: str
-    start_date: date
-    tz: str
-    overrides: dict[str, Any] | None
-    last_sync_at: datetime | None
-    evaluated_through: date | None
-    summaries_rev: int
+def summary_days(session: Session, patient_id: str) -> set[date]:
+    """The days the patient has a stored summary for."""
+    return set(session.scalars(select(DailySummaryRow.local_date).where(
+        DailySummaryRow.patient_id == patient_id)))
 
 
-def plan_of(patient: PatientFields) -> CarePlan:
-    """The patient's plan as enrolled, without the personal baseline."""
-    return CarePlan(patient.id, patient.procedure, patient.start_date, patient.tz,
-                    dict(patient.overrides or {}))
+def days_to_rebuild(session: Session, patient_id: str, last: date) -> list[date]:
+    """Every day up to ``last`` with a stored grid or a stored summary, in order."""
+    return sorted(d for d in stored_days(session, patient_id) | summary_days(session, patient_id)
+                  if d <= last)
 
 
-def baseline_window(patient: PatientFields) -> tuple[date, date]:
-    """First and last day of the protocol's personal-baseline window."""
-    lo, hi = protocol_for(patient.procedure).baseline_window_days
-    return patient.start_date + timedelta(days=lo), patient.start_date + timedelta(days=hi)
-
-
-def with_baseline(plan: CarePlan, summaries: Sequence[DailySummary]) -> CarePlan:
-    """``plan`` with the personal baseline of ``summaries`` (any days; the window is picked)."""
-    baseline = personal_baseline(summaries, plan)
-    return dataclasses.replace(plan, baseline=baseline) if baseline is not None else plan
-
-
-def care_plan(session: Session, patient: Patient) -> CarePlan:
-    """The patient's plan, with the personal baseline from their stored grids."""
-    return with_baseline(plan_of(patient), summarize_range(session, patient.id,
-                                                           *baseline_window(patient)))
+def stored_range(session: Session, patient_id: str, first: date | None,
+                 last: date | None) -> list[DailySummary]:
+    """The stored summaries of one patient between ``first`` and ``last`` (open ends: all)."""
+    found = stored_summaries(session, {patient_id: [(first or date.min, last or date.max)]})
+    return found.get(patient_id, [])

@@ -1,39 +1,18 @@
-"""Read models for the CLI and API: documents and human-readable text."""
+"""What the command line (and the API) show: records as JSON-ready documents and as text."""
 
 from __future__ import annotations
 
 import dataclasses
-from datetime import date, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from rehabwatch.evaluation import care_plan, summarize_range
-from rehabwatch.alerting import alert_from_row
+from rehabwatch.service import PatientView
 from schemas.alert_records import Alert
-from storage.tables import AlertRow, Patient
-from schemas.protocol import targets_for
-from schemas.records import DayTargets
+from schemas.records import DailySummary, DayTargets
 from schemas.records_json import to_builtins
 
 
-class NotFound(Exception):
-    """The thing asked for does not exist (or may not be seen by the caller)."""
-
-
-def patient_or_404(session: Session, patient_id: str) -> Patient:
-    patient = session.get(Patient, patient_id)
-    if patient is None:
-        raise NotFound(f"no patient {patient_id}")
-    return patient
-
-
-def summaries(session: Session, patient_id: str, first: date | None,
-              last: date | None) -> list[dict[str, Any]]:
-    patient_or_404(session, patient_id)
-    return [to_builtins(s) for s in summarize_range(session, patient_id, first, last)]
+def summary_docs(days: list[DailySummary]) -> list[dict[str, Any]]:
+    return [to_builtins(s) for s in days]
 
 
 def summary_text(days: list[dict[str, Any]]) -> str:
@@ -54,16 +33,14 @@ def targets_doc(targets: DayTargets) -> dict[str, Any]:
     return doc
 
 
-def patient_doc(session: Session, patient_id: str, as_of: date | None) -> dict[str, Any]:
-    """A patient's care plan and the targets in force on ``as_of`` (default: their today)."""
-    patient = patient_or_404(session, patient_id)
-    as_of = as_of or datetime.now(ZoneInfo(patient.tz)).date()
-    plan = care_plan(session, patient)
+def patient_doc(view: PatientView) -> dict[str, Any]:
+    """A patient's care plan and the targets in force."""
+    patient = view.patient
     return {"patient": patient.id, "team": patient.team, "procedure": patient.procedure,
             "start_date": patient.start_date.isoformat(), "tz": patient.tz,
-            "overrides": dict(patient.overrides or {}), "baseline_steps": plan.baseline,
+            "overrides": dict(patient.overrides or {}), "baseline_steps": view.plan.baseline,
             "last_sync_at": patient.last_sync_at.isoformat() if patient.last_sync_at else None,
-            "targets": targets_doc(targets_for(plan, as_of))}
+            "targets": targets_doc(view.targets)}
 
 
 def patient_text(doc: dict[str, Any]) -> str:
@@ -81,16 +58,6 @@ def alert_doc(alert: Alert) -> dict[str, Any]:
     doc["transitions"] = [{**t, "status": str(t["status"])} for t in doc["transitions"]]
     doc.update(severity=alert.severity.value, status=alert.status.value)
     return doc
-
-
-def alerts(session: Session, patient_id: str | None, status: str | None) -> list[dict[str, Any]]:
-    query = select(AlertRow).order_by(AlertRow.opened_at, AlertRow.id)
-    if patient_id:
-        patient_or_404(session, patient_id)
-        query = query.where(AlertRow.patient_id == patient_id)
-    if status:
-        query = query.where(AlertRow.status == status)
-    return [alert_doc(alert_from_row(r)) for r in session.scalars(query)]
 
 
 def alerts_text(docs: list[dict[str, Any]]) -> str:
