@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import struct
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -14,7 +13,7 @@ from ingest.base import ParseContext, ParseResult
 from ingest.errors import CorruptFile, IngestError
 from ingest.fit import FIELDS, PARSER
 from ingest.fit_reader import FitReader, fit_crc
-from tests.conftest import SHARED_DATA
+from tests.conftest import device_file, device_files
 from tests.fit_evidence import fitdecode_messages, raw
 
 #: corrupt/ file -> expected outcome: None = complete, else a phrase of the partial reason.
@@ -30,8 +29,7 @@ CORRUPT = {
     "strava-android-app-201.10-b1218918.fit": "undefined local message 11 at byte 7471",
     "unterminated-strings.fit": None,
 }
-ALL_FILES = sorted(p.relative_to(SHARED_DATA / "fit").as_posix()
-                   for p in (SHARED_DATA / "fit").glob("*/*.fit"))
+ALL_FILES = [rel.removeprefix("fit/") for rel in device_files("fit/*/*.fit")]
 FITDECODE_FAILS = {"corrupt/activity-settings-corruptheader.fit",
                    "corrupt/activity-settings-nodata.fit", "corrupt/activity-unexpected-eof.fit",
                    "corrupt/strava-android-app-201.10-b1218918.fit"}
@@ -42,8 +40,8 @@ def parse(data: bytes, name: str = "x.fit") -> ParseResult:
 
 
 @pytest.mark.parametrize("name", sorted(CORRUPT))
-def test_damaged_files_keep_what_was_decoded(shared_data: Path, name: str) -> None:
-    result = parse((shared_data / "fit" / "corrupt" / name).read_bytes(), name)
+def test_damaged_files_keep_what_was_decoded(name: str) -> None:
+    result = parse(device_file(f"fit/corrupt/{name}").read_bytes(), name)
     expected = CORRUPT[name]
     if expected is None:
         assert result.partial is None
@@ -52,21 +50,21 @@ def test_damaged_files_keep_what_was_decoded(shared_data: Path, name: str) -> No
     assert result.series and len(result.series[0].batch) > 0
 
 
-def test_partial_file_keeps_its_activity(shared_data: Path) -> None:
+def test_partial_file_keeps_its_activity() -> None:
     """Cut short before its CRC: every record of the SDK activity is still there."""
-    whole = parse((shared_data / "fit" / "sdk_samples" / "Activity.fit").read_bytes())
-    cut = parse((shared_data / "fit" / "corrupt" / "activity-unexpected-eof.fit").read_bytes())
+    whole = parse(device_file("fit/sdk_samples/Activity.fit").read_bytes())
+    cut = parse(device_file("fit/corrupt/activity-unexpected-eof.fit").read_bytes())
     assert len(cut.series[0].batch) == len(whole.series[0].batch)
 
 
-def test_mornindew_steps_equal_its_session(shared_data: Path) -> None:
-    result = parse((shared_data / "fit" / "corrupt" / "mornindew-broken.fit").read_bytes())
+def test_mornindew_steps_equal_its_session() -> None:
+    result = parse(device_file("fit/corrupt/mornindew-broken.fit").read_bytes())
     assert result.series[0].batch.total_steps == pytest.approx(2 * 9608)
 
 
-def test_unfinalised_data_size_is_read_to_the_end(shared_data: Path) -> None:
+def test_unfinalised_data_size_is_read_to_the_end() -> None:
     """A recorder that crashed leaves data_size = 0 (SOURCES.md 1c): read on, say so."""
-    data = bytearray((shared_data / "fit" / "sdk_samples" / "Activity.fit").read_bytes())
+    data = bytearray(device_file("fit/sdk_samples/Activity.fit").read_bytes())
     struct.pack_into("<I", data, 4, 0)
     if data[0] == 14:
         struct.pack_into("<H", data, 12, fit_crc(bytes(data[:12])))
@@ -80,10 +78,9 @@ def test_unfinalised_data_size_is_read_to_the_end(shared_data: Path) -> None:
     (b"not a fit file at all", "no FIT header at byte 0"),
     (None, "cut off"),
 ])
-def test_unreadable_files_raise_corrupt_file(shared_data: Path, data: bytes | None,
-                                              defect: str) -> None:
+def test_unreadable_files_raise_corrupt_file(data: bytes | None, defect: str) -> None:
     if data is None:  # a header and the start of the first definition only
-        data = (shared_data / "fit" / "sdk_samples" / "Activity.fit").read_bytes()[:17]
+        data = device_file("fit/sdk_samples/Activity.fit").read_bytes()[:17]
     with pytest.raises(CorruptFile) as info:
         parse(data, "upload-7.fit")
     assert "upload-7.fit" in str(info.value) and "FIT" in str(info.value)
@@ -94,7 +91,7 @@ def test_unreadable_files_raise_corrupt_file(shared_data: Path, data: bytes | No
 @given(st.binary(max_size=400), st.integers(0, 770), st.booleans())
 def test_random_bytes_raise_only_our_errors(noise: bytes, cut: int, keep_header: bool) -> None:
     """Random bytes, alone or after a real header/prefix, never leak a foreign exception."""
-    prefix = (SHARED_DATA / "fit" / "sdk_samples" / "Activity.fit").read_bytes()[:cut]
+    prefix = device_file("fit/sdk_samples/Activity.fit").read_bytes()[:cut]
     data = (prefix if keep_header else b"") + noise
     try:
         parse(data)
@@ -102,9 +99,13 @@ def test_random_bytes_raise_only_our_errors(noise: bytes, cut: int, keep_header:
         pass
 
 
-def test_sniff() -> None:
-    for rel in ALL_FILES:
-        assert PARSER.sniff((SHARED_DATA / "fit" / rel).read_bytes()[:64], rel) == 10, rel
+@pytest.mark.parametrize("rel", ALL_FILES)
+def test_sniff(rel: str) -> None:
+    """Every real FIT file, one case each (a case, skipped, for a file not here)."""
+    assert PARSER.sniff(device_file(f"fit/{rel}").read_bytes()[:64], rel) == 10
+
+
+def test_sniff_refuses_what_is_not_fit() -> None:
     assert PARSER.sniff(b"Id,ActivityDate\n", "a.csv") == 0
     assert PARSER.sniff(b"\x0e\x10", "short.fit") == 0
 
@@ -112,7 +113,7 @@ def test_sniff() -> None:
 @pytest.mark.parametrize("rel", ALL_FILES)
 def test_reader_matches_fitdecode(rel: str) -> None:
     """Cross-check on every real file: message count, file_id, session and record values."""
-    path = SHARED_DATA / "fit" / rel
+    path = device_file(f"fit/{rel}")
     reader = FitReader(path.read_bytes(), FIELDS)
     ours = list(reader.messages())
     try:

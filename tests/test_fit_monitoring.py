@@ -14,10 +14,10 @@ from processors.merge import merge_day
 from processors.summary import summarize_days
 from schemas.binning import bin_batch
 from schemas.daygrid import WORN, DayGrid
-from tests.conftest import SHARED_DATA
+from tests.conftest import device_file, device_files
 from tests.fit_evidence import device_zone, midnight_totals, start_snapshot
 
-MONITORING = sorted((SHARED_DATA / "fit" / "monitoring").glob("*.fit"))
+MONITORING = [Path(rel) for rel in device_files("fit/monitoring/*.fit")]
 FIRST, CONTINUED = "andrew@acooke.org_24696160481.fit", "andrew@acooke.org_24696163486.fit"
 
 
@@ -31,14 +31,19 @@ def grids(path: Path) -> list[DayGrid]:
     return [g for s in result.series for g in bin_batch(s.batch, "p1", tz)]
 
 
-def monitoring_files(shared_data: Path) -> list[Path]:
-    return sorted((shared_data / "fit" / "monitoring").glob("*.fit")) + [
-        shared_data / "fit" / "sdk_samples" / "MonitoringFile.fit"]
+def monitoring_files() -> list[Path]:
+    return [device_file(rel.as_posix()) for rel in MONITORING] + [
+        device_file("fit/sdk_samples/MonitoringFile.fit")]
+
+
+def monitoring_file(name: str) -> Path:
+    folder = "sdk_samples" if name == "MonitoringFile.fit" else "monitoring"
+    return device_file(f"fit/{folder}/{name}")
 
 
 @pytest.mark.parametrize("name", [p.name for p in MONITORING] + ["MonitoringFile.fit"])
-def test_day_totals_equal_device_midnight_rows(shared_data: Path, name: str) -> None:
-    path = next(p for p in monitoring_files(shared_data) if p.name == name)
+def test_day_totals_equal_device_midnight_rows(name: str) -> None:
+    path = monitoring_file(name)
     result = parse(path, device_zone(path))
     assert result.partial is None and result.series
     batch = result.series[0].batch
@@ -50,17 +55,16 @@ def test_day_totals_equal_device_midnight_rows(shared_data: Path, name: str) -> 
         assert by_day[day] == pytest.approx(total - baseline.get(day, 0)), day
 
 
-def test_full_day_files_have_a_midnight_row(shared_data: Path) -> None:
+def test_full_day_files_have_a_midnight_row() -> None:
     """The check above is not vacuous: these files each end with a day-total row."""
-    fit = shared_data / "fit"
-    for path in (fit / "monitoring" / "andrew@acooke.org_24696157869.fit",
-                 fit / "monitoring" / CONTINUED, fit / "sdk_samples" / "MonitoringFile.fit"):
+    for path in map(monitoring_file, ("andrew@acooke.org_24696157869.fit", CONTINUED,
+                                      "MonitoringFile.fit")):
         assert midnight_totals(path), path.name
 
 
-def test_continued_file_does_not_double_count(shared_data: Path) -> None:
+def test_continued_file_does_not_double_count() -> None:
     """Ingesting a file and its continuation, overlaid slot-wise, gives the device's total."""
-    first, second = (shared_data / "fit" / "monitoring" / n for n in (FIRST, CONTINUED))
+    first, second = map(monitoring_file, (FIRST, CONTINUED))
     old, new = grids(first), grids(second)
     assert [g.local_date for g in old] == [g.local_date for g in new]
     merged = old[0].overlay(new[0])
@@ -68,8 +72,8 @@ def test_continued_file_does_not_double_count(shared_data: Path) -> None:
     assert old[0].total_steps + new[0].total_steps == pytest.approx(merged.total_steps)
 
 
-def test_posture_and_wear(shared_data: Path) -> None:
-    path = shared_data / "fit" / "monitoring" / "andrew@acooke.org_24696157869.fit"
+def test_posture_and_wear() -> None:
+    path = monitoring_file("andrew@acooke.org_24696157869.fit")
     (day,) = [g for g in grids(path) if g.n_slots == 1440]
     assert day.sedentary_s is not None and day.stepping_s is not None
     covered = ~np.isnan(day.sedentary_s)
@@ -80,24 +84,24 @@ def test_posture_and_wear(shared_data: Path) -> None:
     assert np.all(day.worn[stepping] == WORN)
 
 
-def test_timestamp_16_is_monotonic(shared_data: Path) -> None:
-    for path in monitoring_files(shared_data):
+def test_timestamp_16_is_monotonic() -> None:
+    for path in monitoring_files():
         start = parse(path).series[0].batch.start
         assert np.all(np.diff(start) >= 0), path.name
 
 
-def test_unknown_activity_type_is_kept_without_posture(shared_data: Path) -> None:
+def test_unknown_activity_type_is_kept_without_posture() -> None:
     """Type 9 (not in the profile) opens the continued file: an interval with no posture."""
-    path = shared_data / "fit" / "monitoring" / CONTINUED
+    path = monitoring_file(CONTINUED)
     batch = parse(path).series[0].batch
     assert batch.sedentary_s is not None
     assert np.isnan(batch.sedentary_s).any() and len(batch) > 200
 
 
 @pytest.mark.parametrize("name", [p.name for p in MONITORING] + ["MonitoringFile.fit"])
-def test_daily_summaries_report_the_device_day_totals(shared_data: Path, name: str) -> None:
+def test_daily_summaries_report_the_device_day_totals(name: str) -> None:
     """Through merge and summary, each full day's steps are the device's own midnight total."""
-    path = next(p for p in monitoring_files(shared_data) if p.name == name)
+    path = monitoring_file(name)
     by_day = {g.local_date: g for g in grids(path)}
     baseline, totals = start_snapshot(path), midnight_totals(path)
     summaries = {s.local_date: s for s in summarize_days(

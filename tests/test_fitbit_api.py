@@ -1,4 +1,4 @@
-"""Fitbit Web API JSON responses (Open mHealth shimmer fixtures in ../shared/data)."""
+"""Fitbit Web API JSON responses (Open mHealth shimmer fixtures in tests/data)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ingest.base import ParseContext, ParseResult
 from ingest.errors import CorruptFile, IngestError, UnsupportedFormat
 from ingest.fitbit_api import PARSER
 from schemas.daygrid import DAY, MINUTE
+from tests.conftest import device_file, device_files
 
 FOLDER = "fitbit/webapi_json_shimmer"
 EXPECTED: dict[str, object] = {
@@ -30,37 +31,38 @@ EXPECTED: dict[str, object] = {
 }
 
 
-def load(shared_data: Path, name: str, tz: str = "UTC") -> ParseResult:
-    return PARSER.parse(io.BytesIO((shared_data / FOLDER / name).read_bytes()), ParseContext("p1", tz, name))
+def load(name: str, tz: str = "UTC") -> ParseResult:
+    return PARSER.parse(io.BytesIO(device_file(f"{FOLDER}/{name}").read_bytes()),
+                        ParseContext("p1", tz, name))
 
 
-def test_every_fixture_has_an_expected_outcome(shared_data: Path) -> None:
-    assert {p.name for p in (shared_data / FOLDER).glob("*.json")} == set(EXPECTED)
+def test_every_fixture_has_an_expected_outcome() -> None:
+    assert {Path(rel).name for rel in device_files(f"{FOLDER}/*.json")} == set(EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_fixture_outcome(name: str, shared_data: Path) -> None:
+def test_fixture_outcome(name: str) -> None:
     if EXPECTED[name] == "parsed":
-        assert load(shared_data, name).records > 0
+        assert load(name).records > 0
     else:
         with pytest.raises(UnsupportedFormat, match="carries no activity data"):
-            load(shared_data, name)
+            load(name)
 
 
-def test_daily_series_values_are_strings_turned_into_days(shared_data: Path) -> None:
+def test_daily_series_values_are_strings_turned_into_days() -> None:
     name = "fitbit-activities-steps-timeseries.json"
-    days = json.loads((shared_data / FOLDER / name).read_text())["activities-steps"]
-    (series,) = load(shared_data, name, "America/Los_Angeles").series
+    days = json.loads(device_file(f"{FOLDER}/{name}").read_text())["activities-steps"]
+    (series,) = load(name, "America/Los_Angeles").series
     assert series.batch.resolution_s == DAY
     assert series.batch.steps.tolist() == [float(d["value"]) for d in days]
     assert series.batch.start[0] == pd.Timestamp(days[0]["dateTime"],
                                                  tz="America/Los_Angeles").timestamp()
 
 
-def test_intraday_rows_take_their_date_from_the_series(shared_data: Path) -> None:
+def test_intraday_rows_take_their_date_from_the_series() -> None:
     name = "fitbit-activities-steps-1d-1m-intraday.json"
-    doc = json.loads((shared_data / FOLDER / name).read_text())
-    (series,) = load(shared_data, name).series
+    doc = json.loads(device_file(f"{FOLDER}/{name}").read_text())
+    (series,) = load(name).series
     day = doc["activities-steps"][0]["dateTime"]
     rows = doc["activities-steps-intraday"]["dataset"]
     assert series.batch.resolution_s == MINUTE
@@ -69,14 +71,14 @@ def test_intraday_rows_take_their_date_from_the_series(shared_data: Path) -> Non
     assert series.batch.total_steps == sum(r["value"] for r in rows)
 
 
-def test_heart_rate_minutes_are_worn_minutes(shared_data: Path) -> None:
-    (series,) = load(shared_data, "fitbit-activities-heart-1d-1m-intraday.json").series
+def test_heart_rate_minutes_are_worn_minutes() -> None:
+    (series,) = load("fitbit-activities-heart-1d-1m-intraday.json").series
     assert (series.batch.worn == 1).all() and np.isnan(series.batch.steps).all()
     assert len(series.batch) == 5
 
 
-def test_sniff_scores(shared_data: Path) -> None:
-    scores = {n: PARSER.sniff((shared_data / FOLDER / n).read_bytes(), n) for n in EXPECTED}
+def test_sniff_scores() -> None:
+    scores = {n: PARSER.sniff(device_file(f"{FOLDER}/{n}").read_bytes(), n) for n in EXPECTED}
     assert all((scores[n] == 80) == (EXPECTED[n] == "parsed") for n in EXPECTED)
     assert all(score > 0 for score in scores.values())
 

@@ -16,6 +16,7 @@ from ingest.errors import (AmbiguousFormat, CorruptFile, IngestError, UnknownSub
 from ingest.fitbit_csv import PARSER
 from ingest.generic_csv import PARSER as GENERIC
 from schemas.daygrid import DAY, HOUR, MINUTE
+from tests.conftest import device_file
 
 KAGGLE = "fitbit/fitabase_kaggle_4.12.16-5.12.16"
 SUBJECT = "fitbit/fitabase_export_actiwearcheck"
@@ -47,21 +48,26 @@ def context(path: Path, tz: str = "UTC") -> ParseContext:
     return ParseContext("name5", tz, path.name, id_map=id_map)
 
 
-@pytest.fixture(scope="session")
-def parsed(shared_data: Path) -> dict[str, ParseResult | IngestError]:
-    """Each file parsed once per session (in UTC, so day sums are plain epoch arithmetic)."""
-    out: dict[str, ParseResult | IngestError] = {}
-    for name in EXPECTED:
-        path = shared_data / name
+class Parsed(dict):
+    """name -> each file parsed once per session when first asked for (in UTC, so day sums are
+    plain epoch arithmetic); asking for a file that is not here skips the test (device_file)."""
+
+    def __missing__(self, name: str) -> ParseResult | IngestError:
+        path = device_file(name)
         try:
-            out[name] = PARSER.parse(io.BytesIO(path.read_bytes()), context(path))
+            self[name] = PARSER.parse(io.BytesIO(path.read_bytes()), context(path))
         except IngestError as exc:
-            out[name] = exc
-    return out
+            self[name] = exc
+        return self[name]
 
 
-def raw(shared_data: Path, name: str) -> pd.DataFrame:
-    return pd.read_csv(shared_data / name)
+@pytest.fixture(scope="session")
+def parsed() -> dict[str, ParseResult | IngestError]:
+    return Parsed()
+
+
+def raw(name: str) -> pd.DataFrame:
+    return pd.read_csv(device_file(name))
 
 
 def by_key(result: ParseResult, measure: str = "steps") -> pd.Series:
@@ -77,19 +83,19 @@ def test_every_fitbit_csv_has_an_expected_outcome(shared_data: Path) -> None:
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_real_file_outcome(name: str, parsed: dict, shared_data: Path) -> None:
+def test_real_file_outcome(name: str, parsed: dict) -> None:
     got = parsed[name]
     if EXPECTED[name] is PARSED:
         assert isinstance(got, ParseResult), got
-        rows = len(raw(shared_data, name))
+        rows = len(raw(name))
         assert got.records + sum(got.skipped.values()) == rows
     else:
         assert isinstance(got, UnsupportedFormat) and "no activity data" in str(got)
 
 
-def test_sniff_prefers_fitabase_over_generic_csv(shared_data: Path) -> None:
+def test_sniff_prefers_fitabase_over_generic_csv() -> None:
     for name in EXPECTED:
-        head = (shared_data / name).read_bytes()[:65536]
+        head = device_file(name).read_bytes()[:65536]
         assert PARSER.sniff(head, name) > GENERIC.sniff(head, name)
 
 
@@ -103,13 +109,13 @@ def test_minute_wide_hour_sums_equal_hourly_steps(parsed: dict) -> None:
     assert (hours[common] == hourly[common]).all()
 
 
-def test_wide_minutes_are_unique_and_complete(parsed: dict, shared_data: Path) -> None:
+def test_wide_minutes_are_unique_and_complete(parsed: dict) -> None:
     steps = by_key(parsed[f"{KAGGLE}/minuteStepsWide_merged.csv"])
     intensity = by_key(parsed[f"{KAGGLE}/minuteIntensitiesWide_merged.csv"], "sedentary_s")
     assert steps.index.is_unique and len(steps) == 60 * len(
-        raw(shared_data, f"{KAGGLE}/minuteStepsWide_merged.csv"))
+        raw(f"{KAGGLE}/minuteStepsWide_merged.csv"))
     assert steps.index.equals(intensity.index)
-    zeros = (raw(shared_data, f"{KAGGLE}/minuteIntensitiesWide_merged.csv").iloc[:, 2:] == 0)
+    zeros = (raw(f"{KAGGLE}/minuteIntensitiesWide_merged.csv").iloc[:, 2:] == 0)
     assert (intensity == MINUTE).sum() == zeros.to_numpy().sum()
 
 
@@ -121,9 +127,9 @@ def test_daily_activity_steps_equal_daily_steps(parsed: dict) -> None:
     assert (resaved[activity.index] == activity).all()
 
 
-def test_daily_activity_keeps_sedentary_minutes(parsed: dict, shared_data: Path) -> None:
+def test_daily_activity_keeps_sedentary_minutes(parsed: dict) -> None:
     sedentary = by_key(parsed[f"{KAGGLE}/dailyActivity_merged.csv"], "sedentary_s")
-    assert sedentary.sum() == raw(shared_data, f"{KAGGLE}/dailyActivity_merged.csv")[
+    assert sedentary.sum() == raw(f"{KAGGLE}/dailyActivity_merged.csv")[
         "SedentaryMinutes"].sum() * MINUTE
     result = parsed[f"{KAGGLE}/dailyActivity_merged.csv"]
     assert {s.batch.resolution_s for s in result.series} == {DAY}
@@ -149,10 +155,10 @@ def test_subject_minutes_have_1440_rows_a_day_and_daily_is_at_least_their_sum(
     assert hourly.sum() == minutes.sum()
 
 
-def test_subject_wear_time_is_a_daily_worn_flag(parsed: dict, shared_data: Path) -> None:
+def test_subject_wear_time_is_a_daily_worn_flag(parsed: dict) -> None:
     name = f"{SUBJECT}/name5_fitbitWearTimeViaHR_20190730_20230830.csv"
     (series,) = parsed[name].series
-    minutes = raw(shared_data, name)["TotalMinutesWearTime"]
+    minutes = raw(name)["TotalMinutesWearTime"]
     assert series.patient_id == "name5" and series.batch.resolution_s == DAY
     assert (series.batch.worn == 1).sum() == (minutes > 0).sum()
     assert np.isnan(series.batch.steps).all()
@@ -165,9 +171,9 @@ def test_subject_sync_events(parsed: dict) -> None:
     assert result.notes == ["devices: Alta HR"]
 
 
-def test_dst_gap_rows_of_real_data_are_dropped(shared_data: Path) -> None:
-    path = shared_data / VARIANTS / "hourlySteps_merged__period1_3.12.16-4.11.16.csv"
-    in_gap = raw(shared_data, str(path.relative_to(shared_data)))
+def test_dst_gap_rows_of_real_data_are_dropped() -> None:
+    name = f"{VARIANTS}/hourlySteps_merged__period1_3.12.16-4.11.16.csv"
+    path, in_gap = device_file(name), raw(name)
     in_gap = in_gap[in_gap["ActivityHour"] == "3/13/2016 2:00:00 AM"]
     result = PARSER.parse(io.BytesIO(path.read_bytes()), context(path, "America/Chicago"))
     assert result.skipped == {"local time in daylight-saving gap": len(in_gap)}

@@ -15,6 +15,7 @@ from processors.merge import WEAR_MINUTES_HR, merge_day
 from processors.summary import (WEAR_CHOI, WEAR_DEVICE, WEAR_HOURLY, WEAR_HR_DAILY, WEAR_NONE,
                                 SummaryParams, summarize, summarize_days)
 from schemas.daygrid import DAY, HOUR, MINUTE, NOT_WORN, WEAR_UNKNOWN, WORN, DayGrid, Source
+from tests.conftest import device_file
 from tests.test_merge import ACTIVPAL, FITBIT, GARMIN, PHONE, grid, random_minutes
 
 SPRING, AUTUMN = date(2024, 3, 31), date(2024, 10, 27)  # Europe/Berlin: 1380 and 1500 slots
@@ -136,17 +137,18 @@ def test_batch_equals_one_by_one_across_slot_counts_and_resolutions() -> None:
     assert summarize_days(days) == [summarize(d) for d in days]
 
 
-def test_real_fitbit_minute_steps_match_the_daily_totals(shared_data: Path) -> None:
+def test_real_fitbit_minute_steps_match_the_daily_totals() -> None:
     """Fitabase minute steps, merged with the same subject's daily totals, keep every step."""
     from ingest.base import ParseContext
     from ingest.fitbit_csv import PARSER
     from schemas.binning import bin_batch
 
-    folder, tz = shared_data / "fitbit" / "fitabase_export_actiwearcheck", "America/New_York"
+    folder, tz = "fitbit/fitabase_export_actiwearcheck", "America/New_York"
 
     def grids(table: str) -> dict[date, DayGrid]:
-        path = next(folder.glob(f"name5_{table}_*.csv"))
-        result = PARSER.parse(io.BytesIO(path.read_bytes()), ParseContext("p1", tz, filename=path.name))
+        path = device_file(f"{folder}/name5_{table}_20190730_20230830.csv")
+        result = PARSER.parse(io.BytesIO(path.read_bytes()),
+                              ParseContext("p1", tz, filename=path.name))
         return {g.local_date: g for s in result.series for g in bin_batch(s.batch, "p1", tz)}
 
     minute, daily = grids("minuteStepsNarrow"), grids("dailySteps")
@@ -180,7 +182,7 @@ def test_batch_of_mixed_wear_evidence_equals_one_by_one(seeds: list[int]) -> Non
     assert summarize_days(days) == [summarize(d) for d in days]
 
 
-def test_real_fitbit_sedentary_minutes_are_what_the_files_report(shared_data: Path) -> None:
+def test_real_fitbit_sedentary_minutes_are_what_the_files_report() -> None:
     """Minute intensities overlaid on minute steps (one source) give, per local day, the count
     of intensity-0 minutes in the file; Fitbit's daily SedentaryMinutes leaves sleep out, so it
     is never more; a day known only from the daily files reports SedentaryMinutes itself."""
@@ -190,11 +192,12 @@ def test_real_fitbit_sedentary_minutes_are_what_the_files_report(shared_data: Pa
     from ingest.fitbit_csv import PARSER
     from schemas.binning import bin_batch
 
-    folder, tz = shared_data / "fitbit" / "fitabase_export_actiwearcheck", "America/New_York"
+    folder, tz = "fitbit/fitabase_export_actiwearcheck", "America/New_York"
 
     def table(name: str) -> tuple[Path, dict[date, DayGrid]]:
-        path = next(folder.glob(f"name5_{name}_*.csv"))
-        result = PARSER.parse(io.BytesIO(path.read_bytes()), ParseContext("p1", tz, filename=path.name))
+        path = device_file(f"{folder}/name5_{name}_20190730_20230830.csv")
+        result = PARSER.parse(io.BytesIO(path.read_bytes()),
+                              ParseContext("p1", tz, filename=path.name))
         return path, {g.local_date: g for s in result.series for g in bin_batch(s.batch, "p1", tz)}
 
     _, steps = table("minuteStepsNarrow")

@@ -77,9 +77,10 @@ def test_unknown_patient_is_refused(rw, tmp_path: Path) -> None:
     assert code == 1 and "NOPE" in err
 
 
-def test_merged_fitabase_file_maps_subjects_to_patients(rw, shared_data: Path,
-                                                        database_url: str) -> None:
-    path = shared_data / "fitbit/fitabase_kaggle_4.12.16-5.12.16/hourlySteps_merged.csv"
+def test_merged_fitabase_file_maps_subjects_to_patients(rw, database_url: str) -> None:
+    from tests.conftest import device_file
+
+    path = device_file("fitbit/fitabase_kaggle_4.12.16-5.12.16/hourlySteps_merged.csv")
     frame = pd.read_csv(path)
     ids = [str(i) for i in frame["Id"].unique()[:2]]
     rw("patient", "add", "P2", "--procedure", "fusion", "--start-date", "2016-04-01",
