@@ -14,6 +14,7 @@ FORMATS: dict[str, str] = {
     "fitbit-api": "ingest.fitbit_api:PARSER",
     "csv": "ingest.generic_csv:PARSER",
     "activpal": "ingest.activpal:PARSER",
+    "actigraph": "ingest.actigraph:PARSER",
 }
 SNIFF_BYTES = 64 * 1024
 
