@@ -15,6 +15,7 @@ FORMATS: dict[str, str] = {
     "csv": "ingest.generic_csv:PARSER",
     "activpal": "ingest.activpal:PARSER",
     "actigraph": "ingest.actigraph:PARSER",
+    "garmin-connect": "ingest.garmin_connect:PARSER",
 }
 SNIFF_BYTES = 64 * 1024
 
