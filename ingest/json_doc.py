@@ -22,10 +22,26 @@ def load_json(data: bytes, filename: str, what: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        closed = text.rstrip().endswith("}" if opening == "{" else "]")
-        cut = "" if closed else " (the document is not closed at the end: cut short?)"
+        cut = " (it stops before its brackets close: cut short?)" if _open_at_end(text) else ""
         raise CorruptFile(f"{filename}: damaged {what} JSON: {exc.msg} at line {exc.lineno} "
                           f"column {exc.colno}{cut}") from exc
+
+
+def _open_at_end(text: str) -> bool:
+    """True when brackets opened outside strings are still open at the end of ``text``."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if escaped:
+            escaped = False
+        elif in_string:
+            escaped, in_string = char == "\\", char != '"'
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+    return depth > 0 or in_string
 
 
 def has_keys(head: bytes, *keys: str) -> bool:
