@@ -16,6 +16,7 @@ FORMATS: dict[str, str] = {
     "activpal": "ingest.activpal:PARSER",
     "actigraph": "ingest.actigraph:PARSER",
     "garmin-connect": "ingest.garmin_connect:PARSER",
+    "google-fit": "ingest.google_fit:PARSER",
 }
 SNIFF_BYTES = 64 * 1024
 

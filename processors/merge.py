@@ -34,10 +34,11 @@ from schemas.daygrid import MEASURES, WEAR_MINUTES_HR, WEAR_UNKNOWN, DayGrid, da
 #: Source kinds, most trusted first (P: posture monitors measure steps and posture at the hip
 #: or thigh; wrist trackers over-count arm movement; CSV has no provenance). Garmin Connect's
 #: JSON is the watch's data as Garmin's servers summarize it (15-minute buckets, days): after
-#: the FIT files themselves.
+#: the FIT files themselves. Google Fit, phone or Wear OS data merged by Google, ranks with
+#: the phone-based Apple Health, after it.
 DEFAULT_PRECEDENCE: tuple[str, ...] = (
     "activpal", "actigraph", "garmin-fit", "garmin-fit-activity", "garmin-connect", "fitbit",
-    "apple-health", "csv")
+    "apple-health", "google-fit", "csv")
 #: Kinds whose posture seconds come from a sensed body position (RULES.md: "sitting" only where
 #: posture is sensed: activPAL, ActiGraph inclinometer). FIT activity types and Apple stand
 #: hours also fill ``sedentary_s`` but are inferred, so they never make a minute "sitting".

@@ -32,7 +32,7 @@ class Source:
     """Where data came from: a device or app, identified as precisely as the export allows.
 
     ``kind`` is the export family (``garmin-fit``, ``garmin-connect``, ``fitbit``,
-    ``apple-health``, ``activpal``, ``actigraph``, ``csv``); ``device`` the
+    ``apple-health``, ``google-fit``, ``activpal``, ``actigraph``, ``csv``); ``device`` the
     model or app; ``serial`` a stable device id when known.
     """
 
