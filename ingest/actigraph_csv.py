@@ -216,9 +216,10 @@ def _data_times(frame: pd.DataFrame, offsets: np.ndarray,
 
     def dates_fit(order: str, start: float) -> bool:
         days = [_date(text, order) for text in uniq]
-        if any(d is None for d in days):
+        valid = [d for d in days if d is not None]
+        if len(valid) < len(days):
             return False
-        seconds = np.array([(d - EPOCH).total_seconds() for d in days])[codes]
+        seconds = np.array([(d - EPOCH).total_seconds() for d in valid])[codes]
         return bool(np.all(seconds + clock.to_numpy() == start + offsets))
 
     return [dates_fit]

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ingest.activpal import PARSER
 from ingest.base import ParseContext, ParseResult
@@ -219,12 +220,12 @@ def local_offset() -> float:
 @given(st.lists(st.tuples(st.integers(0, 4000), st.sampled_from([0, 1, 2, 3.1, 3.2, 4]),
                           st.booleans()), min_size=1, max_size=40),
        st.integers(0, 599))
-def test_minute_splitting_preserves_seconds_and_steps(events: list, offset_tenths: int) -> None:
+def test_minute_splitting_preserves_seconds_and_steps(bouts: list, offset_tenths: int) -> None:
     """Random events (tenths of a second) starting anywhere in a minute: every posture's
     seconds and all steps survive the split at minute edges, minute by minute."""
     start = datetime(2024, 5, 1, 8, 0)
     t, count, rows = offset_tenths, 0, []
-    for tenths, code, stride in events:
+    for tenths, code, stride in bouts:
         count += int(code == 2 and stride)
         rows.append((excel(start) + t / 864000, tenths / 10, code, count))
         t += tenths
@@ -233,7 +234,7 @@ def test_minute_splitting_preserves_seconds_and_steps(events: list, offset_tenth
     assert sum(g.total_steps for g in days) == pytest.approx(2 * count)
     for measure, codes in (("sedentary_s", (0, 3.1, 3.2)), ("upright_s", (1,)),
                            ("stepping_s", (2,))):
-        want = sum(tenths for tenths, code, _ in events if code in codes) / 10
+        want = sum(tenths for tenths, code, _ in bouts if code in codes) / 10
         assert sum(np.nansum(getattr(g, measure)) for g in days) == pytest.approx(want, abs=1e-3)
     raw = list(csv.reader(io.StringIO(data.decode())))[1:]
     for g in days:

@@ -26,11 +26,13 @@ from tests.conftest import SHARED_DATA
 TESTS_DATA = Path(__file__).parent / "data"
 FOLDER = "garmin_connect_json"
 PREFIX = f"{FOLDER}/python-garminconnect_test_"
-CHART = f"{PREFIX}steps_data__wellness-service-wellness-dailySummaryChart-mtamizi-date-2023-07-01.json"
+CHART = (f"{PREFIX}steps_data__wellness-service-wellness-dailySummaryChart-mtamizi-date-"
+         "2023-07-01.json")
 SUMMARY = (f"{PREFIX}user_summary__usersummary-service-usersummary-daily-mtamizi-calendarDate-"
            "2023-07-01.json")
 STATS = f"{PREFIX}daily_steps__usersummary-service-stats-steps-daily-2023-07-01-2023-07-01.json"
-HEART = f"{PREFIX}heart_rates__wellness-service-wellness-dailyHeartRate-mtamizi-date-2023-07-01.json"
+HEART = (f"{PREFIX}heart_rates__wellness-service-wellness-dailyHeartRate-mtamizi-date-"
+         "2023-07-01.json")
 TZ = "America/Denver"  # UTC-6 in July, as the files' own GMT/local pairs say
 DAY_1 = date(2023, 7, 1)
 EXPECTED: dict[str, type | None] = {CHART: None, SUMMARY: None, STATS: None,
