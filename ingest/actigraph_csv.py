@@ -25,7 +25,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
+from typing import Callable, NoReturn
 
 import numpy as np
 import pandas as pd
@@ -101,7 +101,7 @@ def _preamble(lines: list[str], filename: str) -> Preamble:
     return Preamble(fields)
 
 
-def _no_steps(pre: Preamble, filename: str) -> None:
+def _no_steps(pre: Preamble, filename: str) -> NoReturn:
     raise UnsupportedFormat(f"{filename}: no steps in this ActiLife export (mode "
                             f"{pre.get('mode') or '?'}); export it with steps")
 
