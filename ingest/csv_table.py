@@ -1,15 +1,16 @@
 """Reading CSV exports into checked columns, and building interval batches from them.
 
-Shared by the Fitbit/Fitabase and the generic CSV parsers. Tables are read as text (every
-cell a string) with the file's line number as row index, so each defect can name its line;
-pandas' errors are translated to :class:`CorruptFile` here, once.
+Shared by the CSV parsers (Fitbit/Fitabase, generic, activPAL, ActiLife, Google Takeout).
+Tables are read as text (every cell a string) with the file's line number as row index, so
+each defect can name its line; pandas' errors are translated to :class:`CorruptFile` here,
+once.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,21 +37,39 @@ def head_lines(head: bytes, n: int = 2) -> list[list[str]]:
     return [[field.strip() for field in row] for row in csv.reader(lines)]
 
 
-def read_table(text: str, filename: str, header_line: int = 1) -> pd.DataFrame:
+def read_table(text: str, filename: str, header_line: int = 1,
+               names: Sequence[str] | None = None) -> pd.DataFrame:
     """All rows below the header (1-based ``header_line``) as strings, indexed by line number.
 
-    Blank lines are dropped; a row with too many fields rejects the file."""
+    With ``names`` the file has no header row: the rows start at ``header_line`` and take
+    these column names. Blank lines are dropped; a row with too many fields rejects the file;
+    missing trailing fields read as empty."""
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False,
-                            skip_blank_lines=False, skiprows=header_line - 1)
+                            skip_blank_lines=False, skiprows=header_line - 1,
+                            header=None if names else "infer", names=names)
     except (pd.errors.ParserError, ValueError) as exc:
         raise CorruptFile(f"{filename}: not a well-formed CSV table ({exc})") from exc
     if not isinstance(frame.index, pd.RangeIndex):  # pandas made extra fields an index
         raise CorruptFile(f"{filename}: a row has more fields than the header")
     frame.columns = [str(c).strip() for c in frame.columns]
-    frame.index = frame.index + header_line + 1
+    frame.index = frame.index + header_line + (0 if names else 1)
     blank = frame.isna() | (frame == "")
     return frame[~blank.all(axis=1)]
+
+
+def drop_cut_last_line(frame: pd.DataFrame, text: str, result: ParseResult) -> pd.DataFrame:
+    """``frame`` without its last row when the file stops inside it: no line break after it
+    and fewer fields than the header (a file cut short while written or copied). ``result``
+    is then ``partial``, with the line and how many rows were kept."""
+    if frame.empty or text.endswith(("\n", "\r")):
+        return frame
+    last_line = text[max(text.rfind("\n"), text.rfind("\r")) + 1:]
+    if len(next(csv.reader([last_line]), [])) >= len(frame.columns):
+        return frame
+    result.partial = (f"the file ends inside line {frame.index[-1]} (cut short): kept the "
+                      f"{len(frame) - 1} complete rows before it")
+    return frame.iloc[:-1]
 
 
 def numbers(frame: pd.DataFrame, columns: list[str], filename: str, *,

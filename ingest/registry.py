@@ -13,6 +13,10 @@ FORMATS: dict[str, str] = {
     "fitbit": "ingest.fitbit_csv:PARSER",
     "fitbit-api": "ingest.fitbit_api:PARSER",
     "csv": "ingest.generic_csv:PARSER",
+    "activpal": "ingest.activpal:PARSER",
+    "actigraph": "ingest.actigraph:PARSER",
+    "garmin-connect": "ingest.garmin_connect:PARSER",
+    "google-fit": "ingest.google_fit:PARSER",
 }
 SNIFF_BYTES = 64 * 1024
 

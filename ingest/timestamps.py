@@ -1,4 +1,5 @@
-"""Date and time text of exports: format detection, and local wall-clock time to UTC.
+"""Date and time text of exports: format detection, local wall-clock time to UTC, and the
+clocks of research monitors (:func:`device_clock_to_utc`).
 
 Exports write dates as M/D/Y or D/M/Y (or ISO Y-M-D), with 12- or 24-hour clocks, with or
 without seconds, zero-padded or not. The date order is *detected* over a whole column: a first
@@ -12,7 +13,8 @@ repeats each hour once per subject).
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -159,3 +161,34 @@ def drop_dst_gap(epoch: np.ndarray, steps: np.ndarray, result: ParseResult) -> n
         result.notes.append(f"{int(gap.sum())} row(s) at clock times skipped by daylight "
                             f"saving were dropped ({np.nansum(steps[gap]):g} steps)")
     return ~gap
+
+
+def device_clock_to_utc(local_s: np.ndarray, tz: str, result: ParseResult) -> np.ndarray:
+    """UTC epoch seconds of times read on a research monitor's own clock (activPAL, ActiGraph).
+
+    ``local_s`` are wall-clock seconds with no zone (seconds since 1970-01-01 00:00 on that
+    clock). ASSUMED: the clock was set once, to the patient's local time in ``tz``, when the
+    device was initialised, and then counted real seconds without daylight-saving changes, so
+    the zone's offset at the first time applies to the whole recording. A recording that
+    crosses a change in ``tz`` is kept on that one offset, and a note says so."""
+    if len(local_s) == 0:
+        return np.asarray(local_s, dtype=np.float64)
+    offset = _offset_s(float(np.min(local_s)), tz)
+    utc = np.asarray(local_s, dtype=np.float64) - offset
+    if _offset_s(float(np.max(local_s)), tz) != offset:
+        result.notes.append(
+            f"the recording crosses a daylight-saving change in {tz}: its times are read on "
+            f"the device clock at UTC{_signed(offset)} throughout, as such clocks do not change")
+    return utc
+
+
+def _offset_s(wall_s: float, tz: str) -> int:
+    """UTC offset in seconds of ``tz`` at a wall-clock time (its first occurrence if repeated)."""
+    wall = datetime(1970, 1, 1) + timedelta(seconds=wall_s)
+    offset = wall.replace(tzinfo=ZoneInfo(tz)).utcoffset()
+    return int(offset.total_seconds()) if offset else 0
+
+
+def _signed(offset_s: int) -> str:
+    hours, minutes = divmod(abs(offset_s) // 60, 60)
+    return f"{'-' if offset_s < 0 else '+'}{hours:02d}:{minutes:02d}"

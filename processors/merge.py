@@ -32,9 +32,13 @@ import numpy as np
 from schemas.daygrid import MEASURES, WEAR_MINUTES_HR, WEAR_UNKNOWN, DayGrid, day_bounds
 
 #: Source kinds, most trusted first (P: posture monitors measure steps and posture at the hip
-#: or thigh; wrist trackers over-count arm movement; CSV has no provenance).
+#: or thigh; wrist trackers over-count arm movement; CSV has no provenance). Garmin Connect's
+#: JSON is the watch's data as Garmin's servers summarize it (15-minute buckets, days): after
+#: the FIT files themselves. Google Fit, phone or Wear OS data merged by Google, ranks with
+#: the phone-based Apple Health, after it.
 DEFAULT_PRECEDENCE: tuple[str, ...] = (
-    "activpal", "actigraph", "garmin-fit", "garmin-fit-activity", "fitbit", "apple-health", "csv")
+    "activpal", "actigraph", "garmin-fit", "garmin-fit-activity", "garmin-connect", "fitbit",
+    "apple-health", "google-fit", "csv")
 #: Kinds whose posture seconds come from a sensed body position (RULES.md: "sitting" only where
 #: posture is sensed: activPAL, ActiGraph inclinometer). FIT activity types and Apple stand
 #: hours also fill ``sedentary_s`` but are inferred, so they never make a minute "sitting".

@@ -31,8 +31,9 @@ WEAR_MINUTES_HR = "wear_minutes_hr"
 class Source:
     """Where data came from: a device or app, identified as precisely as the export allows.
 
-    ``kind`` is the export family (``garmin-fit``, ``fitbit``, ``apple-health``, ``activpal``,
-    ``actigraph``, ``csv``); ``device`` the model or app; ``serial`` a stable device id when known.
+    ``kind`` is the export family (``garmin-fit``, ``garmin-connect``, ``fitbit``,
+    ``apple-health``, ``google-fit``, ``activpal``, ``actigraph``, ``csv``); ``device`` the
+    model or app; ``serial`` a stable device id when known.
     """
 
     kind: str

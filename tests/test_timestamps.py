@@ -10,8 +10,8 @@ import pytest
 
 from ingest.base import ParseResult
 from ingest.errors import AmbiguousFormat, CorruptFile
-from ingest.timestamps import (drop_dst_gap, local_days_to_utc, parse_local_stamps,
-                               patient_local_to_utc)
+from ingest.timestamps import (device_clock_to_utc, drop_dst_gap, local_days_to_utc,
+                               parse_local_stamps, patient_local_to_utc)
 
 
 def stamps(*texts: str, order: str | None = None) -> list[str]:
@@ -102,3 +102,15 @@ def test_gap_rows_are_dropped_and_counted() -> None:
     assert keep.tolist() == [True, False]
     assert result.skipped == {"local time in daylight-saving gap": 1}
     assert "27 steps" in result.notes[0]
+
+
+def test_a_device_clock_keeps_the_offset_it_was_set_with() -> None:
+    """A research monitor set at 12:00 BST keeps UTC+01:00 after the clocks go back."""
+    wall = np.array([datetime(2018, 10, 27, 12), datetime(2018, 10, 28, 12)], "datetime64[s]")
+    result = ParseResult("test")
+    utc = device_clock_to_utc(wall.astype(np.int64).astype(np.float64), "Europe/London", result)
+    assert utc.tolist() == [datetime(2018, 10, 27, 11, tzinfo=timezone.utc).timestamp(),
+                            datetime(2018, 10, 28, 11, tzinfo=timezone.utc).timestamp()]
+    assert "UTC+01:00 throughout" in result.notes[0]
+    assert device_clock_to_utc(wall[:1].astype(np.int64).astype(np.float64), "Europe/London",
+                               ParseResult("test")).tolist() == utc[:1].tolist()
