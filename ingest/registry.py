@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
-from ingest.base import Parser
 from ingest.errors import AmbiguousFormat, UnsupportedFormat
+
+if TYPE_CHECKING:  # the parsers (and numpy) load on first use, not with the registry
+    from ingest.base import Parser
 
 #: CLI format name -> "module:attribute" of its parser (imported on first use).
 FORMATS: dict[str, str] = {

@@ -46,69 +46,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 import faust
 from faust.types import TP, EventT, StreamT
 
 from processors.faust_app import App
 from processors.topics import bootstrap_servers, ensure_topics
+from processors.sensors import Gauges, Sensors
+from processors.stream_settings import StreamSettings
 from schemas.alert_records import AlertEvent
 from schemas.daygrid import DayGrid
 from schemas.errors import RehabwatchError
 from schemas.records import DailySummary
 from schemas.wire import (HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, HEADER_ORIGIN_MS, AlertCheck,
-                          TopicConfig, WireError, decode_grid, decode_record, encode_record)
+                          WireError, decode_grid, decode_record, encode_record)
 
 log = logging.getLogger(__name__)
 
 #: How long the producer gathers messages into one request (Faust's default sends each one
 #: alone: one produce request, one socket write per message).
 PRODUCER_LINGER_S = 0.005
-
-
-@dataclass(frozen=True)
-class StreamSettings:
-    """Worker settings (read from the environment by :mod:`rehabwatch.settings`; each field
-    names its variable)."""
-
-    #: RW_KAFKA_URL: Faust broker URL, e.g. ``kafka://127.0.0.1:9092`` (required).
-    kafka_url: str
-    #: RW_STREAM_APP_ID: Faust app id = Kafka consumer group; workers with the same id share
-    #: the partitions.
-    app_id: str = "rehabwatch"
-    #: RW_TOPIC_*: topic names and sizes.
-    topics: TopicConfig = field(default_factory=TopicConfig)
-    #: RW_WORKER_WEB_HOST / RW_WORKER_WEB_PORT: where ``/metrics`` is served.
-    web_host: str = "127.0.0.1"
-    web_port: int = 6066
-    #: RW_STREAM_BATCH_MAX / RW_STREAM_BATCH_WITHIN_S: messages per batch (one transaction
-    #: stores and summarizes its grids, a second evaluates its patients), and how long to wait
-    #: to fill a batch (the latency this adds when traffic is light).
-    batch_max: int = 500
-    batch_within_s: float = 0.05
-    #: RW_STREAM_COMMIT_INTERVAL_S: how often acknowledged offsets are committed; what a
-    #: crashed worker may have to redo.
-    commit_interval_s: float = 1.0
-    #: RW_KAFKA_SESSION_TIMEOUT_S: how long a silent worker keeps its partitions.
-    session_timeout_s: float = 30.0
-    #: RW_MISSING_DATA_SCAN_S: period of the missing-data scan (leader worker only).
-    missing_data_scan_s: float = 900.0
-    #: RW_GAUGES_EVERY_S: period of the lag / open-alert / patient / outbox gauges.
-    gauges_every_s: float = 15.0
-    #: RW_NOTIFY_RETRY_S: period of the timer that delivers due notifications (leader only).
-    notify_retry_s: float = 60.0
-    #: RW_STREAM_DATADIR: Faust's local state folder (no tables live there: state is in the DB).
-    datadir: str = os.path.join(tempfile.gettempdir(), "rehabwatch-faust")
-    #: RW_LOG_LEVEL
-    loglevel: str = "warning"
 
 
 class TopicLayoutError(RehabwatchError):
@@ -124,36 +87,6 @@ def copartition_problem(first: str, first_n: int | None, second: str, second_n: 
     return (f"process reads {first} and {second} as one stream, so they need the same "
             f"partition count; they have {first_n} and {second_n}: recreate them alike (on an "
             "empty, drained stream)")
-
-
-@dataclass(frozen=True)
-class Gauges:
-    """Counts from the system of record for the gauges: open alerts by (rule, severity),
-    patients, undelivered notifications by (route, state)."""
-
-    open_alerts: Mapping[tuple[str, str], int]
-    patients: int
-    undelivered: Mapping[tuple[str, str], int] = field(default_factory=dict)
-
-
-class Sensors(Protocol):
-    """What the agents report, handed to them as Faust hands its sensors
-    (:class:`rehabwatch.metrics.PrometheusSensors` in production). Labels never name a
-    patient."""
-
-    def batch_done(self, agent: str, seconds: float) -> None: ...
-
-    def processed(self, topic: str, messages: int) -> None: ...
-
-    def dead_lettered(self, topic: str, stage: str) -> None: ...
-
-    def consumer_lag(self, topic: str, messages: int) -> None: ...
-
-    def alert_event(self, event: AlertEvent, lag_s: float | None) -> None: ...
-
-    def gauges(self, counts: Gauges) -> None: ...
-
-    def exposition(self) -> tuple[bytes, str]: ...
 
 
 @dataclass(frozen=True)

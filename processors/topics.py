@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from schemas.wire import TopicConfig
+from processors.stream_settings import TopicConfig
 
 
 def bootstrap_servers(kafka_url: str) -> list[str]:

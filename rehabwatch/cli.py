@@ -4,7 +4,7 @@ Handlers parse arguments, call :class:`rehabwatch.service.Service` and print. Wi
 the output is one JSON document on stdout; errors go to stderr with exit code 1 (2 for usage
 errors, from argparse). Only :class:`schemas.errors.RehabwatchError` is caught: an operator's
 mistake is one clear line, a bug is a traceback. Each command imports what it needs, so
-``rehabwatch --help`` starts without the database, the parsers or numpy.
+``rehabwatch --help`` starts without the database, the parsers, the broker client or numpy.
 """
 
 from __future__ import annotations
@@ -18,7 +18,10 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingest.registry import FORMATS
+from schemas.alert_records import AlertStatus
 from schemas.errors import RehabwatchError, UsageError
+from schemas.protocol import procedures
 
 if TYPE_CHECKING:
     from ingest.upload import UploadOutcome
@@ -27,14 +30,6 @@ if TYPE_CHECKING:
     from schemas.alert_records import Alert
 
 Handler = Callable[[argparse.Namespace, "Settings"], int]
-
-#: Export formats --format accepts (ingest.registry.FORMATS, kept here so --help does not
-#: import the parsers; a test checks the two agree).
-FORMAT_NAMES = ("fit", "fitbit", "fitbit-api", "csv")
-#: Procedures --procedure accepts (schemas.protocol.procedures(); a test checks they agree).
-PROCEDURES = ("conservative", "decompression", "discectomy", "fusion", "microdiscectomy")
-ALERT_STATUSES = ("open", "acknowledged", "snoozed", "resolved")
-
 
 def emit(args: argparse.Namespace, doc: Any, text: str) -> None:
     """Print ``doc`` as JSON with --json, else ``text``."""
@@ -279,7 +274,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="patient_command", required=True)
     pa = _adder(patient)("add", cmd_patient_add, "add a patient and their care plan")
     pa.add_argument("id")
-    pa.add_argument("--procedure", required=True, choices=PROCEDURES)
+    pa.add_argument("--procedure", required=True, choices=sorted(procedures()))
     pa.add_argument("--start-date", required=True, type=iso_date,
                     help="surgery or programme start (YYYY-MM-DD)")
     pa.add_argument("--tz", required=True, type=zone, help="IANA zone, e.g. Europe/London")
@@ -291,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     ing = add("ingest", cmd_ingest, "store tracker exports as day grids")
     ing.add_argument("paths", nargs="+", metavar="PATH", help="files or folders")
     ing.add_argument("--patient", required=True, help="patient the upload belongs to")
-    ing.add_argument("--format", default="auto", choices=["auto", *FORMAT_NAMES])
+    ing.add_argument("--format", default="auto", choices=["auto", *FORMATS])
     ing.add_argument("--id-map", action="append", metavar="SUBJECT=PATIENT|FILE",
                      help="map subject ids inside multi-subject files (Fitabase Id) to patients")
     ing.add_argument("--date-order", choices=["MDY", "DMY"],
@@ -304,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--as-of", type=iso_date, help="last complete day (default: yesterday)")
     al = add("alerts", cmd_alerts, "list alerts")
     al.add_argument("--patient")
-    al.add_argument("--status", choices=ALERT_STATUSES)
+    al.add_argument("--status", choices=[s.value for s in AlertStatus])
     one = add("alert", cmd_alert, "acknowledge, snooze or resolve an alert")
     one.add_argument("action", choices=["ack", "snooze", "resolve"])
     one.add_argument("alert_id")

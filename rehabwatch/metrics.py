@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 
-from processors.stream import Gauges
+from processors.sensors import Gauges
 from schemas.alert_records import AlertEvent
 
 # Seconds, from a fast in-memory batch to a slow database round trip.

@@ -13,7 +13,8 @@ from aiokafka.errors import KafkaError
 from processors.topics import bootstrap_servers, ensure_topics
 from schemas.daygrid import DayGrid
 from schemas.errors import RehabwatchError
-from schemas.wire import HEADER_ORIGIN_MS, TopicConfig, encode_grid
+from processors.stream_settings import TopicConfig
+from schemas.wire import HEADER_ORIGIN_MS, encode_grid
 
 
 class PublishError(RehabwatchError):

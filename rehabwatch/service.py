@@ -27,7 +27,7 @@ from alerts.rule_params import RuleParams
 from ingest.base import ParseContext
 from ingest.errors import IngestError, UnknownSubject
 from ingest.upload import UploadOutcome, check_size, parse_upload, sha256_of, size_of
-from processors.stream import Gauges
+from processors.sensors import Gauges
 from processors.summary import summarize_grids
 from rehabwatch.settings import Settings
 from schemas.alert_records import Alert, AlertEvent

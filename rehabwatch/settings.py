@@ -21,9 +21,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerts.notifiers import ROUTES
 from alerts.rule_params import DEFAULT_PARAMS, RuleParams
-from processors.stream import StreamSettings
+from processors.stream_settings import StreamSettings, TopicConfig
 from schemas.errors import ConfigError
-from schemas.wire import TopicConfig
 
 
 @dataclass(frozen=True)

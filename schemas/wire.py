@@ -1,9 +1,9 @@
-"""What travels on the stream: topic names, partition counts, and the bytes of each message.
+"""What travels on the stream: the topics, and the bytes of each message.
 
 Topics (all keyed by patient id, so one patient's messages stay in order on one partition):
 
 ===================  =========================  ==========================================
-setting / env var    default                    value of each message
+topic (setting)      default name               value of each message
 ===================  =========================  ==========================================
 ``daygrids``         ``activity.daygrids``      a :class:`~schemas.daygrid.DayGrid`
 ``daily``            ``activity.daily``         a :class:`~schemas.records.DailySummary`
@@ -12,10 +12,9 @@ setting / env var    default                    value of each message
 ``deadletter``       ``rehabwatch.deadletter``  the original bytes; reason in the headers
 ===================  =========================  ==========================================
 
-Each name is overridden by ``RW_TOPIC_<NAME>`` (e.g. ``RW_TOPIC_DAYGRIDS``); ``RW_TOPIC_PARTITIONS``
-(default 8: the most workers that can share a topic) and ``RW_TOPIC_REPLICAS`` (default 1)
-apply to every topic. Changing the partition count of an existing topic moves patients between
-partitions: do it only on an empty, drained stream.
+The names and sizes are :class:`processors.stream_settings.TopicConfig`. Changing the partition
+count of an existing topic moves patients between partitions: do it only on an empty, drained
+stream.
 
 Encoding:
 
@@ -40,7 +39,6 @@ import dataclasses
 import json
 import struct
 import zlib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
@@ -74,19 +72,6 @@ R = TypeVar("R")
 
 class WireError(RehabwatchError, ValueError):
     """Bytes that are not a message of the expected kind and version."""
-
-
-@dataclass(frozen=True)
-class TopicConfig:
-    """Topic names and sizes; see the module docstring for env overrides."""
-
-    daygrids: str = "activity.daygrids"
-    daily: str = "activity.daily"
-    candidates: str = "alerts.candidates"
-    events: str = "alerts.events"
-    deadletter: str = "rehabwatch.deadletter"
-    partitions: int = 8
-    replicas: int = 1
 
 
 @dataclass(frozen=True)

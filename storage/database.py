@@ -8,12 +8,10 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
+from typing import TYPE_CHECKING
+
 import msgspec
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -21,7 +19,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from schemas.errors import RehabwatchError
 from schemas.records_json import to_json
 
+if TYPE_CHECKING:  # Alembic loads only to migrate, not for every command
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: The newest migration's revision: what :func:`check_schema` expects (a test checks it is
+#: Alembic's head, so a new migration cannot forget it).
+HEAD = "0006"
 
 
 class StorageError(RehabwatchError):
@@ -106,6 +110,8 @@ def session_scope(url: str) -> Iterator[Session]:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -113,18 +119,21 @@ def alembic_config(url: str) -> Config:
 
 
 def check_schema(url: str) -> None:
-    """Raise :class:`SchemaMismatch` unless the database at ``url`` has the current schema."""
+    """Raise :class:`SchemaMismatch` unless the database at ``url`` has the current schema
+    (read from Alembic's version table with one query, without loading Alembic)."""
     with _translated(url), engine(url).connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-    head = ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-    if current != head:
+        current = (conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+                   if inspect(conn).has_table("alembic_version") else None)
+    if current != HEAD:
         state = ("has no rehabwatch tables" if current is None
-                 else f"is at schema {current}, not {head}")
+                 else f"is at schema {current}, not {HEAD}")
         raise SchemaMismatch(f"the database {state}: run `rehabwatch init` "
                              f"(RW_DATABASE_URL is {safe_url(url)})")
 
 
 def upgrade(url: str) -> None:
     """Create or upgrade the schema to the newest migration."""
+    from alembic import command
+
     with _translated(url):
         command.upgrade(alembic_config(url), "head")

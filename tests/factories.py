@@ -6,7 +6,7 @@ from datetime import date
 
 import numpy as np
 
-from schemas.daygrid import WEAR_UNKNOWN, DayGrid, Source, slot_count
+from schemas.daygrid import WEAR_UNKNOWN, DayGrid, Source, day_bounds, slot_count
 
 
 def empty_grid(patient_id: str, source: Source, local_date: date, tz: str,
@@ -15,3 +15,9 @@ def empty_grid(patient_id: str, source: Source, local_date: date, tz: str,
     n = slot_count(local_date, tz, resolution_s)
     return DayGrid(patient_id, source, local_date, tz, resolution_s,
                    steps=np.full(n, np.nan), worn=np.full(n, WEAR_UNKNOWN, np.int8))
+
+
+def slot_starts(grid: DayGrid) -> np.ndarray:
+    """UTC epoch second at which each slot of ``grid`` starts."""
+    start, _ = day_bounds(grid.local_date, grid.tz)
+    return start + np.arange(grid.n_slots, dtype=np.int64) * grid.resolution_s

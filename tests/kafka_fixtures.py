@@ -234,7 +234,8 @@ class Recorder:
 
 
 def recorder_handlers(recorder: Recorder) -> Any:
-    from processors.stream import Gauges, Handlers
+    from processors.sensors import Gauges
+    from processors.stream import Handlers
 
     return Handlers(recorder.summarize, recorder.evaluate, recorder.silent, recorder.notify,
                     recorder.deliver_due,

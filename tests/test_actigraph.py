@@ -24,6 +24,7 @@ from schemas.binning import bin_batch
 from schemas.daygrid import NOT_WORN, WORN, DayGrid, day_bounds
 from tests.cli_e2e import ingest_and_summarize
 from tests.conftest import SHARED_DATA
+from tests.factories import slot_starts
 
 TESTS_DATA = Path(__file__).parent / "data"
 FOLDER = "research_accelerometer/actigraph"
@@ -58,7 +59,7 @@ def by_local_minute(days: list[DayGrid], measure: str) -> dict[int, float]:
     """A measure by local wall-clock minute since 1970 (the device clock's minutes)."""
     out = {}
     for g in days:
-        first = int(g.slot_starts_utc()[0]) // 60 + int(local_offset_min(g))
+        first = int(slot_starts(g)[0]) // 60 + int(local_offset_min(g))
         values = getattr(g, measure)
         out.update({first + i: float(v) for i, v in enumerate(values) if not np.isnan(v)})
     return out

@@ -22,6 +22,7 @@ from schemas.binning import bin_batch
 from schemas.daygrid import MINUTE, WORN, DayGrid, Source, day_bounds
 from tests.cli_e2e import ingest_and_summarize
 from tests.conftest import SHARED_DATA
+from tests.factories import slot_starts
 
 TESTS_DATA = Path(__file__).parent / "data"
 FOLDER = "research_accelerometer/activpal"
@@ -123,7 +124,7 @@ def test_sitting_comes_from_activpal_when_it_is_there(events: ParseResult) -> No
     day = grids(events)[0]
     lo, hi = (day_bounds(day.local_date, TZ)[0] + h * 3600 for h in (7, 22))
     seconds, steps = minute_truth(raw_events(data_path(EVENTS)), day)
-    minutes = day.slot_starts_utc()
+    minutes = slot_starts(day)
     daytime = (minutes >= lo) & (minutes < hi)
     want = int((daytime & (steps == 0) & (seconds >= 30)).sum())
     wrist = fitbit_like(day)

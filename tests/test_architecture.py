@@ -86,3 +86,13 @@ def test_every_exception_descends_from_the_one_root() -> None:
                     and not issubclass(obj, RehabwatchError)):
                 strays.append(f"{module}.{name}")
     assert not strays, f"exceptions outside schemas.errors.RehabwatchError: {strays}"
+
+
+def test_the_schema_head_is_alembics() -> None:
+    """``check_schema`` compares with :data:`storage.database.HEAD` without loading Alembic:
+    a new migration must move it."""
+    from alembic.script import ScriptDirectory
+
+    from storage.database import HEAD, alembic_config
+
+    assert ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() == HEAD

@@ -23,7 +23,8 @@ from processors.topics import ensure_topics
 from rehabwatch.broker import EmbeddedBroker
 from schemas.daygrid import MINUTE, DayGrid, Source
 from tests.factories import empty_grid
-from schemas.wire import HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, TopicConfig, encode_grid
+from processors.stream_settings import TopicConfig
+from schemas.wire import HEADER_DLQ_REASON, HEADER_DLQ_SOURCE, encode_grid
 from tests.kafka_fixtures import (Recorder, Worker, consume, create_topics, produce, wait_for,
                                   worker_env)
 

@@ -36,7 +36,8 @@ from rehabwatch.publish import publish_grids
 from schemas.daygrid import MINUTE, WEAR_UNKNOWN, WORN, DayGrid, Source
 from storage.tables import AlertRow, DailySummaryRow, GridRow, NotificationRow, Patient
 from schemas.records_json import to_json
-from schemas.wire import TopicConfig, encode_grid
+from processors.stream_settings import TopicConfig
+from schemas.wire import encode_grid
 from tests.kafka_fixtures import REPO, Worker, consume, produce, wait_for, worker_env
 from tests.receivers import SECRET, Hook, webhook_server
 

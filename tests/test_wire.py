@@ -17,7 +17,8 @@ from schemas.alert_records import Alert, AlertCandidate, AlertStatus, Severity, 
 from schemas.daygrid import HOUR, MINUTE, DayGrid, Source
 from tests.factories import empty_grid
 from schemas.records import DailySummary
-from schemas.wire import (AlertCheck, TopicConfig, WireError, decode_grid, decode_record,
+from processors.stream_settings import TopicConfig
+from schemas.wire import (AlertCheck, WireError, decode_grid, decode_record,
                           encode_grid, encode_record)
 
 
