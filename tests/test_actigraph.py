@@ -23,10 +23,9 @@ from ingest.registry import detect
 from schemas.binning import bin_batch
 from schemas.daygrid import NOT_WORN, WORN, DayGrid, day_bounds
 from tests.cli_e2e import ingest_and_summarize
-from tests.conftest import SHARED_DATA
+from tests.conftest import device_file, device_files
 from tests.factories import slot_starts
 
-TESTS_DATA = Path(__file__).parent / "data"
 FOLDER = "research_accelerometer/actigraph"
 AGD = f"{FOLDER}/GT3XPlus-RawData-Day01.agd"
 CSV13, CSV61 = f"{FOLDER}/ActiGraph13.csv", f"{FOLDER}/ActiGraph61.csv"
@@ -35,15 +34,6 @@ TZ = "America/Chicago"  # no clock change inside any of the recordings
 TICKS_1970, TICKS_PER_MINUTE = 621_355_968_000_000_000, 600_000_000
 EXPECTED: dict[str, type | None] = {AGD: None, CSV13: None, CSV61: None,
                                     DERIVED: UnsupportedFormat}
-
-
-def data_path(name: str) -> Path:
-    """A file or folder of real exports: tests/data/ first, then $RW_SHARED_DATA (this test
-    file's one lookup, so a shared helper can replace it in one place)."""
-    for root in (TESTS_DATA, SHARED_DATA):
-        if (root / name).exists():
-            return root / name
-    pytest.fail(f"{name} is in neither {TESTS_DATA} nor {SHARED_DATA}; set RW_SHARED_DATA")
 
 
 def parse(data: bytes, filename: str, date_order: str | None = None) -> ParseResult:
@@ -73,7 +63,7 @@ def local_offset_min(g: DayGrid) -> float:
 def agd_copy(tmp_path: Path, *statements: str) -> bytes:
     """The shared .agd's bytes after running ``statements`` on a copy (for variants)."""
     path = tmp_path / "variant.agd"
-    path.write_bytes(data_path(AGD).read_bytes())
+    path.write_bytes(device_file(AGD).read_bytes())
     with sqlite3.connect(path) as conn:
         for sql in statements:
             conn.execute(sql)
@@ -94,19 +84,19 @@ def query(data: bytes, sql: str) -> list[tuple]:
 
 
 def rows(name: str) -> list[list[str]]:
-    with data_path(name).open(newline="") as f:
+    with device_file(name).open(newline="") as f:
         return list(csv.reader(f))[10:]
 
 
 def test_every_actigraph_file_has_an_expected_outcome() -> None:
-    found = {f"{FOLDER}/{p.name}" for p in data_path(FOLDER).iterdir()}
+    found = set(device_files(f"{FOLDER}/*"))
     assert found == set(EXPECTED)
     for name in EXPECTED:
-        assert detect(data_path(name).read_bytes(), Path(name).name).name == "actigraph"
+        assert detect(device_file(name).read_bytes(), Path(name).name).name == "actigraph"
 
 
 def test_agd_steps_per_minute_match_a_plain_sqlite_query() -> None:
-    data = data_path(AGD).read_bytes()
+    data = device_file(AGD).read_bytes()
     result = parse(data, "GT3XPlus-RawData-Day01.agd")
     want = dict(query(data, f"SELECT (dataTimestamp - {TICKS_1970}) / {TICKS_PER_MINUTE} AS m, "
                             "SUM(steps) FROM data GROUP BY m"))
@@ -119,7 +109,7 @@ def test_agd_steps_per_minute_match_a_plain_sqlite_query() -> None:
 
 def test_an_ankle_worn_inclinometer_is_not_posture(tmp_path: Path) -> None:
     """The shared .agd was worn at the ankle: no sitting from it, and it says why."""
-    result = parse(data_path(AGD).read_bytes(), "x.agd")
+    result = parse(device_file(AGD).read_bytes(), "x.agd")
     assert result.series[0].batch.sedentary_s is None
     assert "worn at the ankle" in result.notes[0]
 
@@ -181,14 +171,14 @@ def test_extra_tables_are_ignored_and_nothing_is_written(tmp_path: Path) -> None
     "SELECT * FROM sleep", "PRAGMA writable_schema = ON", "SELECT load_extension('x')",
 ])
 def test_the_connection_allows_nothing_but_reading_settings_and_data(sql: str) -> None:
-    with _opened(data_path(AGD).read_bytes()) as conn:
+    with _opened(device_file(AGD).read_bytes()) as conn:
         with pytest.raises(sqlite3.DatabaseError):
             conn.execute(sql)
 
 
 @pytest.mark.parametrize("cut", [0.5, 0.9])
 def test_a_truncated_agd_is_refused(cut: float) -> None:
-    data = data_path(AGD).read_bytes()
+    data = device_file(AGD).read_bytes()
     with pytest.raises(CorruptFile, match="x.agd: unreadable ActiGraph .agd"):
         parse(data[:int(len(data) * cut)], "x.agd")
 
@@ -208,9 +198,9 @@ def test_not_sqlite_at_all_is_refused_by_name() -> None:
 def test_a_table_derived_from_an_agd_is_refused() -> None:
     """The converted CSV labels the device's local clock UTC: its first 'Z' time is the
     .agd's first local time (so reading it as UTC would shift every epoch)."""
-    data = data_path(DERIVED).read_bytes()
+    data = device_file(DERIVED).read_bytes()
     first_z = data.splitlines()[1].split(b",")[0].decode()
-    (ticks,) = query(data_path(AGD).read_bytes(), "SELECT MIN(dataTimestamp) FROM data")[0]
+    (ticks,) = query(device_file(AGD).read_bytes(), "SELECT MIN(dataTimestamp) FROM data")[0]
     local = datetime(1970, 1, 1) + timedelta(microseconds=(ticks - TICKS_1970) // 10)
     assert first_z == local.strftime("%Y-%m-%dT%H:%M:%SZ")
     with pytest.raises(UnsupportedFormat, match="upload the .agd file"):
@@ -224,14 +214,14 @@ def test_actilife_csv_steps_per_minute_match_its_rows(name: str, epoch: int,
     assert {len(r) for r in raw} == {columns}
     minute = np.arange(len(raw)) // (60 // epoch)
     steps = np.bincount(minute, weights=[float(r[3]) for r in raw])
-    (day,) = grids(parse(data_path(name).read_bytes(), Path(name).name))
+    (day,) = grids(parse(device_file(name).read_bytes(), Path(name).name))
     assert day.steps[~np.isnan(day.steps)].tolist() == steps.tolist()
 
 
 def test_the_mode_61_inclinometer_gives_sedentary_seconds_and_wear() -> None:
     raw = np.array([[float(v) for v in r] for r in rows(CSV61)])
     minute = np.arange(len(raw)) // 12  # 5-s epochs
-    result = parse(data_path(CSV61).read_bytes(), "ActiGraph61.csv")
+    result = parse(device_file(CSV61).read_bytes(), "ActiGraph61.csv")
     (day,) = grids(result)
     covered = ~np.isnan(day.steps)
     assert np.flatnonzero(covered)[0] == 21 * 60 + 35  # Start Time 21:35:00
@@ -244,7 +234,7 @@ def test_the_mode_61_inclinometer_gives_sedentary_seconds_and_wear() -> None:
 
 def replace_preamble(name: str, **lines: str) -> bytes:
     """The CSV with preamble lines replaced, by their first word (e.g. Start="Start Date …")."""
-    text = data_path(name).read_text()
+    text = device_file(name).read_text()
     head, rest = text.split("\n", 10)[:10], text.split("\n", 10)[10]
     for key, line in lines.items():
         head = [line if h.startswith(key.replace("_", " ")) else h for h in head]
@@ -257,7 +247,7 @@ def start_of(result: ParseResult) -> datetime:
 
 
 def test_a_declared_date_format_the_data_contradict_is_noted() -> None:
-    data = data_path(CSV13).read_text().replace("date format M/d/yyyy", "date format dd/MM/yyyy")
+    data = device_file(CSV13).read_text().replace("date format M/d/yyyy", "date format dd/MM/yyyy")
     result = parse(data.encode(), "ActiGraph13.csv")
     assert "declares date format dd/MM/yyyy" in result.notes[0]
     assert start_of(result) == datetime(2013, 8, 26, 14)  # 09:00 CDT
@@ -304,7 +294,7 @@ def test_iso_timestamps_decide_a_preamble_that_lies_about_its_date_format() -> N
 
 
 def test_date_and_time_columns_are_checked_against_the_epochs() -> None:
-    data = with_header(data_path(CSV13).read_bytes(), "Date, Time,Axis1,Axis2,Axis3,Steps",
+    data = with_header(device_file(CSV13).read_bytes(), "Date, Time,Axis1,Axis2,Axis3,Steps",
                        lambda i: f"8/26/2013,{9 + i * 15 // 3600:02d}:"
                                  f"{i * 15 // 60 % 60:02d}:{i * 15 % 60:02d}")
     assert sum(g.total_steps for g in grids(parse(data, "h.csv"))) == 1118
@@ -325,18 +315,18 @@ def test_date_and_time_columns_are_checked_against_the_epochs() -> None:
         "no start date", "non-numeric steps"])
 def test_malformed_actilife_csvs_are_refused_clearly(edit, error, match) -> None:
     with pytest.raises(error, match=match):
-        parse(edit(data_path(CSV13).read_text()).encode(), "ActiGraph13.csv")
+        parse(edit(device_file(CSV13).read_text()).encode(), "ActiGraph13.csv")
 
 
 def test_an_actilife_csv_cut_inside_its_last_line_is_partial() -> None:
-    data = data_path(CSV61).read_bytes().rstrip(b"\n")
+    data = device_file(CSV61).read_bytes().rstrip(b"\n")
     result = parse(data[:-6], "ActiGraph61.csv")
     assert result.records == 989 and "cut short" in (result.partial or "")
 
 
 def test_end_to_end_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    upload, days = ingest_and_summarize(data_path(AGD), TZ, tmp_path, monkeypatch, capsys)
+    upload, days = ingest_and_summarize(device_file(AGD), TZ, tmp_path, monkeypatch, capsys)
     assert (upload["status"], upload["format"], upload["steps"]) == ("stored", "actigraph", 6220)
     assert [d["local_date"] for d in days] == ["2012-06-27", "2012-06-28"]
     assert sum(d["steps"] for d in days) == 6220

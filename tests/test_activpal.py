@@ -21,10 +21,9 @@ from processors.summary import summarize
 from schemas.binning import bin_batch
 from schemas.daygrid import MINUTE, WORN, DayGrid, Source, day_bounds
 from tests.cli_e2e import ingest_and_summarize
-from tests.conftest import SHARED_DATA
+from tests.conftest import device_file, device_files
 from tests.factories import slot_starts
 
-TESTS_DATA = Path(__file__).parent / "data"
 FOLDER = "research_accelerometer/activpal"
 EVENTS = f"{FOLDER}/Test_Events.csv"
 TZ = "Europe/London"  # UTC in November, the recording's month
@@ -37,15 +36,6 @@ EXPECTED: dict[str, type | str] = {
 HEADER = ('"Time","DataCount (samples)","Interval (s)","ActivityCode (0=sedentary 1=standing '
           '2=stepping 3.1=primary lying, 3.2=secondary lying 4=non-wear)","CumulativeStepCount",'
           '"Activity Score (MET.h)"\r\n')
-
-
-def data_path(name: str) -> Path:
-    """A file or folder of real exports: tests/data/ first, then $RW_SHARED_DATA (this test
-    file's one lookup, so a shared helper can replace it in one place)."""
-    for root in (TESTS_DATA, SHARED_DATA):
-        if (root / name).exists():
-            return root / name
-    pytest.fail(f"{name} is in neither {TESTS_DATA} nor {SHARED_DATA}; set RW_SHARED_DATA")
 
 
 def parse(data: bytes, filename: str = "events.csv", tz: str = TZ) -> ParseResult:
@@ -73,24 +63,24 @@ def excel(when: datetime) -> float:
 
 @pytest.fixture(scope="module")
 def events() -> ParseResult:
-    return parse(data_path(EVENTS).read_bytes(), "Test_Events.csv")
+    return parse(device_file(EVENTS).read_bytes(), "Test_Events.csv")
 
 
 def test_every_activpal_file_has_an_expected_outcome() -> None:
-    found = {f"{FOLDER}/{p.name}" for p in data_path(FOLDER).iterdir()}
+    found = set(device_files(f"{FOLDER}/*"))
     assert found == set(EXPECTED)
 
 
 @pytest.mark.parametrize("name", sorted(n for n, e in EXPECTED.items() if e != "events"))
 def test_companion_files_are_refused_saying_what_to_upload(name: str) -> None:
-    data = data_path(name).read_bytes()
+    data = device_file(name).read_bytes()
     assert PARSER.sniff(data, Path(name).name) > 0
     with pytest.raises(UnsupportedFormat, match=r"activPAL analysis .*Events\.csv"):
         parse(data, Path(name).name)
 
 
 def test_steps_are_twice_the_last_cumulative_count(events: ParseResult) -> None:
-    rows = raw_events(data_path(EVENTS))
+    rows = raw_events(device_file(EVENTS))
     last = int(rows[-1][4])
     stepping = [float(r[2]) for r in rows if r[3] == "2"]
     # Evidence that one count is one stride: it rises once per stepping event, and a stepping
@@ -102,7 +92,7 @@ def test_steps_are_twice_the_last_cumulative_count(events: ParseResult) -> None:
 
 
 def test_every_second_of_every_event_lands_in_its_posture(events: ParseResult) -> None:
-    rows = raw_events(data_path(EVENTS))
+    rows = raw_events(device_file(EVENTS))
     want = {"sedentary_s": 0.0, "upright_s": 0.0, "stepping_s": 0.0}
     for row in rows:
         code = row[3]
@@ -123,7 +113,7 @@ def test_sitting_comes_from_activpal_when_it_is_there(events: ParseResult) -> No
     whatever other device covers the same day; without it there is no sitting figure."""
     day = grids(events)[0]
     lo, hi = (day_bounds(day.local_date, TZ)[0] + h * 3600 for h in (7, 22))
-    seconds, steps = minute_truth(raw_events(data_path(EVENTS)), day)
+    seconds, steps = minute_truth(raw_events(device_file(EVENTS)), day)
     minutes = slot_starts(day)
     daytime = (minutes >= lo) & (minutes < hi)
     want = int((daytime & (steps == 0) & (seconds >= 30)).sum())
@@ -162,7 +152,7 @@ def fitbit_like(day: DayGrid) -> DayGrid:
 
 
 def test_a_file_cut_inside_its_last_line_is_partial() -> None:
-    data = data_path(EVENTS).read_bytes()
+    data = device_file(EVENTS).read_bytes()
     last_line = data.rindex(b"\r\n", 0, len(data) - 2) + 2
     result = parse(data[:last_line + 18])  # 18 characters into the last event
     assert result.records == 14218 and "cut short" in (result.partial or "")
@@ -178,7 +168,7 @@ def test_a_file_cut_inside_its_last_line_is_partial() -> None:
 ], ids=["wrong columns", "non-numeric steps", "count falls", "overlapping events",
         "extra field"])
 def test_malformed_events_files_are_refused_clearly(edit, error, match) -> None:
-    text = data_path(EVENTS).read_text()
+    text = device_file(EVENTS).read_text()
     with pytest.raises(error, match=match):
         parse(edit(text).encode())
 
@@ -249,7 +239,7 @@ def test_minute_splitting_preserves_seconds_and_steps(bouts: list, offset_tenths
 
 def test_end_to_end_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    upload, days = ingest_and_summarize(data_path(EVENTS), TZ, tmp_path, monkeypatch, capsys)
+    upload, days = ingest_and_summarize(device_file(EVENTS), TZ, tmp_path, monkeypatch, capsys)
     assert (upload["status"], upload["format"], upload["steps"]) == ("stored", "activpal", 27522)
     by_day = {d["local_date"]: d for d in days}
     assert sum(d["steps"] for d in days) == 27522  # whole strides: no split steps

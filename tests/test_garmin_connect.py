@@ -21,9 +21,8 @@ from processors.merge import merge_day
 from schemas.binning import bin_batch
 from schemas.daygrid import DAY, HOUR, MINUTE, WEAR_UNKNOWN, WORN, DayGrid, Source
 from tests.cli_e2e import ingest_and_summarize
-from tests.conftest import SHARED_DATA
+from tests.conftest import device_file, device_files
 
-TESTS_DATA = Path(__file__).parent / "data"
 FOLDER = "garmin_connect_json"
 PREFIX = f"{FOLDER}/python-garminconnect_test_"
 CHART = (f"{PREFIX}steps_data__wellness-service-wellness-dailySummaryChart-mtamizi-date-"
@@ -39,15 +38,6 @@ EXPECTED: dict[str, type | None] = {CHART: None, SUMMARY: None, STATS: None,
                                     HEART: UnsupportedFormat}
 
 
-def data_path(name: str) -> Path:
-    """A file or folder of real exports: tests/data/ first, then $RW_SHARED_DATA (this test
-    file's one lookup, so a shared helper can replace it in one place)."""
-    for root in (TESTS_DATA, SHARED_DATA):
-        if (root / name).exists():
-            return root / name
-    pytest.fail(f"{name} is in neither {TESTS_DATA} nor {SHARED_DATA}; set RW_SHARED_DATA")
-
-
 def parse(data: bytes, filename: str = "connect.json", tz: str = TZ) -> ParseResult:
     return PARSER.parse(io.BytesIO(data), ParseContext("p1", tz, filename))
 
@@ -57,7 +47,7 @@ def grids(result: ParseResult, tz: str = TZ) -> list[DayGrid]:
 
 
 def load(name: str) -> object:
-    return json.loads(data_path(name).read_text())
+    return json.loads(device_file(name).read_text())
 
 
 def bucket(start: str, steps: object, level: str = "active") -> dict[str, object]:
@@ -68,23 +58,23 @@ def bucket(start: str, steps: object, level: str = "active") -> dict[str, object
 
 
 def test_every_connect_file_has_an_expected_outcome() -> None:
-    found = {f"{FOLDER}/{p.name}" for p in data_path(FOLDER).iterdir()}
+    found = set(device_files(f"{FOLDER}/*"))
     assert found == set(EXPECTED)
     for name, outcome in EXPECTED.items():
-        assert detect(data_path(name).read_bytes(), Path(name).name).name == "garmin-connect"
+        assert detect(device_file(name).read_bytes(), Path(name).name).name == "garmin-connect"
         if outcome is not None:
             with pytest.raises(outcome, match="upload the daily summary chart"):
-                parse(data_path(name).read_bytes())
+                parse(device_file(name).read_bytes())
 
 
 def test_the_buckets_add_up_to_the_days_total_steps() -> None:
     total = load(SUMMARY)["totalSteps"]
     assert total == load(STATS)[0]["totalSteps"] == 12413
-    (chart,) = grids(parse(data_path(CHART).read_bytes()))
+    (chart,) = grids(parse(device_file(CHART).read_bytes()))
     assert (chart.local_date, chart.resolution_s, chart.n_slots) == (DAY_1, HOUR, 24)
     assert chart.total_steps == total
     for name in (SUMMARY, STATS):
-        (day,) = grids(parse(data_path(name).read_bytes()))
+        (day,) = grids(parse(device_file(name).read_bytes()))
         assert (day.local_date, day.resolution_s, day.total_steps) == (DAY_1, DAY, total)
 
 
@@ -97,7 +87,7 @@ def test_each_local_hour_holds_its_four_gmt_buckets() -> None:
         hour = at.astimezone(ZoneInfo(TZ)).hour
         hours[hour] += item["steps"]
         levels[hour].append(item["primaryActivityLevel"])
-    (chart,) = grids(parse(data_path(CHART).read_bytes()))
+    (chart,) = grids(parse(device_file(CHART).read_bytes()))
     assert chart.steps.tolist() == hours.tolist()
     assert chart.sedentary_s.tolist() == [900.0 * lv.count("sedentary") for lv in levels]
     worn = [WORN if set(lv) - {"sedentary"} else WEAR_UNKNOWN for lv in levels]
@@ -105,12 +95,12 @@ def test_each_local_hour_holds_its_four_gmt_buckets() -> None:
 
 
 def test_another_zone_moves_the_buckets_not_the_total() -> None:
-    days = grids(parse(data_path(CHART).read_bytes(), tz="Europe/London"), "Europe/London")
+    days = grids(parse(device_file(CHART).read_bytes(), tz="Europe/London"), "Europe/London")
     assert [g.local_date for g in days] == [DAY_1, date(2023, 7, 2)]  # 06:00Z = 07:00 BST
     assert sum(g.total_steps for g in days) == 12413
-    result = parse(data_path(SUMMARY).read_bytes(), tz="Europe/London")
+    result = parse(device_file(SUMMARY).read_bytes(), tz="Europe/London")
     assert "UTC-6 h" in result.notes[0] and "UTC+1 h" in result.notes[0]
-    assert parse(data_path(SUMMARY).read_bytes()).notes == []
+    assert parse(device_file(SUMMARY).read_bytes()).notes == []
 
 
 def test_buckets_without_data_are_missing_and_odd_items_counted() -> None:
@@ -123,7 +113,7 @@ def test_buckets_without_data_are_missing_and_odd_items_counted() -> None:
 
 
 def test_connect_ranks_after_fit_and_before_fitbit() -> None:
-    (connect,) = grids(parse(data_path(CHART).read_bytes()))
+    (connect,) = grids(parse(device_file(CHART).read_bytes()))
     fitbit = DayGrid("p1", Source("fitbit", "fitbit"), DAY_1, TZ, HOUR,
                      steps=np.full(24, 1000.0), worn=np.full(24, WORN, np.int8))
     merged = merge_day([fitbit, connect])
@@ -146,7 +136,7 @@ def test_connect_ranks_after_fit_and_before_fitbit() -> None:
 ], ids=["non-numeric steps", "truncated", "bad time", "long bucket", "not an object"])
 def test_malformed_charts_are_refused_clearly(edit, error, match) -> None:
     with pytest.raises(error, match=match):
-        parse(edit(data_path(CHART).read_text()).encode())
+        parse(edit(device_file(CHART).read_text()).encode())
 
 
 def test_other_payloads_are_refused_with_what_to_upload() -> None:
@@ -166,7 +156,7 @@ def test_step_statistics_skip_days_without_a_total() -> None:
 
 def test_end_to_end_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    upload, days = ingest_and_summarize(data_path(CHART), TZ, tmp_path, monkeypatch, capsys)
+    upload, days = ingest_and_summarize(device_file(CHART), TZ, tmp_path, monkeypatch, capsys)
     assert (upload["status"], upload["format"], upload["steps"]) == (
         "stored", "garmin-connect", 12413)
     (day,) = days

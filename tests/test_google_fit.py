@@ -19,9 +19,8 @@ from ingest.registry import detect
 from schemas.binning import bin_batch
 from schemas.daygrid import DAY, HOUR, MINUTE, DayGrid
 from tests.cli_e2e import ingest_and_summarize
-from tests.conftest import SHARED_DATA
+from tests.conftest import device_file, device_files
 
-TESTS_DATA = Path(__file__).parent / "data"
 FOLDER = "other_api_json/googlefit"
 STEPS = f"{FOLDER}/googlefit-merge-step-deltas.json"
 SEGMENTS = f"{FOLDER}/googlefit-merge-activity-segments.json"
@@ -36,15 +35,6 @@ EXPECTED: dict[str, object] = {
         "calories-expended", "heart-rate", "height", "location-samples", "speed", "weight")},
 }
 SELF_REPORTED = "self-reported point (user input), not a measurement"
-
-
-def data_path(name: str) -> Path:
-    """A file or folder of real exports: tests/data/ first, then $RW_SHARED_DATA (this test
-    file's one lookup, so a shared helper can replace it in one place)."""
-    for root in (TESTS_DATA, SHARED_DATA):
-        if (root / name).exists():
-            return root / name
-    pytest.fail(f"{name} is in neither {TESTS_DATA} nor {SHARED_DATA}; set RW_SHARED_DATA")
 
 
 def parse(data: bytes, filename: str = "fit.json", tz: str = TZ) -> ParseResult:
@@ -127,10 +117,10 @@ def quarters_of_walks() -> dict[date, dict[int, float]]:
 
 
 def test_every_google_fit_file_has_an_expected_outcome() -> None:
-    found = {f"{FOLDER}/{p.name}" for p in data_path(FOLDER).iterdir()}
+    found = set(device_files(f"{FOLDER}/*"))
     assert found == set(EXPECTED)
     for name, outcome in EXPECTED.items():
-        data = data_path(name).read_bytes()
+        data = device_file(name).read_bytes()
         assert detect(data, Path(name).name).name == "google-fit"
         if outcome is REFUSED:
             with pytest.raises(UnsupportedFormat, match="upload the step count deltas"):
@@ -140,10 +130,10 @@ def test_every_google_fit_file_has_an_expected_outcome() -> None:
 
 
 def test_step_deltas_keep_every_measured_step_and_skip_typed_ones() -> None:
-    document = json.loads(data_path(STEPS).read_text())
+    document = json.loads(device_file(STEPS).read_text())
     measured = sum(p["value"][0]["intVal"] for p in document["point"]
                    if not p["originDataSourceId"].endswith(":user_input"))
-    result = parse(data_path(STEPS).read_bytes())
+    result = parse(device_file(STEPS).read_bytes())
     assert result.skipped == {SELF_REPORTED: 2} and result.records == 4
     days = grids(result, "UTC")
     assert sum(g.total_steps for g in days) == pytest.approx(measured) and measured == 4163
@@ -154,7 +144,7 @@ def test_step_deltas_keep_every_measured_step_and_skip_typed_ones() -> None:
 
 
 def test_segments_give_stepping_and_sedentary_evidence_without_steps() -> None:
-    result = parse(data_path(SEGMENTS).read_bytes())
+    result = parse(device_file(SEGMENTS).read_bytes())
     assert result.skipped == {SELF_REPORTED: 1}
     walk, aerobics = grids(result, "UTC")
     assert np.nansum(walk.stepping_s) == pytest.approx(4072)  # Strava walk, 4,072 s
@@ -216,7 +206,7 @@ def test_a_takeout_day_file_needs_its_date_in_its_name() -> None:
 ], ids=["non-numeric steps", "fractional steps", "bad time", "truncated", "cumulative"])
 def test_malformed_datasets_are_refused_clearly(edit, error, match) -> None:
     with pytest.raises(error, match=match):
-        parse(edit(data_path(STEPS).read_text()).encode())
+        parse(edit(device_file(STEPS).read_text()).encode())
 
 
 def test_duplicate_overlapping_and_long_points_are_skipped_and_counted() -> None:
@@ -246,7 +236,7 @@ def test_takeout_csv_defects() -> None:
 
 def test_end_to_end_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                     capsys: pytest.CaptureFixture[str]) -> None:
-    upload, days = ingest_and_summarize(data_path(STEPS), "UTC", tmp_path, monkeypatch, capsys)
+    upload, days = ingest_and_summarize(device_file(STEPS), "UTC", tmp_path, monkeypatch, capsys)
     assert (upload["status"], upload["format"], upload["steps"]) == ("stored", "google-fit", 4163)
     assert upload["skipped"] == {SELF_REPORTED: 2}
     assert [(d["local_date"], round(d["steps"])) for d in days] == [
