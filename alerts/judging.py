@@ -37,7 +37,7 @@ class PatientFields(Protocol):
     procedure: str
     start_date: date
     tz: str
-    overrides: dict[str, Any] | None
+    overrides: dict[str, Any]
     last_sync_at: datetime | None
     evaluated_through: date | None
     summaries_rev: int

@@ -15,6 +15,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from schemas.alert_records import (
     Alert,
@@ -126,6 +127,7 @@ def reconcile(
     notes: list[Notification] = []
     for key, c in found.items():
         alert = active.get(key)
+        kind: str | None
         if alert is None:
             new, kind = _open(c, now, params, (past_episodes or {}).get(key, 0)), "new"
             create.append(new)
@@ -227,7 +229,7 @@ def _require(alert: Alert, allowed: tuple[AlertStatus, ...], action: str) -> Non
 
 
 def _transition(alert: Alert, status: AlertStatus, actor: str, reason: str, now: datetime,
-                **changes: object) -> Alert:
+                **changes: Any) -> Alert:
     _require_aware(now)
     record = Transition(status, now, actor, reason)
     return replace(alert, status=status, transitions=(*alert.transitions, record), **changes)

@@ -10,11 +10,14 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import TypeVar
 
 import numpy as np
 
 from schemas.alert_records import AlertCandidate, Clearance, Severity
 from schemas.records import DailySummary, DayTargets
+
+T = TypeVar("T", DailySummary, DayTargets)
 
 NAN = float("nan")
 
@@ -111,7 +114,7 @@ def build_series(
                      np.array(data_day), low, np.array(bout), limit, window)
 
 
-def _tail(records: Sequence, start: date, end: date) -> Sequence:
+def _tail(records: Sequence[T], start: date, end: date) -> Sequence[T]:
     """Records dated within ``[start, end]`` of a date-sorted sequence (binary search)."""
     lo = bisect_left(records, start, key=_local_date)
     return records[lo:bisect_right(records, end, lo=lo, key=_local_date)]

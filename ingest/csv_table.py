@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -102,13 +102,14 @@ def reject_repeated_times(keys: pd.DataFrame, filename: str) -> None:
 
 
 def batches(groups: np.ndarray, source_of: Callable[[str], Source], resolution_s: int,
-            start: np.ndarray, duration: np.ndarray, measures: dict[str, np.ndarray | None],
+            start: np.ndarray, duration: np.ndarray, measures: Mapping[str, np.ndarray | None],
             owner_of: Callable[[str], str]) -> Iterable[PatientSeries]:
     """One time-sorted batch per distinct value of ``groups`` (a patient or a device)."""
     for group in pd.unique(groups):
         rows = np.flatnonzero(groups == group)
         rows = rows[np.argsort(start[rows], kind="stable")]
-        picked = {k: (None if v is None else v[rows]) for k, v in measures.items()}
+        picked: dict[str, Any] = {k: (None if v is None else v[rows])
+                                  for k, v in measures.items()}
         yield PatientSeries(owner_of(group), IntervalBatch(
             source_of(group), resolution_s, start[rows].astype(np.int64),
             duration[rows].astype(np.int64), **picked))

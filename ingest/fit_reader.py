@@ -97,12 +97,15 @@ def compile_definition(global_num: int, big_endian: bool, fields: bytes,
     Field 253 (timestamp) is always decoded, since compressed timestamps count from it."""
     names_by_num = dict(wanted)
     names_by_num.setdefault(TIMESTAMP, "timestamp")
-    codes, names, invalid, odd = [">" if big_endian else "<"], [], [], []
+    codes: list[str] = [">" if big_endian else "<"]
+    names: list[str] = []
+    invalid: list[Any] = []
+    odd: list[str] = []
     for i in range(0, len(fields), 3):
         num, size, base = fields[i], fields[i + 1], fields[i + 2] & 0x1F
         name = names_by_num.get(num)
         code = _field_code(size, base) if name else None
-        if code is None:
+        if code is None or name is None:
             codes.append(f"{size}x")
             if name:
                 odd.append(name)
@@ -180,7 +183,8 @@ class FitReader:
 
     def _records(self, pos: int, end: int) -> Iterator[tuple[int, dict[str, Any]]]:
         """Decode records in ``[pos, end)``; definitions and timestamps are per chained file."""
-        data, defs, last_ts = self.data, {}, 0
+        data, last_ts = self.data, 0
+        defs: dict[int, Definition] = {}
         limit = min(end, len(data))
         while pos < limit:
             head = data[pos]

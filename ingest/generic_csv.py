@@ -11,7 +11,7 @@ cover the whole local day. Empty cells mean "not measured".
 
 from __future__ import annotations
 
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import numpy as np
 import pandas as pd
@@ -62,7 +62,7 @@ class GenericCsvParser:
         resolution = _resolution(frame, filename)
         start, duration = _intervals(frame, resolution, ctx, filename)
         measures = _measures(frame, resolution, filename)
-        keep = drop_dst_gap(start, measures["steps"], result)
+        keep = drop_dst_gap(start, cast(np.ndarray, measures["steps"]), result)
         frame, start, duration = frame[keep], start[keep].astype(np.int64), duration[keep]
         devices = (frame["device"].str.strip().replace("", "csv") if "device" in frame
                    else pd.Series("csv", index=frame.index)).to_numpy(dtype=object)

@@ -15,7 +15,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 import faust
@@ -43,6 +43,7 @@ class _Continue:
     def __await__(self) -> Generator[Any, Any, Any]:
         # What ``yield from`` does: pass each suspension up, each wake-up (or error) down.
         coro, yielded = self.coro, self.yielded
+        step: tuple[Callable[[Any], Any], Any]
         while True:
             try:
                 sent = yield yielded

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Sequence
+from typing import Sequence, cast
 
 import numpy as np
 
@@ -172,7 +172,7 @@ def _merge_one(grid: DayGrid) -> MergedDay:
         sensed = np.zeros(covered.shape[0], dtype=bool)
     return MergedDay(
         grid.patient_id, grid.local_date, grid.tz, grid.resolution_s,
-        steps=grid.steps.copy(), worn=masked(grid.worn, WEAR_UNKNOWN),
+        steps=grid.steps.copy(), worn=cast(np.ndarray, masked(grid.worn, WEAR_UNKNOWN)),
         sedentary_s=sedentary, upright_s=masked(grid.upright_s, np.nan),
         stepping_s=masked(grid.stepping_s, np.nan), posture_sensed=sensed,
         sources=(grid.source.key,) if any_covered else (),

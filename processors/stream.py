@@ -103,13 +103,13 @@ class Handlers:
     summarize: Callable[[Sequence[DayGrid]], list[DailySummary]]
     evaluate: Callable[[Sequence[AlertCheck], datetime], Sequence[AlertEvent]]
     silent: Callable[[datetime], Sequence[tuple[str, date]]]
-    notify: Callable[[Sequence[AlertEvent], datetime], None]
-    deliver_due: Callable[[datetime], None]
+    notify: Callable[[Sequence[AlertEvent], datetime], object]
+    deliver_due: Callable[[datetime], object]
     gauges: Callable[[], Gauges]
     clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
 
 
-Item = tuple[EventT, Any]  # a Faust event and its decoded value
+Item = tuple[EventT[Any], Any]  # a Faust event and its decoded value
 
 
 class Pipeline:
@@ -133,7 +133,7 @@ class Pipeline:
         s = self.settings
         self.app.agent(self.inputs, name="process")(self.process_agent)
         self.app.agent(self.events, name="notify")(self.notify_agent)
-        self.app.on_partitions_assigned.connect(self.check_copartitioned)
+        self.app.on_partitions_assigned.connect(self.check_copartitioned)  # type: ignore[arg-type]
         self.app.timer(s.missing_data_scan_s, on_leader=True, name="missing_data_scan")(
             self.scan_silent)
         self.app.timer(s.notify_retry_s, on_leader=True, name="notify_retry")(
@@ -154,15 +154,15 @@ class Pipeline:
 
     # -- agents ------------------------------------------------------------------------
 
-    async def process_agent(self, stream: StreamT) -> None:
+    async def process_agent(self, stream: StreamT[Any]) -> None:
         await self._consume(stream, "process", self._decode_input, self._process)
 
-    async def notify_agent(self, stream: StreamT) -> None:
+    async def notify_agent(self, stream: StreamT[Any]) -> None:
         await self._consume(stream, "notify",
                             lambda e: decode_record(e.value, AlertEvent),
                             self._notify)
 
-    def _decode_input(self, event: EventT) -> DayGrid | AlertCheck:
+    def _decode_input(self, event: EventT[Any]) -> DayGrid | AlertCheck:
         if event.message.topic == self.settings.topics.daygrids:
             return decode_grid(event.value)
         return decode_record(event.value, AlertCheck)
@@ -235,7 +235,7 @@ class Pipeline:
 
     # -- delivery mechanics ------------------------------------------------------------
 
-    async def _consume(self, stream: StreamT, agent: str, decode: Callable[[EventT], Any],
+    async def _consume(self, stream: StreamT[Any], agent: str, decode: Callable[[EventT[Any]], Any],
                        process: Callable[[Sequence[Item]], Awaitable[set[int]]]) -> None:
         """Process ``stream`` in batches; ack each event only once it is fully handled.
 
@@ -246,7 +246,9 @@ class Pipeline:
         s = self.settings
         running: asyncio.Task[None] | None = None
         try:
-            async for events in stream.noack_take(s.batch_max, within=s.batch_within_s):
+            # noack_take is Faust's (faust-streaming), not in its StreamT[Any] protocol
+            async for events in stream.noack_take(  # type: ignore[attr-defined]
+                    s.batch_max, within=s.batch_within_s):
                 decoded = await self._decode_batch(events, decode)
                 if running is not None:
                     await running
@@ -256,7 +258,7 @@ class Pipeline:
             if running is not None:
                 await running
 
-    async def _decode_batch(self, events: Sequence[EventT], decode: Callable[[EventT], Any]
+    async def _decode_batch(self, events: Sequence[EventT[Any]], decode: Callable[[EventT[Any]], Any]
                             ) -> tuple[list[Item], set[int]]:
         """The decoded events, and the ``id`` of each one dead-lettered as undecodable."""
         items: list[Item] = []
@@ -269,7 +271,7 @@ class Pipeline:
                 failed.add(id(event))
         return items, failed
 
-    async def _handle(self, stream: StreamT, agent: str, events: Sequence[EventT],
+    async def _handle(self, stream: StreamT[Any], agent: str, events: Sequence[EventT[Any]],
                       items: Sequence[Item], failed: set[int],
                       process: Callable[[Sequence[Item]], Awaitable[set[int]]]) -> None:
         """Process a decoded batch, then ack all of its events and count them."""
@@ -300,7 +302,7 @@ class Pipeline:
                     failed.add(id(item[0]))
         return failed
 
-    async def _dead(self, event: EventT, stage: str, exc: Exception) -> None:
+    async def _dead(self, event: EventT[Any], stage: str, exc: Exception) -> None:
         message = event.message
         reason = f"{stage}: {type(exc).__name__}: {exc}"[:2000]
         log.warning("dead-lettering %s[%d]@%d: %s", message.topic, message.partition,

@@ -31,7 +31,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from datetime import date, datetime, time
 from functools import lru_cache
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -225,7 +225,7 @@ def _sitting(days: Sequence[MergedDay], still: np.ndarray, p: SummaryParams) -> 
     out: list[int | None] = [None] * len(days)
     if rows:
         sensed = _stack([days[i].posture_sensed for i in rows])
-        sedentary = _stack([days[i].sedentary_s for i in rows])
+        sedentary = _stack([cast(np.ndarray, days[i].sedentary_s) for i in rows])
         sitting = _count(still[rows] & sensed & (sedentary >= p.sitting_sedentary_s))
         for i, value in zip(rows, sitting.tolist()):
             out[i] = value
@@ -251,7 +251,7 @@ def _daytime_mask(days: Sequence[MergedDay], p: SummaryParams) -> np.ndarray:
     return (cols >= window[:, :1]) & (cols < window[:, 1:])
 
 
-def _minute_columns(days: Sequence[MergedDay], p: SummaryParams) -> dict[str, list]:
+def _minute_columns(days: Sequence[MergedDay], p: SummaryParams) -> dict[str, list[Any]]:
     """Every per-day measure of minute days with one slot count, as lists by day."""
     steps = _stack([d.steps for d in days])
     has = ~np.isnan(steps)

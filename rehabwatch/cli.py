@@ -320,7 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _adder(sub: Any) -> Callable[[str, Handler, str], argparse.ArgumentParser]:
     def add(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
-        parser = sub.add_parser(name, help=help_text, description=help_text)
+        parser: argparse.ArgumentParser = sub.add_parser(name, help=help_text,
+                                                         description=help_text)
         parser.add_argument("--json", action="store_true", help="one JSON document on stdout")
         parser.set_defaults(handler=handler)
         return parser

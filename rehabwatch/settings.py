@@ -177,7 +177,7 @@ def load(env: Mapping[str, str] = os.environ) -> Settings:
             except ValueError:
                 allowed = (var.parse.__doc__ or "").strip()
                 raise ConfigError(f"{var.name}={raw!r} is not {allowed}") from None
-    settings = _build(Settings(), values, "")
+    settings: Settings = _build(Settings(), values, "")
     if settings.rules_file:
         settings = dataclasses.replace(settings, rules=rule_params_from(Path(settings.rules_file)))
     return settings
@@ -208,7 +208,8 @@ def rule_params_from(path: Path) -> RuleParams:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"RW_RULES_FILE {str(path)!r} cannot be read: {exc}") from None
     try:
-        return _overlay(DEFAULT_PARAMS, doc, "")
+        params: RuleParams = _overlay(DEFAULT_PARAMS, doc, "")
+        return params
     except ValueError as exc:  # a combination RuleParams itself refuses
         raise ConfigError(f"RW_RULES_FILE {str(path)!r}: {exc}") from None
 

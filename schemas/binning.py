@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import numpy as np
 
@@ -104,7 +105,8 @@ def bin_batch(batch: IntervalBatch, patient_id: str, tz: str, origin: str = "") 
     for (d, a), b in zip(days, bounds[1:]):
         if not touched[a:b].any():
             continue
-        cut = {k: (None if v is None else v[a:b].copy()) for k, v in binned.items()}
+        cut: dict[str, Any] = {k: (None if v is None else v[a:b].copy())
+                               for k, v in binned.items()}
         grids.append(DayGrid(patient_id, batch.source, d, tz, batch.resolution_s,
                              steps=cut["steps"], worn=worn[a:b].copy(),
                              sedentary_s=cut["sedentary_s"], upright_s=cut["upright_s"],

@@ -151,7 +151,7 @@ class DayGrid:
         worn = np.where(newer.worn != WEAR_UNKNOWN, newer.worn, self.worn).astype(np.int8)
         return DayGrid(
             self.patient_id, self.source, self.local_date, self.tz, self.resolution_s,
-            steps=pick(self.steps, newer.steps), worn=worn,
+            steps=np.where(np.isnan(newer.steps), self.steps, newer.steps), worn=worn,
             sedentary_s=pick(self.sedentary_s, newer.sedentary_s),
             upright_s=pick(self.upright_s, newer.upright_s),
             stepping_s=pick(self.stepping_s, newer.stepping_s),

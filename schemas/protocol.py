@@ -134,7 +134,7 @@ def _from_doc(doc: Mapping[str, Any]) -> Protocol:
         id=doc["id"], version=doc["version"], procedures=tuple(doc["procedures"]),
         phases=tuple(Phase(p["name"], float(p["start_week"])) for p in doc["phases"]),
         targets={k: Ramp.from_json(v) for k, v in doc["targets"].items()},
-        baseline_window_days=tuple(baseline["window_days"]),  # type: ignore[arg-type]
+        baseline_window_days=tuple(baseline["window_days"]),
         baseline_min_days=int(baseline["min_valid_days"]),
         expected_fraction=Ramp.from_json(fraction) if fraction else None,
         reviewed=_reviewed(doc))

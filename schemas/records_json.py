@@ -12,7 +12,7 @@ numbers; sets and dict keys are written sorted, so equal records give equal byte
 from __future__ import annotations
 
 import functools
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import msgspec
 import numpy as np
@@ -42,9 +42,13 @@ def to_builtins(record: Any) -> Any:
     return msgspec.to_builtins(record, enc_hook=_plain, order="deterministic")
 
 
-@functools.cache
 def decoder(cls: type[R]) -> msgspec.json.Decoder[R]:
     """The JSON decoder into ``cls`` (built once per class)."""
+    return cast("msgspec.json.Decoder[R]", _decoder(cast(Any, cls)))
+
+
+@functools.cache
+def _decoder(cls: Any) -> Any:
     return msgspec.json.Decoder(cls)
 
 

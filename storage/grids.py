@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Row, Select, bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -30,11 +30,12 @@ _IN_CHUNK = 1000
 
 def _grid_select() -> Select[Any]:
     """What :func:`grid_from_row` reads: GridRow's columns and its source's key."""
-    return select(GridRow.id, GridRow.local_date, GridRow.resolution_s, GridRow.tz,
-                  GridRow.steps, GridRow.worn, GridRow.sedentary_s, GridRow.upright_s,
-                  GridRow.stepping_s, GridRow.origin, GridRow.extra,
-                  SourceRow.key.label("source_key")
-                  ).join_from(GridRow, SourceRow, GridRow.source_id == SourceRow.id)
+    query = select(GridRow.id, GridRow.local_date, GridRow.resolution_s, GridRow.tz,
+                   GridRow.steps, GridRow.worn, GridRow.sedentary_s, GridRow.upright_s,
+                   GridRow.stepping_s, GridRow.origin, GridRow.extra,
+                   SourceRow.key.label("source_key")
+                   ).join_from(GridRow, SourceRow, GridRow.source_id == SourceRow.id)
+    return cast(Select[Any], query)
 
 
 #: Ids standing in for sources a plan will insert (:func:`plan_sources`): above any real row

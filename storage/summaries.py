@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Mapping, Sequence
 from datetime import date
+from typing import Any
 
 from sqlalchemy import String, column, delete, select, text, update
 from sqlalchemy.orm import Session
@@ -87,8 +88,8 @@ def stored_summaries(session: Session, windows: Mapping[str, Sequence[Span]],
     are not read, and the others are cached once read."""
     out: dict[str, list[DailySummary]] = {}
     if cache is not None and revisions is not None:
-        for pid, spans in windows.items():
-            found = cache.get(pid, revisions[pid], spans)
+        for pid, wanted_spans in windows.items():
+            found = cache.get(pid, revisions[pid], wanted_spans)
             if found is not None:
                 out[pid] = found
     dialect = dialect_of(session)
@@ -97,10 +98,10 @@ def stored_summaries(session: Session, windows: Mapping[str, Sequence[Span]],
     patients = [(pid, spans) for pid, spans in windows.items() if pid not in out]
     payloads: dict[str, list[str]] = {}
     for i in range(0, len(patients), _PATIENT_CHUNK):
-        spans = [(pid, lo.isoformat(), hi.isoformat())
-                 for pid, ws in patients[i:i + _PATIENT_CHUNK] for lo, hi in merged_spans(ws)]
-        if dialect == "postgresql":
-            spans = [{"pid": pid, "lo": lo, "hi": hi} for pid, lo, hi in spans]
+        rows = [(pid, lo.isoformat(), hi.isoformat())
+                for pid, ws in patients[i:i + _PATIENT_CHUNK] for lo, hi in merged_spans(ws)]
+        spans: list[Any] = ([{"pid": pid, "lo": lo, "hi": hi} for pid, lo, hi in rows]
+                            if dialect == "postgresql" else rows)
         if spans:
             for pid, payload in session.execute(query, {"windows": json.dumps(spans)}):
                 payloads.setdefault(pid, []).append(payload)

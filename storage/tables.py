@@ -11,7 +11,7 @@ from __future__ import annotations
 import zlib
 from datetime import date, datetime, timezone
 from collections.abc import Collection
-from typing import Any, cast
+from typing import Any, cast, overload
 
 import lz4.frame
 import numpy as np
@@ -21,7 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, rela
 
 from schemas.daygrid import DayGrid, Source
 
-ARRAY_DTYPES = {"f8": np.dtype("<f8"), "i1": np.dtype("i1")}
+ARRAY_DTYPES: dict[str, np.dtype[Any]] = {"f8": np.dtype("<f8"), "i1": np.dtype("i1")}
 
 
 #: The first bytes of every LZ4 frame; zlib streams start otherwise (0x78).
@@ -35,6 +35,14 @@ def pack_array(arr: np.ndarray | None) -> bytes | None:
         return None
     dtype = ARRAY_DTYPES["i1"] if arr.dtype.kind == "i" else ARRAY_DTYPES["f8"]
     return lz4.frame.compress(np.ascontiguousarray(arr, dtype=dtype))  # reads the buffer
+
+
+@overload
+def unpack_array(blob: bytes, dtype: str) -> np.ndarray: ...
+
+
+@overload
+def unpack_array(blob: bytes | None, dtype: str) -> np.ndarray | None: ...
 
 
 def unpack_array(blob: bytes | None, dtype: str) -> np.ndarray | None:
