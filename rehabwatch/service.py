@@ -117,17 +117,19 @@ class Service:
                     return _duplicate(session, ctx, digest, size, previous.id, previous.format)
                 ctx = _with_timezones(session, ctx)
                 result, day_grids = parse_upload(stream, ctx, fmt, digest)
+                plan = grids.plan_grids(session, day_grids)
+                found = summarize_plan(session, plan) if summarize else []
                 upload_id = uploads.add_upload(
                     session, ctx.patient_id, ctx.filename, digest, size, result.format,
                     "partial" if result.partial else "stored", result.partial or "",
                     result.records, len(day_grids), sum(g.total_steps for g in day_grids),
                     result.skipped)
-                flags = grids.upsert_grids(session, day_grids, upload_id)
-                changed = {(g.patient_id, g.local_date) for g, f in zip(day_grids, flags) if f}
+                plan.write(session, upload_id)
+                summaries.upsert_summaries(session, found)
+                changed = {(g.patient_id, g.local_date)
+                           for g, flag in zip(day_grids, plan.changed) if flag}
                 for patient_id, at in result.sync_times:
                     grids.record_sync(session, patient_id, at, event=True)
-                if summarize:
-                    summarize_days(session, changed)
         except IngestError as exc:
             with database.session_scope(self.url) as session:
                 upload_id = uploads.add_upload(session, ctx.patient_id, ctx.filename,
@@ -150,8 +152,7 @@ class Service:
         the summaries go to the cache too (:meth:`SummaryCache.wrote`)."""
         with database.session_scope(self.url) as session:
             plan = grids.plan_grids(session, day_grids)
-            days = grids.day_grids(session, plan)
-            found = summarize_grids(g for key in sorted(days) for g in days[key])
+            found = summarize_plan(session, plan)
             plan.write(session)
             revisions = summaries.upsert_summaries(session, found)
         if self.cache is not None:
@@ -271,6 +272,14 @@ def care_plan(session: Session, patient: Patient) -> CarePlan:
     first, last = baseline_window(patient)
     return with_baseline(plan_of(patient),
                          summaries.stored_range(session, patient.id, first, last))
+
+
+def summarize_plan(session: Session, plan: grids.GridWrite) -> list[DailySummary]:
+    """The summary of every (patient, day) ``plan`` touches, as it will be once written: its
+    own grids and the other stored ones of those days (read, not written: on SQLite the
+    write lock, which one writer holds at a time, is then held for the writes alone)."""
+    days = grids.day_grids(session, plan)
+    return summarize_grids(g for key in sorted(days) for g in days[key])
 
 
 def summarize_days(session: Session, days: Collection[tuple[str, date]]) -> None:

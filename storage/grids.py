@@ -82,21 +82,6 @@ def _source_ids(session: Session, patients: Collection[str]) -> dict[tuple[str, 
             one_of(table.c.patient_id, patients)))}
 
 
-def upsert_grid(session: Session, grid: DayGrid, upload_id: int | None = None) -> bool:
-    """Overlay ``grid`` on the stored grid of its key; True when anything changed."""
-    return upsert_grids(session, [grid], upload_id)[0]
-
-
-def upsert_grids(session: Session, grids: Sequence[DayGrid], upload_id: int | None = None
-                 ) -> list[bool]:
-    """Overlay each of ``grids``, in order, on the stored grid of its key, as that many
-    :func:`upsert_grid` calls would (True per grid that changed what is stored): one
-    :func:`plan_grids`, then its :meth:`GridWrite.write`."""
-    plan = plan_grids(session, grids, upload_id)
-    plan.write(session)
-    return plan.changed
-
-
 @dataclass(frozen=True)
 class GridWrite:
     """A batch of grids overlaid on what is stored, not written yet (:func:`plan_grids`)."""
@@ -109,22 +94,22 @@ class GridWrite:
     synced: dict[str, datetime]  # per patient, the latest end of data among changed grids
     new_sources: dict[int, dict[str, Any]]  # SourceRow values of new sources, by stand-in id
 
-    def write(self, session: Session) -> None:
+    def write(self, session: Session, upload_id: int | None = None) -> None:
         """The new sources, then one INSERT of the new keys and one UPDATE of the changed ones
-        (each executed for many rows: Core statements, no ORM bulk machinery per row); each
-        patient's last sync advances once."""
+        (each executed for many rows: Core statements, no ORM bulk machinery per row), each
+        row filed under ``upload_id``; each patient's last sync advances once."""
         ids = insert_sources(session, self.new_sources)
         if self.inserts:
             session.execute(insert(table_of(GridRow)), [
-                {**row, "source_id": ids[row["source_id"]]} if row["source_id"] in ids
-                else row for row in self.inserts])
+                {**row, "source_id": ids.get(row["source_id"], row["source_id"]),
+                 "upload_id": upload_id} for row in self.inserts])
         if self.updates:
-            session.execute(_UPDATE_GRID, self.updates)
+            session.execute(_UPDATE_GRID, [{**row, "upload_id": upload_id}
+                                           for row in self.updates])
         advance_sync(session, self.synced)
 
 
-def plan_grids(session: Session, grids: Sequence[DayGrid], upload_id: int | None = None
-               ) -> GridWrite:
+def plan_grids(session: Session, grids: Sequence[DayGrid]) -> GridWrite:
     """Overlay each of ``grids``, in order, on what is stored under its key, reading (one
     SELECT each for the batch's sources, grid keys and grids) but writing nothing, not even
     the rows of sources seen for the first time (:func:`plan_sources`). Everything a batch
@@ -171,7 +156,6 @@ def plan_grids(session: Session, grids: Sequence[DayGrid], upload_id: int | None
             values = dict(grid_id=row.id)
             updates.append(values)
         fill_row(values, current[key])
-        values["upload_id"] = upload_id
     return GridWrite(changed, current, {i: k for i, k in on_days.items() if k not in batch},
                      inserts, updates, synced, new_sources)
 

@@ -9,11 +9,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from storage.grids import (advance_sync, day_grids, plan_grids, record_sync, stored_grids,
-                           upsert_grids)
+from storage.grids import advance_sync, day_grids, plan_grids, record_sync, stored_grids
 from storage import database
 from schemas.daygrid import MINUTE, DayGrid, Source, slot_count
-from tests.factories import empty_grid
+from tests.factories import empty_grid, upsert_grids
 from storage.tables import ARRAY_DTYPES, GridRow, Patient, SourceRow, pack_array, unpack_array
 
 SRC = Source("garmin-fit", "fr35", "3951112345")

@@ -29,7 +29,6 @@ from sqlalchemy import select, text
 from processors.summary import summarize_grids
 from rehabwatch.service import Service
 from rehabwatch.settings import Settings
-from storage.grids import upsert_grids
 from storage import database
 from rehabwatch.broker import EmbeddedBroker, free_port
 from rehabwatch.publish import publish_grids
@@ -38,6 +37,7 @@ from storage.tables import AlertRow, DailySummaryRow, GridRow, NotificationRow, 
 from schemas.records_json import to_json
 from processors.stream_settings import TopicConfig
 from schemas.wire import encode_grid
+from tests.factories import upsert_grids
 from tests.kafka_fixtures import REPO, Worker, consume, produce, wait_for, worker_env
 from tests.receivers import SECRET, Hook, webhook_server
 
