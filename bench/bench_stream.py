@@ -297,7 +297,7 @@ async def raw_ceiling(bootstrap: str, records: Sequence[Record]) -> tuple[float,
 # -- one measurement ---------------------------------------------------------------------
 
 @contextlib.contextmanager
-def database(spec: str | None, tmp: Path, name: str) -> Iterator[str]:
+def bench_database(spec: str | None, tmp: Path, name: str) -> Iterator[str]:
     """The URL for run ``name`` (see the module docstring for ``spec``)."""
     if spec == "postgresql-temp":
         from tests.pg_server import postgres_server
@@ -378,7 +378,7 @@ def run(workers: int, args: argparse.Namespace, broker: EmbeddedBroker,
     name = f"b{workers}{mode}{round_}"
     work = tmp / name
     work.mkdir()
-    with database(args.db, tmp, name) as url:
+    with bench_database(args.db, tmp, name) as url:
         fresh_database(url, args.patients, start)
         env = {**os.environ, "PYTHONPATH": str(REPO), "RW_KAFKA_URL": broker.url,
                "RW_DATABASE_URL": url, "RW_STREAM_APP_ID": name, "RW_TOPIC_PARTITIONS": "8",
