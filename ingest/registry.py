@@ -13,6 +13,7 @@ FORMATS: dict[str, str] = {
     "fitbit": "ingest.fitbit_csv:PARSER",
     "fitbit-api": "ingest.fitbit_api:PARSER",
     "csv": "ingest.generic_csv:PARSER",
+    "apple-health": "ingest.apple_health:PARSER",
 }
 SNIFF_BYTES = 64 * 1024
 
