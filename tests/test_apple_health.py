@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ingest.apple_health import PARSER, WEAR_TYPES
+from ingest.apple_health import PARSER, WEAR_TYPES, _blank_unused
 from ingest.apple_health_minutes import parse_stamps
 from ingest.base import ParseContext, ParseResult
 from ingest.errors import CorruptFile, IngestError, TooLarge, UnsupportedFormat
@@ -336,6 +336,30 @@ def test_odd_records_are_skipped_and_counted() -> None:
         "stand hour with an unknown value 'HKCategoryValueAppleStandHourMaybe'": 1,
     }
     assert sum(g.total_steps for g in grids(result)) == 50 and result.partial is None
+
+
+def test_the_layout_of_the_xml_does_not_change_the_result() -> None:
+    """Apple's one record per line (unused ones blanked unparsed), one long line, attributes
+    on lines of their own, a used record after an unused one on the same line."""
+    phone, watch = "Ann’s iPhone", "Ann’s Apple Watch"
+    body = "".join(record("HKQuantityTypeIdentifierBasalEnergyBurned", watch,
+                          DAY0 + timedelta(minutes=m), 60, "1.2", "kcal")
+                   + steps(phone, DAY0 + timedelta(minutes=m), 60, 40)
+                   + record("HKQuantityTypeIdentifierHeartRate", watch,
+                            DAY0 + timedelta(minutes=m), 0, "70", "count/min")
+                   for m in range(0, 300, 7))
+    apple = export(body.replace("<Record", " <Record"))
+    layouts = [apple, export(body.replace("\n", "")), export(body.replace('" ', '"\n   ')),
+               export(body.replace("/>\n<Record type=\"HKQuantityTypeIdentifierStepCount",
+                                   "/><Record type=\"HKQuantityTypeIdentifierStepCount"))]
+    blanked = _blank_unused(apple, ParseResult("apple-health"))
+    assert blanked.count(b"\n") == apple.count(b"\n") and b"BasalEnergy" not in blanked
+    results = [parse(data) for data in layouts]
+    assert {r.records for r in results} == {3 * 43}
+    reference_grid = grids(results[0])
+    assert sum(g.total_steps for g in reference_grid) == 43 * 40
+    for other in results[1:]:
+        assert [g.same_data(h) for g, h in zip(grids(other), reference_grid)] == [True]
 
 
 # ---- hostile and damaged inputs ----
