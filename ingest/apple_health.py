@@ -8,12 +8,12 @@ was the fastest real XML parser measured here (faster than the stdlib's expat an
 lxml's own iterparse, which builds every element), and it exposes libxml2's switches to
 never load a DTD or reach the network. Most of an export is records we never use (energy,
 distance ...), written one per line: those lines are blanked before the parser sees them
-(:func:`_blank_unused`), which is most of the speed. The
-internal DTD Apple writes is accepted; a DTD that declares any ``<!ENTITY`` (which Apple
-never does: entity expansion and external entities are how "billion laughs" and XXE work)
-or refers to an external DTD is refused before any entity could be used. A document whose
-root is not ``HealthData`` is not Apple Health. A file damaged or cut short after the root
-keeps everything read before the defect, marked ``partial`` with the reason.
+(:func:`_blank_unused`), which is most of the speed. The internal DTD Apple writes is
+accepted; a DTD that declares any ``<!ENTITY`` (which Apple never does: entity expansion
+and external entities are how "billion laughs" and XXE work) or refers to an external DTD
+is refused before any entity could be used. A document whose root is not ``HealthData`` is
+not Apple Health. A file damaged or cut short after the root keeps everything read before
+the defect, marked ``partial`` with the reason.
 
 **What is used.**
 
@@ -30,14 +30,16 @@ keeps everything read before the defect, marked ``partial`` with the reason.
   entries (``HKWasUserEntered`` = 1, whatever their source) last; within a rank, by source
   name. This is the Health app's default order (watch, phone, then apps as added). The one
   series has ``Source("apple-health", "by-priority")``; ``notes`` name every source with
-  the steps and minutes it won and the steps it lost to a higher one.
+  the steps and minutes it won and the steps it lost to a higher one (per upload, not per
+  day: the upload path attaches ``day_extra`` to daily grids only).
 * **Wear** (the only wear evidence an export holds): the watch's heart, step, exercise and
   stand-minute samples (:data:`WEAR_TYPES`, at most an hour long) and watch workouts.
   Assumption (A): the watch writes these only while on the wrist, with gaps up to
   :data:`BRIDGE_S` between samples (background heart rate is sampled every few minutes),
-  so stretches of such evidence are joined across gaps up to that long. Worn minutes without any step sample get 0 steps
-  (the watch was on and counted none); minutes with neither stay missing. The iPhone proves
-  no wear, so a phone-only day has worn-unknown minutes and is rarely a valid day.
+  so stretches of such evidence are joined across gaps up to that long. Worn minutes
+  without any step sample get 0 steps (the watch was on and counted none); minutes with
+  neither stay missing. The iPhone proves no wear, so a phone-only day has worn-unknown
+  minutes and is rarely a valid day.
 * **Stand hours** (``HKCategoryTypeIdentifierAppleStandHour``): an Idle hour (no minute of
   standing and moving, by the watch's reckoning) makes its worn minutes without steps
   sedentary (``sedentary_s`` = 60). Not used: Stood hours (the minute stood is not known),
@@ -52,6 +54,7 @@ keeps everything read before the defect, marked ``partial`` with the reason.
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import BinaryIO
 
 import numpy as np
@@ -117,6 +120,7 @@ class _Reader:
         self.result, self.filename = result, filename
         self.root_seen = self.in_step = False
         self.last_name = ""
+        self.exported = np.nan  # ExportDate, UTC epoch seconds
         self.sources: dict[tuple[int, str], int] = {}  # (tier, name) -> index
         self.tiers: dict[tuple[str, str | None], int] = {}
         self.step_start: list[str] = []
@@ -170,6 +174,8 @@ class _Reader:
         elif tag == "Workout":
             self.in_step = False
             self._workout(attrib)
+        elif tag == "ExportDate":
+            self.exported = parse_stamps([attrib.get("value", "")])[0]
         elif not self.root_seen:
             if tag != "HealthData":
                 raise UnsupportedFormat(f"{self.filename}: XML whose root is <{tag}>, not an "
@@ -314,7 +320,7 @@ class AppleHealthParser:
 
     def sniff(self, head: bytes, filename: str) -> int:
         if apple_health_zip.is_zip(head):
-            return apple_health_zip.sniff_zip(head, filename)
+            return apple_health_zip.sniff_zip(head)
         return 90 if root_is_health_data(head) else 0
 
     def parse(self, stream: BinaryIO, ctx: ParseContext) -> ParseResult:
@@ -332,6 +338,9 @@ class AppleHealthParser:
                                     "nor XML whose root is HealthData)")
         batches, tally = minute_series(reader.samples(), SOURCE)
         result.series.extend(PatientSeries(ctx.patient_id, batch) for batch in batches)
+        if not np.isnan(reader.exported):  # the phone synced everything it had by then
+            result.sync_times.append(
+                (ctx.patient_id, datetime.fromtimestamp(reader.exported, timezone.utc)))
         result.notes.extend(_notes(reader, tally))
         return result
 

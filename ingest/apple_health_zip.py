@@ -36,7 +36,7 @@ def is_zip(head: bytes) -> bool:
     return head.startswith((b"PK\x03\x04", b"PK\x05\x06"))
 
 
-def sniff_zip(head: bytes, filename: str) -> int:
+def sniff_zip(head: bytes) -> int:
     """90 for a zip whose first entries name the iPhone's export folder, else 20: the only
     zip format we read, and parsing says plainly when the export is not inside."""
     return 90 if EXPORT_FOLDER in head else 20

@@ -114,6 +114,7 @@ def test_real_exports_match_a_plain_stdlib_reading(relative: str) -> None:
 
 def test_the_real_2021_export_names_its_sources_and_what_it_left_out() -> None:
     result = parse(data_file(REAL[3]).read_bytes())
+    assert result.sync_times == [("p1", datetime(2021, 1, 23, 1, 37, 58, tzinfo=timezone.utc))]
     assert result.notes[0].startswith("iPhone \"DonorTwo's iPhone\": 432 steps in 4 minutes")
     assert "stand hours: 1 stood, 0 idle" in " ".join(result.notes)
     assert "11 walking-metric samples" in " ".join(result.notes)
@@ -408,6 +409,21 @@ def test_a_real_export_cut_in_the_middle_is_partial() -> None:
 def test_what_is_not_apple_health_is_refused(data: bytes, error: type[IngestError]) -> None:
     with pytest.raises(error):
         parse(data)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 10_000), st.binary(max_size=40), st.integers(0, 40), st.booleans())
+def test_damaged_bytes_only_ever_raise_our_own_errors(at: int, junk: bytes, width: int,
+                                                      zipped: bool) -> None:
+    """Any slice of a real export replaced by arbitrary bytes: a result or an IngestError."""
+    xml = data_file(REAL[3]).read_bytes()
+    at %= len(xml)
+    data = xml[:at] + junk + xml[at + width:]
+    try:
+        result = parse(zip_of({"apple_health_export/export.xml": data}) if zipped else data)
+    except IngestError:
+        return
+    assert result.format == "apple-health" and all(g.total_steps >= 0 for g in grids(result))
 
 
 def test_zip_defects_are_refused_clearly() -> None:
