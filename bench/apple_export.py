@@ -283,11 +283,11 @@ def _bytes(days: range, seed: int) -> int:
 
 def day_count(size_mb: float, seed: int) -> int:
     """Days making about ``size_mb`` MB: the phone-only month, then watch-era days at the
-    mean size of two sampled watch-era months."""
+    mean size of six sampled watch-era months."""
     phone_month = _bytes(range(WATCH_FROM), seed)
     if size_mb * 1e6 <= phone_month:
         return max(1, round(WATCH_FROM * size_mb * 1e6 / phone_month))
-    per_day = _bytes(range(WATCH_FROM, WATCH_FROM + 60), seed) / 60
+    per_day = _bytes(range(WATCH_FROM, WATCH_FROM + 180), seed) / 180
     return WATCH_FROM + round((size_mb * 1e6 - phone_month) / per_day)
 
 
