@@ -170,7 +170,7 @@ def main() -> None:
               for s in args.sizes.split(",")]
     command = f".venv/bin/python bench/bench_apple_health.py {' '.join(sys.argv[1:])}".strip()
     text = RESULTS.read_text() if RESULTS.exists() else ""
-    head = text.split("<!-- tables -->")[0] if "<!-- tables -->" in text else ""
+    head = text.split("<!-- tables -->")[0]  # the whole text when the marker is missing
     body = "\n\n".join(tables)
     RESULTS.write_text(f"{head}<!-- tables -->\nCommand: `{command}`\n\n{body}\n")
     print(body)
