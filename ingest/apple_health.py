@@ -7,8 +7,8 @@ grow with the file (measured: bench/results-apple-health.md). Why lxml: its targ
 was the fastest real XML parser measured here (faster than the stdlib's expat and than
 lxml's own iterparse, which builds every element), and it exposes libxml2's switches to
 never load a DTD or reach the network. Most of an export is records we never use (energy,
-distance ...), written one per line: those lines are blanked before the parser sees them
-(:func:`_blank_unused`), which is most of the speed. The internal DTD Apple writes is
+distance ...), written one per line: those lines, and metadata entries we never read, are
+blanked before the parser sees them (:func:`_blank_unused`), which is most of the speed. The internal DTD Apple writes is
 accepted; a DTD that declares any ``<!ENTITY`` (which Apple never does: entity expansion
 and external entities are how "billion laughs" and XXE work) or refers to an external DTD
 is refused before any entity could be used. A document whose root is not ``HealthData`` is
@@ -91,6 +91,8 @@ RANK_NAMES = ("Apple Watch", "iPhone", "app or other device", "manual entry")
 _BATCH = 1 << 16
 _CHUNK = 1 << 20
 _QUANTITY_LINE = b' <Record type="HKQuantityTypeIdentifier'
+_METADATA_LINE = b'  <MetadataEntry key="'
+_USER_ENTERED_LINE = _METADATA_LINE + USER_ENTERED.encode() + b'"'
 _USED_QUANTITIES = frozenset(t.removeprefix("HKQuantityTypeIdentifier").encode()
                              for t in WEAR_TYPES | WALKING_METRICS)
 
@@ -390,19 +392,25 @@ def _read(stream: BinaryIO, result: ParseResult, filename: str) -> _Reader:
 
 def _blank_unused(body: bytes, result: ParseResult) -> bytes:
     """``body`` with each line that is one self-closing Record of a quantity type we never
-    use (energy, distance, heart-rate averages, body measurements ...) blanked before
-    libxml2 sees it, when written as the iPhone writes records: one per line, indented one
-    space, ``type`` first. They are counted as records; anything else (other layouts,
-    several elements on a line, children) goes to the parser whole. The newlines stay, so
-    libxml2's line numbers stay true."""
+    use (energy, distance, heart-rate averages, body measurements ...) or one metadata
+    entry other than ``HKWasUserEntered`` blanked before libxml2 sees it, when written as
+    the iPhone writes them: one per line, indented one (records) or two (entries) spaces,
+    ``type`` or ``key`` first. Blanked records are counted; anything else (other layouts,
+    several elements on a line) goes to the parser whole. The newlines stay, so libxml2's
+    line numbers stay true."""
     lines = body.split(b"\n")
     prefix, start, used = _QUANTITY_LINE, len(_QUANTITY_LINE), _USED_QUANTITIES
+    meta, kept_meta = _METADATA_LINE, _USER_ENTERED_LINE
     blanked = 0
     for i, line in enumerate(lines):
-        if (line.startswith(prefix) and line[start:line.find(b'"', start)] not in used
-                and line.endswith(b"/>") and line.count(b"<") == 1):
+        if line.startswith(prefix):
+            if (line[start:line.find(b'"', start)] not in used and line.endswith(b"/>")
+                    and line.count(b"<") == 1):
+                lines[i] = b""
+                blanked += 1
+        elif (line.startswith(meta) and not line.startswith(kept_meta)
+              and line.endswith(b"/>") and line.count(b"<") == 1):
             lines[i] = b""
-            blanked += 1
     result.records += blanked
     return b"\n".join(lines)
 

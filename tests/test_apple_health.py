@@ -303,8 +303,14 @@ def test_wear_sedentary_and_zero_steps_from_the_watch() -> None:
     assert (sedentary[0], sedentary[-1], len(sedentary)) == (start + 60, start + 114, 55)
 
 
-def test_manual_entries_come_last_and_are_flagged() -> None:
+@pytest.mark.parametrize("layout", ["inline", "apple"])
+def test_manual_entries_come_last_and_are_flagged(layout: str) -> None:
     body = steps("Health", DAY0, 1800, 3000) + steps("Ann’s iPhone", DAY0, 600, 1000)
+    if layout == "apple":  # one element a line, as the iPhone writes (entries blanked but ours)
+        body = " " + body.replace('<MetadataEntry', '\n  <MetadataEntry key="HKTimeZone" '
+                                  'value="Europe/Paris"/>\n  <MetadataEntry').replace(
+            "</Record>", "\n </Record>").replace("\n<Record", "\n <Record")
+        assert body.count("\n  <MetadataEntry") == 2
     result = parse(export(body))
     assert sum(g.total_steps for g in grids(result)) == pytest.approx(1000 + 2000)
     assert "manual entry 'Health': 2,000 steps in 20 minutes used, 1,000 steps left out" in (
