@@ -22,7 +22,7 @@ from ingest.base import ParseContext, ParseResult
 from ingest.errors import CorruptFile, IngestError, TooLarge, UnsupportedFormat
 from ingest.registry import detect
 from schemas.binning import bin_batch
-from schemas.daygrid import WORN, DayGrid
+from schemas.daygrid import WORN, DayGrid, day_bounds
 from tests.conftest import REPO, SHARED_DATA
 
 TZ = "America/Los_Angeles"
@@ -54,6 +54,11 @@ def grids(result: ParseResult, tz: str = TZ) -> list[DayGrid]:
             day = grid.local_date
             by_day[day] = by_day[day].overlay(grid) if day in by_day else grid
     return [by_day[d] for d in sorted(by_day)]  # type: ignore[type-var]
+
+
+def slot_starts(grid: DayGrid) -> np.ndarray:
+    """UTC epoch second at which each slot of ``grid`` starts."""
+    return day_bounds(grid.local_date, grid.tz)[0] + np.arange(grid.n_slots) * grid.resolution_s
 
 
 # ---- an independent reading of real files: the stdlib parser, datetime, plain Python ----
@@ -91,7 +96,7 @@ def evidence(path: Path) -> dict[str, object]:
 
 
 def worn_minutes(gs: list[DayGrid]) -> set[int]:
-    return {int(t // 60) for g in gs for t in g.slot_starts_utc()[g.worn == WORN]}
+    return {int(t // 60) for g in gs for t in slot_starts(g)[g.worn == WORN]}
 
 
 @pytest.mark.parametrize("relative", REAL)
@@ -233,7 +238,7 @@ def test_each_minute_takes_the_best_source_and_totals_are_preserved(
         samples: list[tuple[str, int, int, int]]) -> None:
     body = "".join(steps(s, DAY0 + timedelta(seconds=o), n, v) for s, o, n, v in samples)
     gs = grids(parse(export(body)))
-    got = {int(t // 60): v for g in gs for t, v in zip(g.slot_starts_utc(), g.steps)
+    got = {int(t // 60): v for g in gs for t, v in zip(slot_starts(g), g.steps)
            if not np.isnan(v) and v}
     want = {m: v for m, v in reference(samples).items() if v}
     assert got.keys() == want.keys()
@@ -295,7 +300,7 @@ def test_wear_sedentary_and_zero_steps_from_the_watch() -> None:
     body += record("HKQuantityTypeIdentifierBasalEnergyBurned", watch,
                    DAY0 + timedelta(hours=5), 600, "10", "kcal")  # not wear evidence
     (grid,) = grids(parse(export(body)))
-    start = int((DAY0.timestamp() - grid.slot_starts_utc()[0]) // 60)
+    start = int((DAY0.timestamp() - slot_starts(grid)[0]) // 60)
     worn = np.flatnonzero(grid.worn == WORN)
     assert (worn[0], worn[-1], len(worn)) == (start, start + 114, 115)  # gaps of 6 min bridged
     assert grid.total_steps == 500 and np.nansum(grid.steps[worn] == 0) == 110
