@@ -107,8 +107,8 @@ def test_real_exports_match_a_plain_stdlib_reading(relative: str) -> None:
     gs = grids(result)
     assert result.format == "apple-health" and result.partial is None and not result.skipped
     assert result.records == expected.get("records", 0)
-    # One step source at most in these files, so the total is that source's sum; every day
-    # holds the steps its records' own dates put there.
+    # One step source at most in these files, so the total is that source's sum; no two
+    # pieces of watch evidence are within the bridging gap, so wear is their minutes.
     assert len(expected["steps"]) <= 1  # type: ignore[arg-type]
     total = sum(expected["steps"].values())  # type: ignore[attr-defined]
     assert sum(g.total_steps for g in gs) == pytest.approx(total)
