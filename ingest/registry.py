@@ -20,6 +20,7 @@ FORMATS: dict[str, str] = {
     "actigraph": "ingest.actigraph:PARSER",
     "garmin-connect": "ingest.garmin_connect:PARSER",
     "google-fit": "ingest.google_fit:PARSER",
+    "apple-health": "ingest.apple_health:PARSER",
 }
 SNIFF_BYTES = 64 * 1024
 
