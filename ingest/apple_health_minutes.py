@@ -42,6 +42,7 @@ def parse_stamps(texts: Sequence[str]) -> np.ndarray:
     if n == 0:
         return np.empty(0)
     joined = "".join(texts)
+    codes: np.ndarray
     if set(map(len, texts)) == {_STAMP_LEN} and joined.isascii():  # the usual: one buffer
         codes = np.frombuffer(joined.encode("ascii"), np.uint8).reshape(n, _STAMP_LEN)
         ok = np.ones(n, bool)
