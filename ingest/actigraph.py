@@ -37,7 +37,8 @@ class ActiGraphParser:
             return 90
         if first and refuses_derived(first[0]):
             return 20
-        return 5 if filename.lower().endswith(".agd") else 0
+        # the name is stronger evidence than a zip of no known layout (apple-health: 20)
+        return 25 if filename.lower().endswith(".agd") else 0
 
     def parse(self, stream: BinaryIO, ctx: ParseContext) -> ParseResult:
         data = stream.read()
