@@ -89,3 +89,18 @@ def test_a_bad_rules_file_is_refused_with_the_reason(tmp_path: Path, text: str,
 def test_a_missing_rules_file_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot be read"):
         load({"RW_RULES_FILE": str(tmp_path / "absent.toml")})
+
+
+@pytest.mark.parametrize("url, problem", [
+    ("sqlite:////nonexistent-folder/x.db", "cannot use the database sqlite:////nonexistent-folder"),
+    ("mysql-ish://what", "is not a database URL rehabwatch can open"),
+    ("postgresql+psycopg://rw:secret@127.0.0.1:9/none", "cannot use the database"),
+])
+def test_a_database_that_cannot_be_used_is_one_line(url: str, problem: str,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("RW_DATABASE_URL", url)
+    assert main(["alerts"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("rehabwatch: ") and problem in err and err.count("\n") == 1
+    assert "secret" not in err  # the password is never printed
