@@ -75,10 +75,12 @@ def add_recording(rec: Recording, ctx: ParseContext, filename: str,
     start = device_clock_to_utc(local_s, ctx.tz_for(ctx.patient_id), result)
     measures = _posture(rec.incline, rec.epoch_s, rec.limb, result)
     result.records += len(local_s)
+    sedentary, worn = (measures.get(k) for k in ("sedentary_s", "worn"))
     result.series.append(PatientSeries(ctx.patient_id, IntervalBatch(
         Source(kind="actigraph", device=rec.device.replace(":", "_"), serial=rec.serial),
         MINUTE, start, np.full(len(start), rec.epoch_s), steps=rec.steps[order],
-        **{k: (None if v is None else v[order]) for k, v in measures.items()})))
+        sedentary_s=None if sedentary is None else sedentary[order],
+        worn=None if worn is None else worn[order])))
 
 
 def _posture(incline: np.ndarray | None, epoch_s: int, limb: str,

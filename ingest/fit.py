@@ -61,7 +61,7 @@ class FitParser:
         if reader.odd_fields:
             result.notes.append(f"fields skipped for a size their type does not allow: "
                                 f"{', '.join(sorted(reader.odd_fields))}")
-        if rows.start:
+        if rows.start or rows.counters:
             batch = rows.batch(_source(file_id, by_type), FIT_EPOCH_S)
             result.series.append(PatientSeries(ctx.patient_id, batch))
         return result

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from ingest.fit_rows import NAN, Rows
+from schemas.counters import CounterSpan
 from schemas.daygrid import DAY, WEAR_UNKNOWN, WORN
 
 MONITORING, MONITORING_INFO = 55, 103
@@ -48,21 +49,55 @@ FIELDS = {
 class _Counters:
     """Per-activity-type cumulative counters of one local day (key: field, activity type).
 
-    A counter is only known from zero when its day began inside the file; otherwise its first
-    value is the baseline and the steps before it have no known time."""
+    Every counter is known from zero when its day began inside the file, or from the file's
+    start snapshot (a step type the snapshot does not list is at zero: the device lists the
+    types it counted that day). Otherwise a counter's first value holds steps of unknown time:
+    the interval it closes gets no steps (NaN), and the value is the first reading of the
+    day's :class:`CounterSpan`, whose steps the grids place (:mod:`schemas.counters`)."""
 
     day: int | None = None
+    day_start: int = 0
     last: dict[tuple[str, int], int] = field(default_factory=dict)
-    from_zero: bool = False
+    known_from: int | None = None  # when every counter's value was known (None: not at all)
+    first: dict[int, tuple[int, int]] = field(default_factory=dict)  # step type -> (t, value)
+    end: int = 0  # time of the day's last row
 
-    def start_day(self, day: int, from_zero: bool) -> None:
-        self.day, self.last, self.from_zero = day, {}, from_zero
+    def start_day(self, day: int, day_start: int, from_zero: bool, t: int) -> None:
+        self.day, self.day_start, self.last, self.end = day, day_start, {}, t
+        self.known_from, self.first = None, {}
+        if from_zero:
+            self.know_all(day_start)
 
-    def delta(self, name: str, activity: int, value: int) -> int:
-        """Growth of a counter since its last value (a drop means the device reset it)."""
-        before = self.last.get((name, activity), 0 if self.from_zero else value)
+    def know_all(self, t: int) -> None:
+        """Every counter is known at ``t``; those not read yet are at zero."""
+        if self.known_from is None:
+            self.known_from = t
+            self.first = {a: (t, 0) for a in STEP_TYPES}
+
+    def snapshot(self, activity: int, msg: dict[str, Any], t: int) -> None:
+        """A row of the file's start snapshot: the counters the file starts from."""
+        self.know_all(t)
+        for name in ("cycles", "active_time"):
+            if name in msg:
+                self.last[(name, activity)] = msg[name]
+        if activity in STEP_TYPES and "cycles" in msg:
+            self.first[activity] = (t, msg["cycles"])
+
+    def delta(self, name: str, activity: int, value: int, t: int) -> int | None:
+        """Growth of a counter since its last value (a drop means the device reset it); None
+        for the first value of a counter not known from zero."""
+        before = self.last.get((name, activity), None if self.known_from is None else 0)
         self.last[(name, activity)] = value
+        if before is None:
+            if name == "cycles":
+                self.first[activity] = (t, value)
+            return None
         return value - before if value >= before else value
+
+    def spans(self) -> list[CounterSpan]:
+        """The day's step counters as read by this file, first reading to its last row."""
+        return [CounterSpan(a, self.day_start, t, v, self.end, self.last.get(("cycles", a), v))
+                for a, (t, v) in sorted(self.first.items())]
 
 
 @dataclass
@@ -70,6 +105,7 @@ class MonitoringParse:
     """State of one monitoring file's decode: clock, counters, rows out."""
 
     offset_s: int  # device-local minus UTC, seconds (from monitoring_info)
+    file_start: int | None = None  # UTC time the file starts (monitoring_info)
     rows: Rows = field(default_factory=Rows)
     counters: _Counters = field(default_factory=_Counters)
     anchor: int | None = None  # last monitoring/monitoring_info UTC time
@@ -98,10 +134,18 @@ class MonitoringParse:
         """Reset the counters when ``t`` falls on a new local day (they restart at midnight)."""
         day = self.local_day(t)
         if self.counters.day is None:
-            self.counters.start_day(day, self.prev_end == self.day_start_utc(day))
+            self.counters.start_day(day, self.day_start_utc(day),
+                                    self.prev_end == self.day_start_utc(day), t)
         elif day != self.counters.day:
-            self.counters.start_day(day, True)
+            self.end_day()
+            self.counters.start_day(day, self.day_start_utc(day), True, t)
             self.prev_end = max(self.prev_end or t, self.day_start_utc(day))
+        self.counters.end = t
+
+    def end_day(self) -> None:
+        """Keep the counter spans of the day being read."""
+        if self.counters.day is not None:
+            self.rows.counters.extend(self.counters.spans())
 
     def worn(self, start: int, end: int, evidence: bool) -> int:
         """WORN with evidence of a wearer: steps/activity, or a heart-rate sample in (start, end]."""
@@ -113,7 +157,7 @@ class MonitoringParse:
 def read_monitoring(messages: Iterable[tuple[int, dict[str, Any]]], offset_s: int,
                     start_utc: int | None) -> MonitoringParse:
     """Intervals of a monitoring file; ``start_utc`` is when the file starts (monitoring_info)."""
-    state = MonitoringParse(offset_s, prev_end=start_utc)
+    state = MonitoringParse(offset_s, start_utc, prev_end=start_utc)
     pending: list[tuple[int, dict[str, Any]]] = []
     for global_num, msg in messages:
         if global_num == MONITORING_INFO:
@@ -128,6 +172,7 @@ def read_monitoring(messages: Iterable[tuple[int, dict[str, Any]]], offset_s: in
             pending.append((t, msg))
     for t, msg in pending:  # after all heart-rate samples are known
         _row(state, t, msg)
+    state.end_day()
     return state
 
 
@@ -139,16 +184,19 @@ def _row(state: MonitoringParse, t: int, msg: dict[str, Any]) -> None:
 
 
 def _summary_row(state: MonitoringParse, t: int, msg: dict[str, Any]) -> None:
-    """A counter snapshot: the baseline at file start, else steps since the last row."""
+    """A counter snapshot: the counters the file starts from, else steps since the last row."""
     if msg.get("duration_min") == DAY_TOTAL_MIN:
         return  # the day's totals, already counted by the interval rows
     activity = msg["activity_type"]
     first = state.counters.day is None
     state.enter(t)
+    if "duration_min" in msg and (first or t == state.file_start):
+        state.counters.snapshot(activity, msg, t)
+        return
     if activity not in STEP_TYPES or "cycles" not in msg:
         return
-    steps = state.counters.delta("cycles", activity, msg["cycles"])
-    if first or state.prev_end is None or steps == 0:
+    steps = state.counters.delta("cycles", activity, msg["cycles"], t)
+    if first or state.prev_end is None or not steps:
         return
     state.rows.add(state.prev_end, t - state.prev_end, steps, WORN)
 
@@ -160,13 +208,15 @@ def _interval_row(state: MonitoringParse, t: int, msg: dict[str, Any]) -> None:
     start = t if state.prev_end is None else state.prev_end
     state.prev_end = t
     duration = t - start
-    steps, stepping = 0, NAN
+    steps: float = 0
+    stepping = NAN
     if activity in STEP_TYPES:
         if "cycles" in msg:
-            steps = state.counters.delta("cycles", activity, msg["cycles"])
+            delta = state.counters.delta("cycles", activity, msg["cycles"], t)
+            steps = NAN if delta is None else delta  # unknown: the counter spans place them
         if "active_time" in msg:  # ms, cumulative like the steps
-            stepping = min(state.counters.delta("active_time", activity, msg["active_time"]) / 1000,
-                           duration)
+            active = state.counters.delta("active_time", activity, msg["active_time"], t)
+            stepping = NAN if active is None else min(active / 1000, duration)
     worn = state.worn(start, t, steps > 0 or activity in STEP_TYPES)
     state.rows.add(start, duration, steps, worn, _posture(activity, duration, stepping))
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from schemas.binning import IntervalBatch
+from schemas.counters import CounterSpan
 from schemas.daygrid import MINUTE, Source
 
 NAN = float("nan")
@@ -14,7 +15,8 @@ NAN = float("nan")
 
 @dataclass
 class Rows:
-    """Parallel lists of intervals: UTC start, seconds, steps, posture seconds, wear."""
+    """Parallel lists of intervals: UTC start, seconds, steps, posture seconds, wear; and the
+    day-counter readings whose steps no interval holds (:mod:`schemas.counters`)."""
 
     start: list[float] = field(default_factory=list)
     duration: list[float] = field(default_factory=list)
@@ -23,6 +25,7 @@ class Rows:
     upright_s: list[float] = field(default_factory=list)
     stepping_s: list[float] = field(default_factory=list)
     worn: list[int] = field(default_factory=list)
+    counters: list[CounterSpan] = field(default_factory=list)
 
     def add(self, start: float, duration: float, steps: float, worn: int,
             posture: tuple[float, float, float] = (NAN, NAN, NAN)) -> None:
@@ -51,4 +54,5 @@ class Rows:
                              np.asarray(self.steps, dtype=np.float64),
                              sedentary_s=column(self.sedentary_s), upright_s=column(self.upright_s),
                              stepping_s=column(self.stepping_s),
-                             worn=np.asarray(self.worn, dtype=np.int8))
+                             worn=np.asarray(self.worn, dtype=np.int8),
+                             counters=tuple(c.shifted(shift_s) for c in self.counters))

@@ -5,6 +5,8 @@ intervals ``[start, start + duration)`` in UTC epoch seconds, each with the step
 seconds measured in it. :func:`bin_batch` splits each interval at slot edges of the patient's
 local days and shares its values in proportion to the overlap, so totals are preserved
 exactly (up to float rounding). Zero-length intervals (point samples) land in one slot.
+A batch may also carry day counters whose steps no interval holds (:mod:`schemas.counters`):
+each day grid gets the spans of its day and the steps they place.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from schemas.counters import CounterSpan
 from schemas.daygrid import (DAY, MEASURES, WEAR_UNKNOWN, WORN, NOT_WORN, DayGrid, Source,
                              day_bounds, local_date_of, slot_count)
 
@@ -26,6 +29,7 @@ class IntervalBatch:
     ``start`` and ``duration`` are seconds (UTC epoch / elapsed). Measure arrays are float64
     with NaN for "not measured in this interval"; a measure the source never reports is
     ``None``. ``worn`` is int8 (1, 0, -1) or ``None`` when unknown throughout.
+    ``counters``: day-counter readings (UTC epoch seconds) whose unplaced steps the grids fill.
     """
 
     source: Source
@@ -37,6 +41,7 @@ class IntervalBatch:
     upright_s: np.ndarray | None = None
     stepping_s: np.ndarray | None = None
     worn: np.ndarray | None = None
+    counters: tuple[CounterSpan, ...] = ()
 
     def __len__(self) -> int:
         return int(self.start.shape[0])
@@ -64,6 +69,28 @@ def _edges(first: date, last: date, tz: str, res: int) -> tuple[np.ndarray, list
 
 def bin_batch(batch: IntervalBatch, patient_id: str, tz: str, origin: str = "") -> list[DayGrid]:
     """Day grids (one per local day touched) holding ``batch``'s values, in date order."""
+    grids = _bin_intervals(batch, patient_id, tz, origin)
+    return _with_counters(grids, batch, patient_id, tz, origin) if batch.counters else grids
+
+
+def _with_counters(grids: list[DayGrid], batch: IntervalBatch, patient_id: str, tz: str,
+                   origin: str) -> list[DayGrid]:
+    """Each grid with the counter spans of its day (the local day holding the middle of the
+    device's day); a day with spans but no interval gets a grid of its own."""
+    by_day: dict[date, list[CounterSpan]] = {}
+    for span in batch.counters:
+        by_day.setdefault(local_date_of(span.day_start + DAY // 2, tz), []).append(span)
+    have = {g.local_date: g for g in grids}
+    for d in by_day.keys() - have.keys():
+        n = slot_count(d, tz, batch.resolution_s)
+        have[d] = DayGrid(patient_id, batch.source, d, tz, batch.resolution_s,
+                          steps=np.full(n, np.nan), worn=np.full(n, WEAR_UNKNOWN, np.int8),
+                          origin=origin)
+    return [have[d].with_counters(by_day[d]) if d in by_day else have[d] for d in sorted(have)]
+
+
+def _bin_intervals(batch: IntervalBatch, patient_id: str, tz: str, origin: str
+                   ) -> list[DayGrid]:
     if len(batch) == 0:
         return []
     start = batch.start.astype(np.float64)

@@ -12,12 +12,15 @@ skips an hour and the grid simply has one hour fewer; nothing is interpolated.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time, timedelta, timezone
 from functools import lru_cache
+from typing import Iterable
 from zoneinfo import ZoneInfo
 
 import numpy as np
+
+from schemas import counters
 
 MINUTE, HOUR, DAY = 60, 3600, 86400
 RESOLUTIONS = (MINUTE, HOUR, DAY)
@@ -137,11 +140,38 @@ class DayGrid:
     def overlay(self, newer: DayGrid) -> DayGrid:
         """This grid updated by ``newer`` of the same source and day: slots that ``newer`` knows
         replace ours, slots it does not know keep ours. Re-syncs and overlapping exports
-        therefore replace, never add."""
+        therefore replace, never add. Steps known only from day counters
+        (:mod:`schemas.counters`) are set aside first and placed again from both grids' spans
+        around the real slots of both."""
         if (newer.source, newer.local_date, newer.resolution_s) != (
             self.source, self.local_date, self.resolution_s
         ):
             raise ValueError("overlay needs the same source, day and resolution")
+        spans = counters.spans_of(self.extra) | counters.spans_of(newer.extra)
+        if not spans:
+            return self._overlay(newer)
+        return self.real_steps()._overlay(newer.real_steps()).with_counters(spans)
+
+    def real_steps(self) -> DayGrid:
+        """This grid without the steps estimated from day counters (their slots: no data)."""
+        if counters.ESTIMATED_KEY not in self.extra:
+            return self
+        estimated = counters.estimated_slots(self.extra, self.n_slots)
+        extra = {k: v for k, v in self.extra.items() if k != counters.ESTIMATED_KEY}
+        return replace(self, steps=np.where(estimated, np.nan, self.steps), extra=extra)
+
+    def with_counters(self, spans: Iterable[counters.CounterSpan]) -> DayGrid:
+        """This grid, whose steps are all real, with the steps of the day counters ``spans``
+        that no real slot holds spread over the slots they must have happened in."""
+        spans = set(spans)
+        steps, estimated = counters.fill(self.steps, day_bounds(self.local_date, self.tz)[0],
+                                         self.resolution_s, spans)
+        extra = {**self.extra, counters.SPANS_KEY: counters.encode(spans)}
+        if estimated.any():
+            extra[counters.ESTIMATED_KEY] = counters.encode_slots(estimated)
+        return replace(self, steps=steps, extra=extra)
+
+    def _overlay(self, newer: DayGrid) -> DayGrid:
 
         def pick(old: np.ndarray | None, new: np.ndarray | None) -> np.ndarray | None:
             if old is None or new is None:

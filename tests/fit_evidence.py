@@ -61,6 +61,33 @@ def start_snapshot(path: Path) -> dict[date, int]:
                           and r["duration_min"] != 1440)
 
 
+def device_counts(path: Path) -> dict[date, int]:
+    """The device's own count of each local day as far as the file shows it: per step type the
+    highest counter value of any row (interval, snapshot or midnight row), summed; a row at
+    local midnight belongs to the day it ends. ``timestamp_16`` is resolved against the last
+    monitoring/monitoring_info timestamp (SOURCES.md)."""
+    offset, anchor = device_offset_s(path), None
+    highest: dict[tuple[date, int], int] = {}
+    for m in fitdecode_messages(path):
+        if m.name not in ("monitoring", "monitoring_info"):
+            continue
+        r = raw(m)
+        if "timestamp" in r:
+            anchor = r["timestamp"]
+        elif "timestamp_16" in r and anchor is not None:
+            anchor += (r["timestamp_16"] - anchor) & 0xFFFF
+        kind = r.get("activity_type")
+        value = r.get("steps", r.get("cycles"))
+        if m.name == "monitoring_info" or anchor is None or kind not in STEP_TYPES or value is None:
+            continue
+        day = (FIT_EPOCH + timedelta(seconds=anchor + offset - 1)).date()
+        highest[day, kind] = max(highest.get((day, kind), 0), value)
+    totals: dict[date, int] = {}
+    for (day, _), value in highest.items():
+        totals[day] = totals.get(day, 0) + value
+    return totals
+
+
 def session_totals(path: Path) -> list[dict[str, Any]]:
     """Session fields; field 10 as ``total_cycles`` whatever sub-field name fitdecode gives it
     (total_strides for running, pedal revolutions for cycling)."""

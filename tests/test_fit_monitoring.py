@@ -15,7 +15,7 @@ from processors.summary import summarize_days
 from schemas.binning import bin_batch
 from schemas.daygrid import WORN, DayGrid
 from tests.conftest import device_file, device_files
-from tests.fit_evidence import device_zone, midnight_totals, start_snapshot
+from tests.fit_evidence import device_counts, device_zone, midnight_totals
 
 MONITORING = [Path(rel) for rel in device_files("fit/monitoring/*.fit")]
 FIRST, CONTINUED = "andrew@acooke.org_24696160481.fit", "andrew@acooke.org_24696163486.fit"
@@ -50,9 +50,17 @@ def test_day_totals_equal_device_midnight_rows(name: str) -> None:
     assert batch.source.kind == "garmin-fit" and batch.source.device in ("fr35", "vivo_fit")
     assert batch.resolution_s == 60 and np.all(batch.duration >= 0)
     by_day = {g.local_date: g.total_steps for g in grids(path)}
-    baseline = start_snapshot(path)
-    for day, total in midnight_totals(path).items():  # a continued file starts from a snapshot
-        assert by_day[day] == pytest.approx(total - baseline.get(day, 0)), day
+    for day, total in midnight_totals(path).items():
+        assert by_day[day] == pytest.approx(total), day
+
+
+@pytest.mark.parametrize("name", [p.name for p in MONITORING] + ["MonitoringFile.fit"])
+def test_day_totals_equal_the_device_counters(name: str) -> None:
+    """Alone, each file's days total the device's own count at the file's last row, also when
+    the file starts in the middle of the day (its first counters: steps of unknown time)."""
+    path = monitoring_file(name)
+    assert {g.local_date: pytest.approx(g.total_steps) for g in grids(path)} == \
+        device_counts(path)
 
 
 def test_full_day_files_have_a_midnight_row() -> None:
@@ -63,13 +71,15 @@ def test_full_day_files_have_a_midnight_row() -> None:
 
 
 def test_continued_file_does_not_double_count() -> None:
-    """Ingesting a file and its continuation, overlaid slot-wise, gives the device's total."""
+    """A file and its continuation, overlaid slot-wise in either order, give the device's
+    total; the continuation alone spreads its starting counters over the hours before it."""
     first, second = map(monitoring_file, (FIRST, CONTINUED))
-    old, new = grids(first), grids(second)
-    assert [g.local_date for g in old] == [g.local_date for g in new]
-    merged = old[0].overlay(new[0])
-    assert merged.total_steps == pytest.approx(sum(midnight_totals(second).values()))
-    assert old[0].total_steps + new[0].total_steps == pytest.approx(merged.total_steps)
+    (old,), (new,) = grids(first), grids(second)
+    assert old.local_date == new.local_date
+    total = pytest.approx(sum(midnight_totals(second).values()))
+    assert old.overlay(new).total_steps == new.overlay(old).total_steps == total
+    assert new.total_steps == total
+    assert old.overlay(new).same_data(new.overlay(old))
 
 
 def test_posture_and_wear() -> None:
@@ -103,13 +113,13 @@ def test_daily_summaries_report_the_device_day_totals(name: str) -> None:
     """Through merge and summary, each full day's steps are the device's own midnight total."""
     path = monitoring_file(name)
     by_day = {g.local_date: g for g in grids(path)}
-    baseline, totals = start_snapshot(path), midnight_totals(path)
+    totals = midnight_totals(path)
     summaries = {s.local_date: s for s in summarize_days(
         [merge_day([by_day[d]]) for d in sorted(totals) if d in by_day])}
     assert set(summaries) == set(totals)
     for day, total in totals.items():
         s = summaries[day]
-        assert s.steps == pytest.approx(total - baseline.get(day, 0)), day
+        assert s.steps == pytest.approx(total), day
         assert [src.split(":")[0] for src in s.sources] == ["garmin-fit"]
         assert s.wear_method.startswith("device")  # the monitoring rows are wear evidence
         assert s.walking_minutes + s.stationary_minutes <= s.wear_minutes <= 1440
