@@ -60,10 +60,11 @@ class _Counters:
     last: dict[tuple[str, int], int] = field(default_factory=dict)
     known_from: int | None = None  # when every counter's value was known (None: not at all)
     first: dict[int, tuple[int, int]] = field(default_factory=dict)  # step type -> (t, value)
+    begin: int = 0  # time of the day's first row
     end: int = 0  # time of the day's last row
 
     def start_day(self, day: int, day_start: int, from_zero: bool, t: int) -> None:
-        self.day, self.day_start, self.last, self.end = day, day_start, {}, t
+        self.day, self.day_start, self.last, self.begin, self.end = day, day_start, {}, t, t
         self.known_from, self.first = None, {}
         if from_zero:
             self.know_all(day_start)
@@ -95,7 +96,10 @@ class _Counters:
         return value - before if value >= before else value
 
     def spans(self) -> list[CounterSpan]:
-        """The day's step counters as read by this file, first reading to its last row."""
+        """The day's step counters as read by this file, first reading to its last row (none
+        for a day the file only touches at its closing midnight: it read nothing of it)."""
+        if self.begin >= self.day_start + DAY:
+            return []
         return [CounterSpan(a, self.day_start, t, v, self.end, self.last.get(("cycles", a), v))
                 for a, (t, v) in sorted(self.first.items())]
 
@@ -218,6 +222,8 @@ def _interval_row(state: MonitoringParse, t: int, msg: dict[str, Any]) -> None:
             active = state.counters.delta("active_time", activity, msg["active_time"], t)
             stepping = NAN if active is None else min(active / 1000, duration)
     worn = state.worn(start, t, steps > 0 or activity in STEP_TYPES)
+    if duration == 0 and not steps:
+        steps = NAN  # a row at the time of the one before: no time in which to see no steps
     state.rows.add(start, duration, steps, worn, _posture(activity, duration, stepping))
 
 

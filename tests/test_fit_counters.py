@@ -1,0 +1,198 @@
+"""Garmin monitoring days that arrive in several files, or in files that start in the middle
+of the day: the day's total is the device's own count, whatever the files and their order."""
+
+from __future__ import annotations
+
+import io
+import itertools
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from ingest import fit_monitoring
+from ingest.base import ParseContext
+from ingest.fit import FIELDS, FIT_EPOCH_S, PARSER
+from ingest.fit_reader import FitReader
+from schemas.binning import bin_batch
+from schemas.counters import CounterSpan, gaps
+from schemas.daygrid import DAY, MINUTE, WEAR_UNKNOWN, DayGrid, Source, day_bounds
+from tests.conftest import device_file
+from tests.fit_evidence import device_counts, device_offset_s, device_zone, midnight_totals
+
+#: The FR35 days that arrive in several files (Garmin Connect downloads of one watch).
+SPLIT_DAYS = {
+    date(2018, 9, 6): ("andrew@acooke.org_24696160481.fit", "andrew@acooke.org_24696163486.fit"),
+    date(2018, 10, 6): ("andrew@acooke.org_25505915679.fit", "andrew@acooke.org_25519562859.fit"),
+    date(2018, 10, 7): ("andrew@acooke.org_25519565531.fit", "andrew@acooke.org_25532154264.fit",
+                        "andrew@acooke.org_25539076032.fit", "andrew@acooke.org_25542112328.fit"),
+}
+#: Files of a whole day (or its second half) whose records the property test splits.
+LONG_FILES = ("monitoring/andrew@acooke.org_24696157869.fit",
+              "monitoring/andrew@acooke.org_24696163486.fit",
+              "monitoring/andrew@acooke.org_25532154264.fit", "sdk_samples/MonitoringFile.fit")
+
+
+def fit_path(name: str) -> Path:
+    return device_file(f"fit/{name}" if "/" in name else f"fit/monitoring/{name}")
+
+
+def file_grid(path: Path, day: date) -> DayGrid:
+    tz = device_zone(path)
+    result = PARSER.parse(io.BytesIO(path.read_bytes()), ParseContext("p1", tz, filename=path.name))
+    (grid,) = [g for s in result.series for g in bin_batch(s.batch, "p1", tz)
+               if g.local_date == day]
+    return grid
+
+
+def overlaid(grids: Sequence[DayGrid]) -> DayGrid:
+    """What storage holds after the grids arrive in this order (storage.grids.plan_grids)."""
+    stored = grids[0]
+    for grid in grids[1:]:
+        stored = stored.overlay(grid)
+    return stored
+
+
+def day_count(paths: Sequence[Path], day: date) -> int:
+    """The device's count of the day: the highest of its files' (counters only grow)."""
+    return max(device_counts(p).get(day, 0) for p in paths)
+
+
+@pytest.mark.parametrize("day", sorted(SPLIT_DAYS))
+def test_a_day_in_several_files_totals_the_device_count_in_any_order(day: date) -> None:
+    paths = [fit_path(name) for name in SPLIT_DAYS[day]]
+    grids = [file_grid(p, day) for p in paths]
+    expected = day_count(paths, day)
+    assert expected == sum(midnight_totals(paths[-1]).values()) or not midnight_totals(paths[-1])
+    results = [overlaid(order) for order in itertools.permutations(grids)]
+    for result in results:
+        assert result.total_steps == pytest.approx(expected)
+        assert result.same_data(results[0])  # not only the total: every slot
+    again = overlaid(grids + grids[::-1])  # every file a second time
+    assert again.same_data(results[0])
+
+
+def test_real_slots_win_over_estimates() -> None:
+    """The morning a continued file can only estimate is replaced by the real file's
+    minutes once it arrives, and no estimate is left where a file has data."""
+    morning, afternoon = (fit_path(n) for n in SPLIT_DAYS[date(2018, 9, 6)])
+    real, continued = file_grid(morning, date(2018, 9, 6)), file_grid(afternoon, date(2018, 9, 6))
+    merged = continued.overlay(real)
+    covered = real.covered
+    assert np.array_equal(merged.steps[covered], real.steps[covered])
+    assert "counter_estimated" not in merged.extra  # the counters leave nothing unplaced
+
+
+def test_a_one_record_file_places_the_days_steps_before_it() -> None:
+    """A 2-minute fragment: every step of the day so far happened before it, since midnight."""
+    path = fit_path("andrew@acooke.org_25505915679.fit")
+    grid = file_grid(path, date(2018, 10, 6))
+    assert grid.total_steps == pytest.approx(1733) == device_counts(path)[date(2018, 10, 6)]
+    start, _ = day_bounds(grid.local_date, grid.tz)
+    placed = np.flatnonzero(np.nan_to_num(grid.steps) > 0)
+    file_start = monitoring_messages(path)[0]["timestamp"] + FIT_EPOCH_S  # 21:51 device time
+    assert placed[0] == 0 and start + (placed[-1] + 1) * MINUTE == file_start
+    assert np.all(grid.worn[placed] == WEAR_UNKNOWN)  # steps of unknown time prove no wear
+
+
+# --- the same, with the records of one real file split into several files ---------------
+
+def monitoring_messages(path: Path) -> tuple[dict[str, Any], list[tuple[int, dict[str, Any]]]]:
+    """monitoring_info and the monitoring rows (with their UTC times) of a real file."""
+    by_type: dict[int, list[dict[str, Any]]] = {}
+    for num, msg in FitReader(path.read_bytes(), FIELDS).messages():
+        by_type.setdefault(num, []).append(msg)
+    info = by_type[fit_monitoring.MONITORING_INFO][0]
+    clock = fit_monitoring.MonitoringParse(0)
+    clock.resolve(info)
+    rows = [(clock.resolve(m), m) for m in by_type[fit_monitoring.MONITORING]]
+    return info, [(t, m) for t, m in rows if t is not None]
+
+
+def counters_at(rows: Sequence[tuple[int, dict[str, Any]]], offset: int, t: int) -> dict[int, int]:
+    """Step counters of the local day of ``t`` at ``t`` (what a start snapshot lists)."""
+    day = (t + offset - 1) // DAY
+    out: dict[int, int] = {}
+    for when, msg in rows:
+        activity = msg.get("activity_type", msg.get("current_activity_type_intensity", 0) & 0x1F)
+        if when <= t and (when + offset - 1) // DAY == day and "cycles" in msg \
+                and activity in fit_monitoring.STEP_TYPES \
+                and msg.get("duration_min") != fit_monitoring.DAY_TOTAL_MIN:
+            out[activity] = max(out.get(activity, 0), msg["cycles"])
+    return out
+
+
+def split_file(path: Path, cuts: Sequence[int], snapshots: Sequence[bool]
+               ) -> list[list[DayGrid]]:
+    """The file's rows cut before each index of ``cuts``, each piece a file of its own that
+    starts at the previous piece's last row, with a start snapshot where ``snapshots`` says
+    (the device's: the counters of the day so far, the types it counted), as the device
+    writes them; each piece parsed and binned as an upload would be."""
+    info, rows = monitoring_messages(path)
+    offset = info["local_timestamp"] - info["timestamp"]
+    tz = device_zone(path)
+    bounds = [0, *cuts, len(rows)]
+    pieces = []
+    for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
+        start = info["timestamp"] if k == 0 else rows[a - 1][0]
+        messages: list[tuple[int, dict[str, Any]]] = [(fit_monitoring.MONITORING_INFO, {
+            "timestamp": start, "local_timestamp": start + offset})]
+        if k and snapshots[k - 1]:
+            counted = counters_at(rows, offset, start) or {0: 0}
+            messages += [(fit_monitoring.MONITORING, {
+                "timestamp": start, "activity_type": activity, "cycles": value,
+                "duration_min": ((start + offset) % DAY) // MINUTE}) for activity, value
+                in counted.items()]
+        messages += [(fit_monitoring.MONITORING, m) for _, m in rows[a:b]]
+        state = fit_monitoring.read_monitoring(messages, offset, start)
+        batch = state.rows.batch(Source("garmin-fit", "fr35", "1"), FIT_EPOCH_S)
+        pieces.append(bin_batch(batch, "p1", tz))
+    return pieces
+
+
+@st.composite
+def splits(draw: st.DrawFn, times: Sequence[int]) -> tuple[list[int], list[bool], list[int], int]:
+    """Cuts between rows of different times (a device closes a file after a row and opens the
+    next at that time), which pieces start with a snapshot, an order, a piece sent twice."""
+    between = [i for i in range(1, len(times)) if times[i - 1] < times[i]]
+    cuts = sorted(draw(st.sets(st.sampled_from(between), min_size=1, max_size=6)))
+    snapshots = draw(st.lists(st.booleans(), min_size=len(cuts), max_size=len(cuts)))
+    order = draw(st.permutations(range(len(cuts) + 1)))
+    again = draw(st.integers(0, len(cuts)))  # one piece uploaded twice
+    return cuts, snapshots, list(order), again
+
+
+@pytest.mark.parametrize("name", LONG_FILES)
+def test_split_into_files_in_any_order_totals_the_device_count(name: str) -> None:
+    path = fit_path(name)
+    _, rows = monitoring_messages(path)
+    expected = device_counts(path)
+
+    @settings(max_examples=30, deadline=None)
+    @given(splits([t for t, _ in rows]))
+    def check(split: tuple[list[int], list[bool], list[int], int]) -> None:
+        cuts, snapshots, order, again = split
+        pieces = split_file(path, cuts, snapshots)
+        by_day: dict[date, list[DayGrid]] = {}
+        for i in [*order, again]:
+            for grid in pieces[i]:
+                by_day.setdefault(grid.local_date, []).append(grid)
+        totals = {d: overlaid(gs).total_steps for d, gs in by_day.items()}
+        assert totals == {d: pytest.approx(v) for d, v in expected.items()}
+
+    check()
+
+
+# --- the arithmetic alone -------------------------------------------------------------
+
+def test_gaps_are_the_growth_no_span_covers() -> None:
+    a = CounterSpan(6, 0, 0, 0, 600, 100)          # from midnight to 00:10, 100 steps
+    c = CounterSpan(6, 0, 1200, 150, 1800, 300)    # 00:20 to 00:30, starting at 150
+    assert [(g.start, g.end, g.steps) for g in gaps({a, c})] == [(600, 1200, 50)]
+    assert [(g.start, g.end, g.steps) for g in gaps({c})] == [(0, 1200, 150)]
+    assert gaps({a, c, CounterSpan(6, 0, 500, 90, 1300, 160)}) == []  # a third file covers it
+    assert sorted(g.steps for g in gaps({c, CounterSpan(1, 0, 900, 20, 1800, 20)})) == [20, 150]
