@@ -196,3 +196,20 @@ def test_gaps_are_the_growth_no_span_covers() -> None:
     assert [(g.start, g.end, g.steps) for g in gaps({c})] == [(0, 1200, 150)]
     assert gaps({a, c, CounterSpan(6, 0, 500, 90, 1300, 160)}) == []  # a third file covers it
     assert sorted(g.steps for g in gaps({c, CounterSpan(1, 0, 900, 20, 1800, 20)})) == [20, 150]
+
+
+# --- through the upload path and the database (SQLite and PostgreSQL) ------------------
+
+def test_stored_days_total_the_device_count_whatever_the_upload_order(rw) -> None:
+    """Each file in its own upload, last first, then all again (duplicates): the stored grids
+    and the summaries give the device's count of each day (spans and estimates stored)."""
+    paths = [fit_path(n) for d in (date(2018, 10, 6), date(2018, 10, 7)) for n in SPLIT_DAYS[d]]
+    assert rw("patient", "add", "P2", "--procedure", "microdiscectomy", "--start-date",
+              "2018-09-01", "--tz", device_zone(paths[0]))[0] == 0
+    for path in paths[::-1] + paths:
+        assert rw("ingest", str(path), "--patient", "P2")[0] == 0
+    code, doc = rw("summary", "P2", "--json")
+    assert code == 0
+    assert {d["local_date"]: d["steps"] for d in doc["days"]} == {
+        "2018-10-06": pytest.approx(day_count(paths[:2], date(2018, 10, 6))),
+        "2018-10-07": pytest.approx(day_count(paths[2:], date(2018, 10, 7)))}
