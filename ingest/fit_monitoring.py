@@ -9,9 +9,22 @@ What the device writes (SOURCES.md §1, verified on the FR35 and SDK files):
   since the previous interval row: its counters include everything up to its timestamp.
 * Summary rows carry a real ``activity_type`` field plus counters: at local midnight with
   ``duration_min = 1440`` (the day's totals: evidence for tests, never data), at file start
-  (a snapshot: the baseline of a file that continues an earlier one) and at file end (a
-  snapshot whose counters may be ahead of the last interval row: that difference is real
+  (a snapshot: the counters of a file that starts in the middle of the day; a step type it
+  does not list is at zero — in the FR35 files a walking-only snapshot at 08:15 is followed
+  by 26 running steps that the day's end snapshot counts as the day's running) and at file end
+  (a snapshot whose counters may be ahead of the last interval row: that difference is real
   steps taken since it).
+
+Files that start in the middle of a day (docs/fit-monitoring-counters.md): their first
+counter values hold steps of unknown time. They are not dropped: each day's readings of each
+step counter (first and last) leave the parser as :class:`schemas.counters.CounterSpan`, and
+the interval that a counter's first unknown value closes has no steps (NaN). The day grid
+spreads the growth no file covers — since local midnight, or since the last reading of
+another file of the same device that day — over the minutes without data, and every overlay
+with the stored grid of the same source places it again (:meth:`DayGrid.overlay`), so the
+day totals the device's counters whatever files arrive, in whatever order, as often as they
+arrive. A row at the time of the row before (zero seconds) has no step value: there is no
+minute in which it saw no steps.
 * ``timestamp_16`` is resolved against the last monitoring/monitoring_info time only, since
   other messages can carry later timestamps ("time-travel" in SOURCES.md).
 
