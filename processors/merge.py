@@ -29,6 +29,7 @@ from typing import Sequence, cast
 
 import numpy as np
 
+from schemas import counters
 from schemas.daygrid import MEASURES, WEAR_MINUTES_HR, WEAR_UNKNOWN, DayGrid, day_bounds
 
 #: Source kinds, most trusted first (P: posture monitors measure steps and posture at the hip
@@ -69,6 +70,9 @@ class MergedDay:
     sources: tuple[str, ...]
     has_data: bool
     wear_minutes_hr: float | None = None
+    #: slots whose steps are estimates from a device's day counters (``schemas.counters``):
+    #: steps of unknown time, so no evidence of wear; None when there are none
+    estimated: np.ndarray | None = None
 
     @property
     def n_slots(self) -> int:
@@ -149,6 +153,17 @@ def _wear_minutes_hr(ranked: Sequence[DayGrid]) -> float | None:
     return None
 
 
+def _estimated(layer: Sequence[DayGrid], owned: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The owned slots whose steps their grid estimated from day counters."""
+    marked = [(g, mine) for g, mine in zip(layer, owned) if counters.ESTIMATED_KEY in g.extra]
+    if not marked:
+        return None
+    out = np.zeros(owned[0].shape[0], dtype=bool)
+    for grid, mine in marked:
+        out |= mine & counters.estimated_slots(grid.extra, grid.n_slots)
+    return out
+
+
 def _merge_one(grid: DayGrid) -> MergedDay:
     """``merge_day([grid])`` without ranking, stacking or per-grid loops (the common day: one
     source). Same values as the general path: the grid owns exactly its covered slots, so
@@ -177,7 +192,7 @@ def _merge_one(grid: DayGrid) -> MergedDay:
         stepping_s=masked(grid.stepping_s, np.nan), posture_sensed=sensed,
         sources=(grid.source.key,) if any_covered else (),
         has_data=any_covered or _grid_has_data(grid),
-        wear_minutes_hr=_wear_minutes_hr((grid,)))
+        wear_minutes_hr=_wear_minutes_hr((grid,)), estimated=_estimated((grid,), (covered,)))
 
 
 def merge_day(grids: Sequence[DayGrid],
@@ -207,4 +222,4 @@ def _merge_general(grids: Sequence[DayGrid], precedence: Sequence[str]) -> Merge
         stepping_s=posture["stepping_s"], posture_sensed=_sensed(layer, owned),
         sources=tuple(g.source.key for g, mine in zip(layer, owned) if mine.any()),
         has_data=any(_grid_has_data(g) for g in grids),
-        wear_minutes_hr=_wear_minutes_hr(ranked))
+        wear_minutes_hr=_wear_minutes_hr(ranked), estimated=_estimated(layer, owned))

@@ -238,6 +238,15 @@ def _stack(arrays: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate(arrays).reshape(len(arrays), -1)
 
 
+def _estimated(days: Sequence[MergedDay]) -> np.ndarray | None:
+    """Slots whose steps are estimates from day counters (steps without a time: not wear
+    evidence), per day; None when no day has any."""
+    if all(d.estimated is None for d in days):
+        return None
+    return _stack([np.zeros(d.n_slots, dtype=bool) if d.estimated is None else d.estimated
+                   for d in days])
+
+
 def _daytime_mask(days: Sequence[MergedDay], p: SummaryParams) -> np.ndarray:
     """Daytime slots per day: a (days, slots) mask, or one (1, slots) row broadcast to all
     days when every day of the batch has the same window (the usual case)."""
@@ -255,7 +264,9 @@ def _minute_columns(days: Sequence[MergedDay], p: SummaryParams) -> dict[str, li
     """Every per-day measure of minute days with one slot count, as lists by day."""
     steps = _stack([d.steps for d in days])
     has = ~np.isnan(steps)
-    worn, methods = _wear(steps, has, _stack([d.worn for d in days]), p)
+    estimated = _estimated(days)
+    timed = has if estimated is None else has & ~estimated
+    worn, methods = _wear(steps, timed, _stack([d.worn for d in days]), p)
     daytime = _daytime_mask(days, p)
     still = worn & daytime & (steps == 0)
     arrays = {**_walking(steps, p), **_stationary(steps, still, p),

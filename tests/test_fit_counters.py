@@ -18,6 +18,8 @@ from ingest import fit_monitoring
 from ingest.base import ParseContext
 from ingest.fit import FIELDS, FIT_EPOCH_S, PARSER
 from ingest.fit_reader import FitReader
+from processors.merge import merge_day
+from processors.summary import summarize_days
 from schemas.binning import bin_batch
 from schemas.counters import CounterSpan, gaps
 from schemas.daygrid import DAY, MINUTE, WEAR_UNKNOWN, DayGrid, Source, day_bounds
@@ -97,6 +99,9 @@ def test_a_one_record_file_places_the_days_steps_before_it() -> None:
     file_start = monitoring_messages(path)[0]["timestamp"] + FIT_EPOCH_S  # 21:51 device time
     assert placed[0] == 0 and start + (placed[-1] + 1) * MINUTE == file_start
     assert np.all(grid.worn[placed] == WEAR_UNKNOWN)  # steps of unknown time prove no wear
+    (summary,) = summarize_days([merge_day([grid])])
+    assert summary.steps == pytest.approx(1733)
+    assert summary.wear_minutes == 2 and not summary.valid  # the file's 2 minutes, no more
 
 
 # --- the same, with the records of one real file split into several files ---------------
