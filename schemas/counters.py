@@ -37,6 +37,7 @@ import numpy as np
 #: estimates (slot ranges ``a-b``, inclusive, comma-separated).
 SPANS_KEY = "counter_spans"
 ESTIMATED_KEY = "counter_estimated"
+EXTRA_KEYS = (SPANS_KEY, ESTIMATED_KEY)
 
 
 @dataclass(frozen=True, order=True)

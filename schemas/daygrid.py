@@ -124,10 +124,11 @@ class DayGrid:
         return ~np.isnan(self.steps)
 
     def same_data(self, other: DayGrid) -> bool:
-        """True when both grids hold exactly the same values (NaN equal to NaN)."""
+        """True when both grids hold exactly the same values (NaN equal to NaN), day-counter
+        readings and estimated slots included (they decide where later files' steps go)."""
         if (self.patient_id, self.source, self.local_date, self.tz, self.resolution_s) != (
             other.patient_id, other.source, other.local_date, other.tz, other.resolution_s
-        ):
+        ) or any(self.extra.get(k) != other.extra.get(k) for k in counters.EXTRA_KEYS):
             return False
         for name in ("steps", "worn", *MEASURES[1:]):
             a, b = getattr(self, name), getattr(other, name)

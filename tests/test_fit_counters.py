@@ -218,3 +218,36 @@ def test_stored_days_total_the_device_count_whatever_the_upload_order(rw) -> Non
     assert {d["local_date"]: d["steps"] for d in doc["days"]} == {
         "2018-10-06": pytest.approx(day_count(paths[:2], date(2018, 10, 6))),
         "2018-10-07": pytest.approx(day_count(paths[2:], date(2018, 10, 7)))}
+
+
+def minute_grid(steps: np.ndarray, **extra: str) -> DayGrid:
+    return DayGrid("p1", Source("garmin-fit", "fr35", "1"), date(2024, 5, 2), "UTC", MINUTE,
+                   steps=steps, worn=np.full(1440, WEAR_UNKNOWN, np.int8), extra=extra)
+
+
+def test_estimates_fill_only_empty_minutes_and_give_way_to_real_ones() -> None:
+    start, _ = day_bounds(date(2024, 5, 2), "UTC")
+    real = np.full(1440, np.nan)
+    real[600:660] = 10.0  # 10:00-11:00, a file that starts with the counter at 500
+    span = CounterSpan(6, start, start + 600 * MINUTE, 500, start + 660 * MINUTE, 1100)
+    grid = minute_grid(real).with_counters({span})
+    assert grid.total_steps == pytest.approx(1100)
+    assert np.allclose(grid.steps[:600], 500 / 600) and np.isnan(grid.steps[660:]).all()
+    assert grid.extra["counter_estimated"] == "0-599"
+    morning = np.full(1440, np.nan)
+    morning[480:540] = 5.0  # 08:00-09:00 arrives, from midnight: 0 -> 300
+    early = minute_grid(morning).with_counters(
+        {CounterSpan(6, start, start, 0, start + 540 * MINUTE, 300)})
+    for merged in (grid.overlay(early), early.overlay(grid)):
+        assert merged.total_steps == pytest.approx(1100)
+        assert np.array_equal(merged.steps[480:540], morning[480:540])
+        assert np.allclose(merged.steps[540:600], 200 / 60)  # 300 -> 500 in 09:00-10:00
+        assert np.isnan(merged.steps[:480]).all()  # the counter says 0 steps: nothing placed
+    assert grid.overlay(early).same_data(early.overlay(grid))
+    assert grid.overlay(grid).same_data(grid)
+
+
+def test_same_data_sees_counter_readings() -> None:
+    """A reading that changes no minute yet is still stored (it places later files' steps)."""
+    steps = np.zeros(1440)
+    assert not minute_grid(steps).same_data(minute_grid(steps, counter_spans="6,0,0,0,60,0"))
