@@ -14,6 +14,8 @@ What the device writes (SOURCES.md §1, verified on the FR35 and SDK files):
   by 26 running steps that the day's end snapshot counts as the day's running) and at file end
   (a snapshot whose counters may be ahead of the last interval row: that difference is real
   steps taken since it).
+* ``timestamp_16`` is resolved against the last monitoring/monitoring_info time only, since
+  other messages can carry later timestamps ("time-travel" in SOURCES.md).
 
 Files that start in the middle of a day (docs/fit-monitoring-counters.md): their first
 counter values hold steps of unknown time. They are not dropped: each day's readings of each
@@ -25,8 +27,6 @@ with the stored grid of the same source places it again (:meth:`DayGrid.overlay`
 day totals the device's counters whatever files arrive, in whatever order, as often as they
 arrive. A row at the time of the row before (zero seconds) has no step value: there is no
 minute in which it saw no steps.
-* ``timestamp_16`` is resolved against the last monitoring/monitoring_info time only, since
-  other messages can carry later timestamps ("time-travel" in SOURCES.md).
 
 Wear (an honest reading): a monitoring file proves the device was recording, not that it was
 on a wrist; a watch on a nightstand logs "sedentary". An interval is ``WORN`` when the device
@@ -71,22 +71,21 @@ class _Counters:
     day: int | None = None
     day_start: int = 0
     last: dict[tuple[str, int], int] = field(default_factory=dict)
-    known_from: int | None = None  # when every counter's value was known (None: not at all)
+    known: bool = False  # every counter's value known (from zero, or from a start snapshot)
     first: dict[int, tuple[int, int]] = field(default_factory=dict)  # step type -> (t, value)
     begin: int = 0  # time of the day's first row
     end: int = 0  # time of the day's last row
 
     def start_day(self, day: int, day_start: int, from_zero: bool, t: int) -> None:
         self.day, self.day_start, self.last, self.begin, self.end = day, day_start, {}, t, t
-        self.known_from, self.first = None, {}
+        self.known, self.first = False, {}
         if from_zero:
             self.know_all(day_start)
 
     def know_all(self, t: int) -> None:
         """Every counter is known at ``t``; those not read yet are at zero."""
-        if self.known_from is None:
-            self.known_from = t
-            self.first = {a: (t, 0) for a in STEP_TYPES}
+        if not self.known:
+            self.known, self.first = True, {a: (t, 0) for a in STEP_TYPES}
 
     def snapshot(self, activity: int, msg: dict[str, Any], t: int) -> None:
         """A row of the file's start snapshot: the counters the file starts from."""
@@ -100,7 +99,7 @@ class _Counters:
     def delta(self, name: str, activity: int, value: int, t: int) -> int | None:
         """Growth of a counter since its last value (a drop means the device reset it); None
         for the first value of a counter not known from zero."""
-        before = self.last.get((name, activity), None if self.known_from is None else 0)
+        before = self.last.get((name, activity), 0 if self.known else None)
         self.last[(name, activity)] = value
         if before is None:
             if name == "cycles":
