@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from schemas.daygrid import (DAY, MEASURES, WEAR_UNKNOWN, WORN, NOT_WORN, DayGrid, Source,
-                             day_bounds, local_date_of, slot_count)
+                             day_bounds, slot_count)
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,19 +46,37 @@ class IntervalBatch:
         return float(np.nansum(self.steps))
 
 
-def _edges(first: date, last: date, tz: str, res: int) -> tuple[np.ndarray, list[tuple[date, int]]]:
-    """Slot edges (UTC seconds) for consecutive local days, and each day's first slot index."""
-    parts, days, offset = [], [], 0
-    d = first
-    while d <= last:
+def _days_touched(start: np.ndarray, end: np.ndarray) -> list[date]:
+    """Candidate local days of the intervals: every UTC day each one spans, one either side
+    (a zone is at most 14 h off UTC). Only these days get slots, so one far-off timestamp
+    costs a day, never every day between it and the rest of the file."""
+    lo = np.floor_divide(start, DAY).astype(np.int64) - 1
+    hi = np.floor_divide(end, DAY).astype(np.int64) + 1
+    spans = np.unique(np.stack([lo, hi], axis=1), axis=0)
+    days = np.unique(np.concatenate([np.arange(a, b + 1) for a, b in spans]))
+    epoch = date(1970, 1, 1)
+    return [epoch + timedelta(days=int(d)) for d in days]
+
+
+def _edges(wanted: list[date], tz: str, res: int
+           ) -> tuple[np.ndarray, list[tuple[date, int, int]]]:
+    """Slot edges (UTC seconds) for the local days ``wanted`` (ascending), and each day's
+    slot range. Between days that do not follow each other lies one gap slot of no day."""
+    parts: list[np.ndarray] = []
+    days: list[tuple[date, int, int]] = []
+    offset, previous = 0, None
+    for d in wanted:
         start, end = day_bounds(d, tz)
+        if previous is not None and d != previous + timedelta(days=1):
+            parts.append(np.array([day_bounds(previous, tz)[1]], dtype=np.int64))
+            offset += 1
         n = slot_count(d, tz, res)
         step = end - start if res == DAY else res
         parts.append(start + np.arange(n, dtype=np.int64) * step)
-        days.append((d, offset))
+        days.append((d, offset, offset + n))
         offset += n
-        d += timedelta(days=1)
-    parts.append(np.array([day_bounds(last, tz)[1]], dtype=np.int64))
+        previous = d
+    parts.append(np.array([day_bounds(wanted[-1], tz)[1]], dtype=np.int64))
     return np.concatenate(parts), days
 
 
@@ -69,9 +87,7 @@ def bin_batch(batch: IntervalBatch, patient_id: str, tz: str, origin: str = "") 
     start = batch.start.astype(np.float64)
     dur = np.maximum(batch.duration.astype(np.float64), 0.0)
     end = start + dur
-    first = local_date_of(float(start.min()), tz)
-    last = local_date_of(float(np.max(np.where(dur > 0, end - 1e-6, end))), tz)
-    edges, days = _edges(first, last, tz, batch.resolution_s)
+    edges, days = _edges(_days_touched(start, end), tz, batch.resolution_s)
     n_slots = edges.shape[0] - 1
 
     k0 = np.searchsorted(edges, start, side="right") - 1
@@ -101,8 +117,7 @@ def bin_batch(batch: IntervalBatch, patient_id: str, tz: str, origin: str = "") 
     touched = np.bincount(slot, minlength=n_slots) > 0
 
     grids = []
-    bounds = [o for _, o in days] + [n_slots]
-    for (d, a), b in zip(days, bounds[1:]):
+    for d, a, b in days:
         if not touched[a:b].any():
             continue
         cut: dict[str, Any] = {k: (None if v is None else v[a:b].copy())
