@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from typing import BinaryIO
 
+from ingest import screen
 from ingest.base import ParseContext, ParseResult
 from ingest.errors import TooLarge
+from ingest.plausibility import Plausibility
 from ingest.registry import SNIFF_BYTES, detect, parser
 from schemas.binning import bin_batch
 from schemas.daygrid import DAY, DayGrid
@@ -63,11 +65,12 @@ def sha256_of(stream: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def parse_upload(stream: BinaryIO, ctx: ParseContext, fmt: str, digest: str
-                 ) -> tuple[ParseResult, list[DayGrid]]:
+def parse_upload(stream: BinaryIO, ctx: ParseContext, fmt: str, digest: str,
+                 bounds: Plausibility, now: datetime) -> tuple[ParseResult, list[DayGrid]]:
     """Parse ``stream`` as ``fmt`` (``auto``: detected from its first bytes) and bin it into
-    day grids whose origin is ``digest``; raises an :mod:`ingest.errors` exception if the
-    upload is unusable."""
+    day grids whose origin is ``digest``, leaving out what is outside ``bounds`` (the latest
+    plausible day is the patient's tomorrow as of ``now``: :mod:`ingest.screen`); raises an
+    :mod:`ingest.errors` exception if the upload is unusable or holds no plausible data."""
     if fmt == "auto":
         head = stream.read(SNIFF_BYTES)
         stream.seek(0)
@@ -75,15 +78,21 @@ def parse_upload(stream: BinaryIO, ctx: ParseContext, fmt: str, digest: str
     else:
         fmt_parser = parser(fmt)
     result = fmt_parser.parse(stream, ctx)
-    return result, _grids(result, ctx, digest)
+    screen.screen(result, ctx, bounds, now)
+    grids = _grids(result, ctx, digest, bounds)
+    screen.note(result, grids, ctx.filename or "upload")
+    return result, grids
 
 
-def _grids(result: ParseResult, ctx: ParseContext, digest: str) -> list[DayGrid]:
-    """Bin every series; grids of the same key from one file are overlaid in file order."""
+def _grids(result: ParseResult, ctx: ParseContext, digest: str,
+           bounds: Plausibility) -> list[DayGrid]:
+    """Bin every series (days above the daily bound left out); grids of the same key from one
+    file are overlaid in file order."""
     by_key: dict[tuple[str, str, date, int], DayGrid] = {}
     for series in result.series:
         tz = ctx.tz_for(series.patient_id)
-        for grid in bin_batch(series.batch, series.patient_id, tz, origin=digest):
+        binned = bin_batch(series.batch, series.patient_id, tz, origin=digest)
+        for grid in screen.drop_crowded_days(binned, series.batch, bounds, result):
             key = (grid.patient_id, grid.source.key, grid.local_date, grid.resolution_s)
             by_key[key] = by_key[key].overlay(grid) if key in by_key else grid
     for (patient_id, source_key, day), extra in result.day_extra.items():

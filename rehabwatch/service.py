@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
@@ -116,7 +116,9 @@ class Service:
                 if previous is not None:
                     return _duplicate(session, ctx, digest, size, previous.id, previous.format)
                 ctx = _with_timezones(session, ctx)
-                result, day_grids = parse_upload(stream, ctx, fmt, digest)
+                result, day_grids = parse_upload(stream, ctx, fmt, digest,
+                                                 self.settings.plausibility,
+                                                 datetime.now(timezone.utc))
                 plan = grids.plan_grids(session, day_grids)
                 found = summarize_plan(session, plan) if summarize else []
                 upload_id = uploads.add_upload(
