@@ -17,8 +17,8 @@ import numpy as np
 import pandas as pd
 
 from ingest.base import ParseContext, ParseResult
-from ingest.csv_table import (batches, decode, drop_exact_duplicates, head_lines, numbers,
-                              read_table, reject_repeated_times)
+from ingest.csv_table import (batches, decode, drop_cut_last_line, drop_exact_duplicates,
+                              head_lines, numbers, read_table, reject_repeated_times)
 from ingest.errors import CorruptFile, UnsupportedFormat
 from ingest.timestamps import drop_dst_gap, local_days_to_utc, patient_local_to_utc, reject_lines
 from schemas.daygrid import DAY, MINUTE, NOT_WORN, RESOLUTIONS, WEAR_UNKNOWN, WORN, Source
@@ -56,7 +56,11 @@ class GenericCsvParser:
                                     "header (timestamp,steps[,duration_s,...]; see "
                                     "docs/csv-format.md)")
         result = ParseResult(self.name)
-        frame = drop_exact_duplicates(read_table(decode(data, filename), filename), result)
+        text = decode(data, filename)
+        del data  # the text alone from here (a large file is held once, not twice)
+        frame = drop_exact_duplicates(drop_cut_last_line(read_table(text, filename), text,
+                                                         result), result)
+        del text
         if frame.empty:
             return result
         resolution = _resolution(frame, filename)
