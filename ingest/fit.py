@@ -74,12 +74,20 @@ def _plain_header(head: bytes) -> bool:
 
 def _decode(reader: FitReader, filename: str) -> dict[int, list[dict[str, Any]]]:
     """Wanted messages by global number; CorruptFile when nothing usable could be read."""
-    by_type: dict[int, list[dict[str, Any]]] = {}
+    segments: list[list[tuple[int, dict[str, Any]]]] = []
     try:
         for global_num, msg in reader.messages():
-            by_type.setdefault(global_num, []).append(msg)
+            if global_num == FILE_ID or not segments:  # each chained file starts with one
+                segments.append([])
+            segments[-1].append((global_num, msg))
     except (struct.error, IndexError, ValueError) as exc:  # a reader bug must not leak
         raise CorruptFile(f"{filename or 'upload'}: FIT file unreadable: {exc}") from exc
+    by_type: dict[int, list[dict[str, Any]]] = {}
+    for i, segment in enumerate(segments):
+        if segment in segments[:i]:
+            continue  # a chained copy of an earlier file: its steps are already counted
+        for global_num, msg in segment:
+            by_type.setdefault(global_num, []).append(msg)
     if FILE_ID not in by_type:
         defect = reader.damage or "no file_id message"
         raise CorruptFile(f"{filename or 'upload'}: FIT file unreadable: {defect}")
