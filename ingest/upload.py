@@ -4,9 +4,10 @@ grids. Storing it is :func:`rehabwatch.service.Service.ingest`'s job (whole or n
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from ingest import screen
 from ingest.base import ParseContext, ParseResult
@@ -16,8 +17,10 @@ from ingest.registry import SNIFF_BYTES, detect, parser
 from schemas.binning import bin_batch
 from schemas.daygrid import DAY, DayGrid
 
-#: Bytes read at a time while hashing.
+#: Bytes read at a time while hashing or copying.
 _CHUNK = 1 << 20
+#: A stream copied by :func:`within_limit` stays in memory up to this size, then on disk.
+_SPOOL_IN_MEMORY = 8 << 20
 
 
 @dataclass
@@ -42,17 +45,31 @@ class UploadOutcome:
         return sum(g.total_steps for g in self.grids)
 
 
-def size_of(stream: BinaryIO) -> int:
-    """The stream's length in bytes (it is left at its start)."""
-    size = stream.seek(0, 2)
-    stream.seek(0)
-    return size
+def within_limit(stream: BinaryIO, max_bytes: int, filename: str) -> tuple[BinaryIO, int]:
+    """``stream`` (at its start) and its size, or TooLarge above ``max_bytes``. A seekable
+    file is measured before a byte is read; any other stream (a pipe, a request body) is
+    copied to a spooled temporary file while its bytes are counted, and refused as soon as
+    the count passes the limit, so no upload is held in memory past a few MB whatever it
+    claims."""
+    if stream.seekable():
+        size = stream.seek(0, 2)
+        stream.seek(0)
+        _check_size(size, max_bytes, filename)
+        return stream, size
+    copy = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY))
+    size = 0
+    while chunk := stream.read(_CHUNK):
+        size += len(chunk)
+        _check_size(size, max_bytes, filename, "read so far")
+        copy.write(chunk)
+    copy.seek(0)
+    return copy, size
 
 
-def check_size(size: int, max_bytes: int, filename: str) -> None:
+def _check_size(size: int, max_bytes: int, filename: str, what: str = "") -> None:
     if size > max_bytes:
-        raise TooLarge(f"{filename or 'upload'}: {size:,} bytes is above the "
-                       f"{max_bytes:,}-byte limit (RW_MAX_UPLOAD_MB)")
+        raise TooLarge(f"{filename or 'upload'}: {size:,} bytes{' ' + what if what else ''} "
+                       f"is above the {max_bytes:,}-byte limit (RW_MAX_UPLOAD_MB)")
 
 
 def sha256_of(stream: BinaryIO) -> str:

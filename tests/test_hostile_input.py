@@ -308,3 +308,33 @@ def test_any_generic_csv_rows_give_our_errors_or_plausible_grids(
     except IngestError:
         return
     assert_plausible(result, grids, DEFAULT_BOUNDS)
+
+
+class Pipe(io.RawIOBase):
+    """A stream that cannot be measured or rewound (a pipe, a request body)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        chunk = self.data.read(len(buffer))
+        buffer[:len(chunk)] = chunk
+        return len(chunk)
+
+
+def test_the_size_limit_is_checked_before_reading_and_counted_on_a_stream() -> None:
+    from ingest.errors import TooLarge
+    from ingest.upload import within_limit
+
+    data = b"timestamp,steps\n" + b"2026-11-20T10:00:00,1\n" * 100_000
+    same, size = within_limit(io.BytesIO(data), len(data), "f.csv")
+    assert size == len(data)
+    copy, size = within_limit(io.BufferedReader(Pipe(data)), len(data), "f.csv")
+    assert size == len(data) and copy.read() == data
+    with pytest.raises(TooLarge, match="read so far"):
+        within_limit(io.BufferedReader(Pipe(data)), 1 << 20, "f.csv")
+    with pytest.raises(TooLarge, match="above the 1,048,576-byte limit"):
+        within_limit(io.BytesIO(data), 1 << 20, "f.csv")
