@@ -46,6 +46,10 @@ class IntervalBatch:
         return float(np.nansum(self.steps))
 
 
+#: Intervals binned at a time: about 100 MB of working arrays.
+BIN_CHUNK = 1 << 20
+
+
 def _days_touched(start: np.ndarray, end: np.ndarray) -> list[date]:
     """Candidate local days of the intervals: every UTC day each one spans, one either side
     (a zone is at most 14 h off UTC). Only these days get slots, so one far-off timestamp
@@ -81,11 +85,41 @@ def _edges(wanted: list[date], tz: str, res: int
 
 
 def bin_batch(batch: IntervalBatch, patient_id: str, tz: str, origin: str = "") -> list[DayGrid]:
-    """Day grids (one per local day touched) holding ``batch``'s values, in date order."""
-    if len(batch) == 0:
-        return []
-    start = batch.start.astype(np.float64)
-    dur = np.maximum(batch.duration.astype(np.float64), 0.0)
+    """Day grids (one per local day touched) holding ``batch``'s values, in date order.
+
+    The intervals are binned :data:`BIN_CHUNK` at a time and the grids of a day binned from
+    several chunks are added up (exactly what binning them at once gives), so the working
+    memory of binning is bounded however long the batch is."""
+    by_day: dict[date, DayGrid] = {}
+    for at in range(0, len(batch), BIN_CHUNK):
+        for grid in _bin_slice(batch, slice(at, at + BIN_CHUNK), patient_id, tz, origin):
+            day = grid.local_date
+            by_day[day] = _add(by_day[day], grid) if day in by_day else grid
+    return [by_day[d] for d in sorted(by_day)]
+
+
+def _add(a: DayGrid, b: DayGrid) -> DayGrid:
+    """Two grids of one day binned from disjoint intervals, added: measures summed where
+    either knows them, wear the strongest evidence (worn > not worn > unknown)."""
+    def plus(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
+        if x is None or y is None:
+            return y if x is None else x
+        return np.where(np.isnan(x), y, np.where(np.isnan(y), x, x + y))
+
+    steps = np.where(np.isnan(a.steps), b.steps, np.where(np.isnan(b.steps), a.steps,
+                                                           a.steps + b.steps))
+    return DayGrid(a.patient_id, a.source, a.local_date, a.tz, a.resolution_s,
+                   steps=steps, worn=np.maximum(a.worn, b.worn),
+                   sedentary_s=plus(a.sedentary_s, b.sedentary_s),
+                   upright_s=plus(a.upright_s, b.upright_s),
+                   stepping_s=plus(a.stepping_s, b.stepping_s), origin=a.origin)
+
+
+def _bin_slice(batch: IntervalBatch, part: slice, patient_id: str, tz: str,
+               origin: str) -> list[DayGrid]:
+    """Day grids of the intervals ``part`` of ``batch``."""
+    start = np.asarray(batch.start[part], dtype=np.float64)
+    dur = np.maximum(np.asarray(batch.duration[part], dtype=np.float64), 0.0)
     end = start + dur
     edges, days = _edges(_days_touched(start, end), tz, batch.resolution_s)
     n_slots = edges.shape[0] - 1
@@ -93,7 +127,7 @@ def bin_batch(batch: IntervalBatch, patient_id: str, tz: str, origin: str = "") 
     k0 = np.searchsorted(edges, start, side="right") - 1
     k1 = np.where(dur > 0, np.searchsorted(edges, end, side="left") - 1, k0)
     pieces = k1 - k0 + 1
-    row = np.repeat(np.arange(len(batch)), pieces)
+    row = np.repeat(np.arange(start.shape[0]), pieces)
     slot = k0[row] + (np.arange(row.shape[0]) - np.repeat(np.cumsum(pieces) - pieces, pieces))
     lo = np.maximum(edges[slot], start[row])
     hi = np.minimum(edges[slot + 1], end[row])
@@ -102,7 +136,7 @@ def bin_batch(batch: IntervalBatch, patient_id: str, tz: str, origin: str = "") 
     def spread(values: np.ndarray | None) -> np.ndarray | None:
         if values is None:
             return None
-        v = values.astype(np.float64)[row]
+        v = np.asarray(values[part], dtype=np.float64)[row]
         known = ~np.isnan(v)
         sums = np.bincount(slot[known], weights=(v * share)[known], minlength=n_slots)
         counts = np.bincount(slot[known], minlength=n_slots)
@@ -111,7 +145,7 @@ def bin_batch(batch: IntervalBatch, patient_id: str, tz: str, origin: str = "") 
     binned = {name: spread(getattr(batch, name)) for name in MEASURES}
     worn = np.full(n_slots, WEAR_UNKNOWN, np.int8)
     if batch.worn is not None:
-        w = batch.worn[row]
+        w = batch.worn[part][row]
         worn[np.bincount(slot[w == NOT_WORN], minlength=n_slots) > 0] = NOT_WORN
         worn[np.bincount(slot[w == WORN], minlength=n_slots) > 0] = WORN
     touched = np.bincount(slot, minlength=n_slots) > 0
