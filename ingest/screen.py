@@ -21,6 +21,8 @@ from ingest.plausibility import MAX_INTERVAL_S, Plausibility
 from schemas.binning import IntervalBatch
 from schemas.daygrid import MEASURES, MINUTE, DayGrid, day_bounds
 
+#: Intervals screened at a time.
+SCREEN_CHUNK = 1 << 20
 #: Prefix of this screen's ``ParseResult.skipped`` reasons (the parsers' own are theirs).
 IMPLAUSIBLE = "implausible: "
 LONG = IMPLAUSIBLE + "an interval longer than two days, or without a valid time"
@@ -71,47 +73,56 @@ def screen(result: ParseResult, ctx: ParseContext, bounds: Plausibility,
 
 def _screen_batch(batch: IntervalBatch, window: tuple[int, int], bounds: Plausibility,
                   result: ParseResult) -> IntervalBatch:
-    """``batch`` without its implausible intervals, each counted under its first reason."""
-    start = batch.start.astype(np.float64)
-    duration = batch.duration.astype(np.float64)
+    """``batch`` without its implausible intervals, each counted under its first reason
+    (checked a chunk of intervals at a time, so the screen's memory stays small)."""
+    reasons = [LONG, _early(bounds), LATE, COUNT, _fast(bounds), POSTURE]
+    first = np.concatenate([_first_reasons(batch, slice(at, at + SCREEN_CHUNK), window, bounds)
+                            for at in range(0, len(batch), SCREEN_CHUNK)] or [np.zeros(0, np.int8)])
+    counts = np.bincount(first, minlength=len(reasons) + 1)
+    for reason, n in zip(reasons, counts[1:]):
+        if n:
+            result.skip(reason, int(n))
+    return _take(batch, first == 0) if counts[1:].any() else batch
+
+
+def _first_reasons(batch: IntervalBatch, part: slice, window: tuple[int, int],
+                   bounds: Plausibility) -> np.ndarray:
+    """Per interval of ``part``: 0 if plausible, else 1 + the index of the first bound it
+    breaks (in the order of :func:`_screen_batch`'s reasons)."""
+    start = np.asarray(batch.start[part], dtype=np.float64)
+    duration = np.asarray(batch.duration[part], dtype=np.float64)
+    steps = np.asarray(batch.steps[part], dtype=np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
         timed = np.isfinite(start) & np.isfinite(duration) & (duration >= 0)
         span = np.where(duration > 0, np.maximum(duration, MINUTE), batch.resolution_s)
-        checks = [
-            (LONG, ~timed | (duration > MAX_INTERVAL_S)),
-            (_early(bounds), start < window[0]),
-            (LATE, start + duration > window[1]),
-            (COUNT, _bad_values(batch)),
-            (_fast(bounds), batch.steps > bounds.max_steps_per_minute * span / MINUTE),
-            (POSTURE, _long_postures(batch, span)),
-        ]
-    dropped = np.zeros(len(batch), dtype=bool)
-    for reason, mask in checks:
-        new = mask & ~dropped
-        if new.any():
-            result.skip(reason, int(new.sum()))
-            dropped |= new
-    return _take(batch, ~dropped) if dropped.any() else batch
+        checks = [~timed | (duration > MAX_INTERVAL_S), start < window[0],
+                  start + duration > window[1], _bad_values(batch, part),
+                  steps > bounds.max_steps_per_minute * span / MINUTE,
+                  _long_postures(batch, part, span)]
+    first = np.zeros(start.shape[0], dtype=np.int8)
+    for code, mask in reversed(list(enumerate(checks, start=1))):
+        first[mask] = code
+    return first
 
 
-def _bad_values(batch: IntervalBatch) -> np.ndarray:
+def _bad_values(batch: IntervalBatch, part: slice) -> np.ndarray:
     """Intervals with a measured value that is negative or infinite (NaN = not measured)."""
-    bad = np.zeros(len(batch), dtype=bool)
+    bad = np.zeros(len(range(*part.indices(len(batch)))), dtype=bool)
     for name in MEASURES:
         values = getattr(batch, name)
         if values is not None:
-            values = values.astype(np.float64)
+            values = np.asarray(values[part], dtype=np.float64)
             bad |= np.isinf(values) | (values < 0)
     return bad
 
 
-def _long_postures(batch: IntervalBatch, span: np.ndarray) -> np.ndarray:
+def _long_postures(batch: IntervalBatch, part: slice, span: np.ndarray) -> np.ndarray:
     """Intervals claiming more seconds in one posture than the interval lasts (1 s slack)."""
-    long = np.zeros(len(batch), dtype=bool)
+    long = np.zeros(span.shape[0], dtype=bool)
     for name in MEASURES[1:]:
         values = getattr(batch, name)
         if values is not None:
-            long |= values.astype(np.float64) > span + 1
+            long |= np.asarray(values[part], dtype=np.float64) > span + 1
     return long
 
 
