@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, BinaryIO, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +20,9 @@ from ingest.errors import CorruptFile
 from ingest.timestamps import reject_lines
 from schemas.binning import IntervalBatch
 from schemas.daygrid import Source
+
+#: Rows read at a time by :func:`read_chunks` (some 30 MB of strings).
+CHUNK_ROWS = 250_000
 
 
 def decode(data: bytes, filename: str) -> str:
@@ -50,12 +53,51 @@ def read_table(text: str, filename: str, header_line: int = 1,
                             header=None if names else "infer", names=names)
     except (pd.errors.ParserError, ValueError) as exc:
         raise CorruptFile(f"{filename}: not a well-formed CSV table ({exc})") from exc
+    return _checked(frame, filename, header_line, names)
+
+
+def _checked(frame: pd.DataFrame, filename: str, header_line: int,
+             names: Sequence[str] | None) -> pd.DataFrame:
+    """``frame`` indexed by line number, without blank lines; extra fields reject the file."""
     if not isinstance(frame.index, pd.RangeIndex):  # pandas made extra fields an index
         raise CorruptFile(f"{filename}: a row has more fields than the header")
     frame.columns = [str(c).strip() for c in frame.columns]
     frame.index = frame.index + header_line + (0 if names else 1)
     blank = frame.isna() | (frame == "")
     return frame[~blank.all(axis=1)]
+
+
+def read_chunks(stream: BinaryIO, filename: str, rows: int | None = None
+                ) -> Iterator[tuple[pd.DataFrame, bool]]:
+    """The table of a binary CSV stream (UTF-8, BOM allowed; header on line 1), ``rows``
+    rows at a time, each chunk as :func:`read_table` gives it and whether it is the last.
+    The file is never held whole: a 200 MB CSV read as one table of strings takes ten times
+    its size."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    try:
+        reader = pd.read_csv(text, dtype=str, keep_default_na=False, skip_blank_lines=False,
+                             chunksize=rows or CHUNK_ROWS)
+        chunk = next(reader, None)
+        while chunk is not None:
+            following = next(reader, None)
+            yield _checked(chunk, filename, 1, None), following is None
+            chunk = following
+    except UnicodeDecodeError as exc:
+        raise CorruptFile(f"{filename}: not UTF-8 text") from exc
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise CorruptFile(f"{filename}: not a well-formed CSV table ({exc})") from exc
+    finally:
+        text.detach()  # the caller's stream stays open
+
+
+def tail_text(stream: BinaryIO, size: int = 1 << 16) -> str:
+    """The last ``size`` bytes of a seekable stream as text (for :func:`drop_cut_last_line`);
+    the stream is left at its start."""
+    end = stream.seek(0, 2)
+    stream.seek(max(0, end - size))
+    tail = stream.read().decode("utf-8", errors="replace")
+    stream.seek(0)
+    return tail
 
 
 def drop_cut_last_line(frame: pd.DataFrame, text: str, result: ParseResult) -> pd.DataFrame:

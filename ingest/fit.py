@@ -74,12 +74,20 @@ def _plain_header(head: bytes) -> bool:
 
 def _decode(reader: FitReader, filename: str) -> dict[int, list[dict[str, Any]]]:
     """Wanted messages by global number; CorruptFile when nothing usable could be read."""
-    by_type: dict[int, list[dict[str, Any]]] = {}
+    segments: list[list[tuple[int, dict[str, Any]]]] = []
     try:
         for global_num, msg in reader.messages():
-            by_type.setdefault(global_num, []).append(msg)
+            if global_num == FILE_ID or not segments:  # each chained file starts with one
+                segments.append([])
+            segments[-1].append((global_num, msg))
     except (struct.error, IndexError, ValueError) as exc:  # a reader bug must not leak
         raise CorruptFile(f"{filename or 'upload'}: FIT file unreadable: {exc}") from exc
+    by_type: dict[int, list[dict[str, Any]]] = {}
+    for i, segment in enumerate(segments):
+        if segment in segments[:i]:
+            continue  # a chained copy of an earlier file: its steps are already counted
+        for global_num, msg in segment:
+            by_type.setdefault(global_num, []).append(msg)
     if FILE_ID not in by_type:
         defect = reader.damage or "no file_id message"
         raise CorruptFile(f"{filename or 'upload'}: FIT file unreadable: {defect}")
@@ -121,7 +129,25 @@ def _monitoring_rows(file_id: dict[str, Any], by_type: dict[int, list[dict[str, 
     state = fit_monitoring.read_monitoring(messages, offset, start)
     if state.untimed:
         result.skip("monitoring row before any full timestamp", state.untimed)
-    return state.rows
+    return _forward_only(state.rows, result)
+
+
+def _forward_only(rows: Rows, result: ParseResult) -> Rows:
+    """The monitoring intervals that move forward in time. A monitoring file's intervals
+    follow each other; one that starts before an earlier one ended (the clock going back, as
+    when a file is chained with a copy of itself) would count those minutes' steps again
+    (its counters look reset), so it is left out and counted."""
+    kept, reached = Rows(), float("-inf")
+    seen: set[tuple[float, float]] = set()
+    for i, (start, duration) in enumerate(zip(rows.start, rows.duration)):
+        if duration < 0 or start < reached or (start, duration) in seen:
+            result.skip("monitoring interval repeating earlier times (chained copy?)")
+            continue
+        reached = start + duration
+        seen.add((start, duration))
+        kept.add(start, duration, rows.steps[i], rows.worn[i],
+                 (rows.sedentary_s[i], rows.upright_s[i], rows.stepping_s[i]))
+    return kept
 
 
 def _device_offset(info: dict[str, Any], start: int | None, ctx: ParseContext,

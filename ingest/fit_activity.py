@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ingest.fit_rows import NAN, Rows
+from ingest.plausibility import DEFAULT_BOUNDS
 from schemas.daygrid import WORN
 
 RECORD, SESSION = 20, 18
@@ -24,6 +25,8 @@ RECORD, SESSION = 20, 18
 STEP_SPORTS = {1: "running", 11: "walking", 17: "hiking"}
 #: Longer gaps between records are pauses (auto-pause, smart recording never waits this long).
 MAX_RECORD_GAP_S = 60
+#: A session stride total implying more steps a second than a person takes is damaged.
+MAX_STEPS_PER_S = DEFAULT_BOUNDS.max_steps_per_minute / 60
 #: FIT date_time values below this count seconds since device power-on, not since 1989.
 FIT_MIN_ABSOLUTE = 0x10000000
 
@@ -49,7 +52,10 @@ class Window:
         end = start + session.get("total_elapsed_time", 0) // 1000  # ms
         sport = session.get("sport")
         strides = session.get("total_cycles") if sport in STEP_SPORTS else None
-        return cls(start, max(end, session.get("timestamp", end)), sport, strides)
+        end = max(end, session.get("timestamp", end))
+        if strides is not None and 2 * strides > MAX_STEPS_PER_S * max(end - start, 1):
+            strides = None  # a damaged total (0xFFFFFFF0 is 8.6e9 steps): cadence decides
+        return cls(start, end, sport, strides)
 
 
 def read_activity(records: list[dict[str, Any]], sessions: list[dict[str, Any]],

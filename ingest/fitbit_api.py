@@ -25,6 +25,7 @@ from ingest.base import ParseContext, ParseResult
 from ingest.csv_table import batches, drop_exact_duplicates, reject_repeated_times
 from ingest.errors import CorruptFile, UnsupportedFormat
 from ingest.fitbit_csv import SOURCE
+from ingest.json_doc import BOM, MAX_DEPTH_NOTE
 from ingest.timestamps import drop_dst_gap, local_days_to_utc, patient_local_to_utc
 from schemas.daygrid import DAY, MINUTE, WORN
 
@@ -65,8 +66,12 @@ def _load(data: bytes, filename: str) -> dict[str, Any]:
     """The JSON object in ``data``; text that is not JSON is not this format."""
     try:
         document = json.loads(data.decode("utf-8-sig"))
+    except RecursionError as exc:
+        raise CorruptFile(f"{filename}: JSON nested deeper than any export "
+                          f"({MAX_DEPTH_NOTE})") from exc
     except (UnicodeDecodeError, ValueError) as exc:
-        error = CorruptFile if data.lstrip()[:1] == b"{" else UnsupportedFormat
+        opening = data.removeprefix(BOM).lstrip()[:1]
+        error = CorruptFile if opening == b"{" else UnsupportedFormat
         raise error(f"{filename}: not a Fitbit Web API JSON response ({exc})") from exc
     if not isinstance(document, dict):
         raise UnsupportedFormat(f"{filename}: not a Fitbit Web API JSON response "

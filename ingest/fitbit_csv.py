@@ -42,8 +42,8 @@ import numpy as np
 import pandas as pd
 
 from ingest.base import ParseContext, ParseResult, PatientSeries
-from ingest.csv_table import (batches, decode, drop_exact_duplicates, head_lines, numbers,
-                              read_table, reject_repeated_times)
+from ingest.csv_table import (batches, decode, drop_cut_last_line, drop_exact_duplicates,
+                              head_lines, numbers, read_table, reject_repeated_times)
 from ingest.errors import UnknownSubject, UnsupportedFormat
 from ingest.timestamps import (drop_dst_gap, local_days_to_utc, parse_local_stamps,
                                patient_local_to_utc, reject_lines)
@@ -152,8 +152,11 @@ class FitbitCsvParser:
                                     "data rehabwatch uses; upload minute, hourly or daily steps, "
                                     "minute intensities, wear time or sync events instead")
         result = ParseResult(self.name)
-        frame = drop_exact_duplicates(read_table(decode(data, filename), filename, header_line),
-                                      result)
+        text = decode(data, filename)
+        del data  # the text alone from here (a large file is held once, not twice)
+        frame = drop_exact_duplicates(drop_cut_last_line(
+            read_table(text, filename, header_line), text, result), result)
+        del text
         _parse_table(table, frame, ctx, filename, result)
         return result
 

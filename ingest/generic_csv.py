@@ -11,16 +11,18 @@ cover the whole local day. Empty cells mean "not measured".
 
 from __future__ import annotations
 
-from typing import BinaryIO, cast
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pandas as pd
 
-from ingest.base import ParseContext, ParseResult
-from ingest.csv_table import (batches, decode, drop_exact_duplicates, head_lines, numbers,
-                              read_table, reject_repeated_times)
+from ingest.base import ParseContext, ParseResult, PatientSeries
+from ingest.csv_table import (batches, drop_cut_last_line, head_lines, numbers, read_chunks,
+                              tail_text)
 from ingest.errors import CorruptFile, UnsupportedFormat
 from ingest.timestamps import drop_dst_gap, local_days_to_utc, patient_local_to_utc, reject_lines
+from schemas.binning import IntervalBatch
 from schemas.daygrid import DAY, MINUTE, NOT_WORN, RESOLUTIONS, WEAR_UNKNOWN, WORN, Source
 
 REQUIRED = ("timestamp", "steps")
@@ -48,32 +50,162 @@ class GenericCsvParser:
         return 50 if lines and is_header(lines[0]) else 0
 
     def parse(self, stream: BinaryIO, ctx: ParseContext) -> ParseResult:
-        data = stream.read()
+        """Read in chunks of rows (:func:`read_chunks`), each reduced to number arrays at
+        once, so memory follows the rows' numbers, not the file's text."""
         filename = ctx.filename or "upload"
-        lines = head_lines(data, 1)
+        lines = head_lines(stream.read(4096), 1)
+        stream.seek(0)
         if not lines or not is_header(lines[0]):
             raise UnsupportedFormat(f"{filename}: the first line is not the rehabwatch CSV "
                                     "header (timestamp,steps[,duration_s,...]; see "
                                     "docs/csv-format.md)")
         result = ParseResult(self.name)
-        frame = drop_exact_duplicates(read_table(decode(data, filename), filename), result)
-        if frame.empty:
-            return result
-        resolution = _resolution(frame, filename)
-        start, duration = _intervals(frame, resolution, ctx, filename)
-        measures = _measures(frame, resolution, filename)
-        keep = drop_dst_gap(start, cast(np.ndarray, measures["steps"]), result)
-        frame, start, duration = frame[keep], start[keep].astype(np.int64), duration[keep]
-        devices = (frame["device"].str.strip().replace("", "csv") if "device" in frame
-                   else pd.Series("csv", index=frame.index)).to_numpy(dtype=object)
-        reject_repeated_times(pd.DataFrame({"device": devices, "start": start},
-                                           index=frame.index), filename)
-        result.records = len(frame)
-        result.series.extend(batches(
-            devices, lambda device: Source(kind="csv", device=device), resolution, start,
-            duration, {k: (None if v is None else v[keep]) for k, v in measures.items()},
-            owner_of=lambda _: ctx.patient_id))
+        tail = tail_text(stream)
+        reading = _Reading(ctx, filename)
+        for frame, last in read_chunks(stream, filename):
+            reading.add(drop_cut_last_line(frame, tail, result) if last else frame)
+        reading.finish(result)
         return result
+
+
+@dataclass
+class _Reading:
+    """Rows read so far, as arrays, and what every chunk must agree on."""
+
+    ctx: ParseContext
+    filename: str
+    resolution: int | None = None
+    aware: bool | None = None
+    starts: list[np.ndarray] = field(default_factory=list)
+    durations: list[np.ndarray] = field(default_factory=list)
+    measures: list[dict[str, np.ndarray | None]] = field(default_factory=list)
+    devices: list[np.ndarray] = field(default_factory=list)
+    device_names: dict[str, int] = field(default_factory=dict)
+    fall_back_seen: set[int] = field(default_factory=set)
+
+    def add(self, frame: pd.DataFrame) -> None:
+        if frame.empty:
+            return
+        resolution = _resolution(frame, self.filename)
+        if self.resolution is not None and resolution != self.resolution:
+            raise CorruptFile(f"{self.filename}: mixes durations "
+                              f"{sorted({resolution, self.resolution})}; put minute, hourly and "
+                              "daily rows in separate files")
+        self.resolution = resolution
+        start, duration = self._intervals(frame, resolution)
+        self.starts.append(start)
+        self.durations.append(duration)
+        self.measures.append(_measures(frame, resolution, self.filename))
+        if "device" in frame:
+            codes, names = pd.factorize(frame["device"].str.strip().replace("", "csv"))
+            known = np.array([self.device_names.setdefault(n, len(self.device_names))
+                              for n in names], dtype=np.int32)
+            self.devices.append(known[codes])
+
+    def _intervals(self, frame: pd.DataFrame, resolution: int) -> tuple[np.ndarray, np.ndarray]:
+        """(start, duration) in UTC seconds; start is NaN at a naive time in a DST gap."""
+        tz = self.ctx.tz_for(self.ctx.patient_id)
+        start = self._utc_seconds(frame["timestamp"].str.strip(), tz)
+        if resolution != DAY:
+            return start, np.full(len(frame), resolution, dtype=np.int32)
+        reject_lines(pd.Series(np.isnan(start), index=frame.index), self.filename,
+                     "a daily row at a local midnight that daylight saving skips")
+        days = pd.to_datetime(start, unit="s", utc=True).tz_convert(tz).tz_localize(None)
+        midnight, duration = local_days_to_utc(days.to_numpy(dtype="datetime64[D]"), tz)
+        reject_lines(pd.Series(midnight != start, index=frame.index), self.filename,
+                     f"a daily row that does not start at local midnight ({tz})")
+        return start, duration.astype(np.int32)
+
+    def _utc_seconds(self, texts: pd.Series, tz: str) -> np.ndarray:
+        """UTC epoch seconds of ISO-8601 text; naive text is the patient's local time."""
+        aware = texts.str.contains(_OFFSET, regex=True)
+        style = bool(aware.iloc[0]) if self.aware is None else self.aware
+        if (aware != style).any():
+            line = aware.index[(aware != style).to_numpy()][0]
+            raise CorruptFile(f"{self.filename}: mixes timestamps with and without a UTC "
+                              f"offset (line {line})")
+        self.aware = style
+        stamps = pd.to_datetime(texts, format="ISO8601", utc=style, errors="coerce")
+        reject_lines(stamps.isna(), self.filename, "a timestamp that is not ISO-8601")
+        if style:
+            return stamps.dt.as_unit("s").astype("int64").to_numpy(dtype=np.float64)
+        return self._local_to_utc(stamps.to_numpy(dtype="datetime64[s]"), tz)
+
+    def _local_to_utc(self, naive: np.ndarray, tz: str) -> np.ndarray:
+        """:func:`patient_local_to_utc` across chunks: a repeated fall-back time already
+        read in an earlier chunk is its second (standard-time) occurrence here."""
+        utc = patient_local_to_utc(naive, tz)
+        index = pd.DatetimeIndex(naive)
+        twice = index.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").isna() & ~np.isnan(utc)
+        if twice.any():
+            values = naive[twice].astype(np.int64)
+            again = np.isin(values, np.fromiter(self.fall_back_seen, np.int64))
+            if again.any():
+                later = index[twice][again].tz_localize(tz, ambiguous=np.zeros(int(again.sum()),
+                                                                                bool))
+                fixed = utc[twice]
+                fixed[again] = later.as_unit("s").asi8
+                utc[twice] = fixed
+            self.fall_back_seen.update(values.tolist())
+        return utc
+
+    def finish(self, result: ParseResult) -> None:
+        """The rows as series of ``result``: DST-gap rows and exact repeats left out and
+        counted, two different values for one time rejected."""
+        if not self.starts or self.resolution is None:
+            return
+        start = np.concatenate(self.starts)
+        duration = np.concatenate(self.durations)
+        measures = {name: (None if self.measures[0][name] is None else
+                           np.concatenate([m[name] for m in self.measures]))
+                    for name in self.measures[0]}
+        devices = np.concatenate(self.devices) if self.devices else None
+        self.starts, self.durations, self.measures, self.devices = [], [], [], []
+        keep = drop_dst_gap(start, cast(np.ndarray, measures["steps"]), result)
+        keep &= ~_repeats(start, duration, measures, devices, self.filename, result)
+        if not keep.all():
+            start, duration, devices = start[keep], duration[keep], (
+                None if devices is None else devices[keep])
+            measures = {k: (None if v is None else v[keep]) for k, v in measures.items()}
+        result.records = int(start.shape[0])
+        start = start.astype(np.int64)
+        if devices is None:
+            result.series.append(PatientSeries(self.ctx.patient_id, IntervalBatch(
+                Source(kind="csv", device="csv"), self.resolution, start, duration,
+                **cast(dict[str, Any], measures))))
+            return
+        names = list(self.device_names)
+        result.series.extend(batches(
+            devices, lambda code: Source(kind="csv", device=names[int(code)]), self.resolution,
+            start, duration, measures, owner_of=lambda _: self.ctx.patient_id))
+
+
+def _repeats(start: np.ndarray, duration: np.ndarray, measures: dict[str, np.ndarray | None],
+             devices: np.ndarray | None, filename: str, result: ParseResult) -> np.ndarray:
+    """Mask of rows repeating an earlier row's device and time with the same values (left
+    out, counted); CorruptFile when the values differ."""
+    if devices is None and bool((start[1:] > start[:-1]).all()):
+        return np.zeros(start.shape[0], dtype=bool)  # in time order: nothing repeats
+    order = (np.argsort(start, kind="stable") if devices is None
+             else np.lexsort((start, devices)))
+    same = start[order[1:]] == start[order[:-1]]
+    if devices is not None:
+        same &= devices[order[1:]] == devices[order[:-1]]
+    later, earlier = order[1:][same], order[:-1][same]
+    equal = duration[later] == duration[earlier]
+    for values in measures.values():
+        if values is not None:
+            a, b = values[later], values[earlier]
+            equal &= (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b
+    if not equal.all():
+        at = pd.Timestamp(start[later[~equal][0]], unit="s", tz="UTC").isoformat()
+        raise CorruptFile(f"{filename}: two different values for the same time (conflicting "
+                          f"duplicate rows) on {int((~equal).sum())} row(s), e.g. at {at}")
+    repeated = np.zeros(start.shape[0], dtype=bool)
+    repeated[later] = True
+    if later.shape[0]:
+        result.skip("duplicate row", int(later.shape[0]))
+    return repeated
 
 
 def _resolution(frame: pd.DataFrame, filename: str) -> int:
@@ -89,36 +221,6 @@ def _resolution(frame: pd.DataFrame, filename: str) -> int:
     if duration not in RESOLUTIONS:
         raise CorruptFile(f"{filename}: duration_s {duration:g} is not one of 60, 3600, 86400")
     return int(duration)
-
-
-def _intervals(frame: pd.DataFrame, resolution: int, ctx: ParseContext,
-               filename: str) -> tuple[np.ndarray, np.ndarray]:
-    """(start, duration) in UTC seconds; start is NaN at a naive time in a DST gap."""
-    tz = ctx.tz_for(ctx.patient_id)
-    start = _utc_seconds(frame["timestamp"].str.strip(), tz, filename)
-    if resolution != DAY:
-        return start, np.full(len(frame), resolution)
-    reject_lines(pd.Series(np.isnan(start), index=frame.index), filename,
-                 "a daily row at a local midnight that daylight saving skips")
-    days = pd.to_datetime(start, unit="s", utc=True).tz_convert(tz).tz_localize(None)
-    midnight, duration = local_days_to_utc(days.to_numpy(dtype="datetime64[D]"), tz)
-    reject_lines(pd.Series(midnight != start, index=frame.index), filename,
-                 f"a daily row that does not start at local midnight ({tz})")
-    return start, duration
-
-
-def _utc_seconds(texts: pd.Series, tz: str, filename: str) -> np.ndarray:
-    """UTC epoch seconds of ISO-8601 text; naive text is the patient's local time."""
-    aware = texts.str.contains(_OFFSET, regex=True)
-    if aware.any() and not aware.all():
-        line = aware.index[(aware != aware.iloc[0]).to_numpy()][0]
-        raise CorruptFile(f"{filename}: mixes timestamps with and without a UTC offset "
-                          f"(line {line})")
-    stamps = pd.to_datetime(texts, format="ISO8601", utc=bool(aware.all()), errors="coerce")
-    reject_lines(stamps.isna(), filename, "a timestamp that is not ISO-8601")
-    if aware.all():
-        return stamps.dt.as_unit("s").astype("int64").to_numpy(dtype=np.float64)
-    return patient_local_to_utc(stamps.to_numpy(dtype="datetime64[s]"), tz)
 
 
 def _measures(frame: pd.DataFrame, resolution: int,

@@ -8,6 +8,10 @@ from typing import Any
 
 from ingest.errors import CorruptFile, UnsupportedFormat
 
+#: The UTF-8 byte-order mark some Windows tools put before JSON and CSV text.
+BOM = b"\xef\xbb\xbf"
+MAX_DEPTH_NOTE = "brackets opened inside each other past the parser's depth limit"
+
 
 def load_json(data: bytes, filename: str, what: str) -> Any:
     """The JSON document in ``data`` (UTF-8, BOM allowed). Text that does not start like JSON
@@ -21,6 +25,9 @@ def load_json(data: bytes, filename: str, what: str) -> Any:
         raise UnsupportedFormat(f"{filename}: not a {what} JSON document")
     try:
         return json.loads(text)
+    except RecursionError as exc:
+        raise CorruptFile(f"{filename}: damaged {what} JSON: nested deeper than any export "
+                          f"({MAX_DEPTH_NOTE})") from exc
     except json.JSONDecodeError as exc:
         cut = " (it stops before its brackets close: cut short?)" if _open_at_end(text) else ""
         raise CorruptFile(f"{filename}: damaged {what} JSON: {exc.msg} at line {exc.lineno} "

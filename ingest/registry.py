@@ -37,8 +37,10 @@ def parser(name: str) -> Parser:
 def detect(head: bytes, filename: str) -> Parser:
     """The format whose sniffer matches ``head`` most specifically.
 
-    Raises UnsupportedFormat when none matches and AmbiguousFormat on a tie."""
-    scores = [(parser(name).sniff(head[:SNIFF_BYTES], filename), name) for name in FORMATS]
+    Raises UnsupportedFormat when none matches and AmbiguousFormat on a tie. A UTF-8
+    byte-order mark is not part of the content (the parsers decode text with or without)."""
+    head = head[:SNIFF_BYTES].removeprefix(b"\xef\xbb\xbf")
+    scores = [(parser(name).sniff(head, filename), name) for name in FORMATS]
     best = max(score for score, _ in scores)
     winners = [name for score, name in scores if score == best]
     if best <= 0:

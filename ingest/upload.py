@@ -4,18 +4,23 @@ grids. Storing it is :func:`rehabwatch.service.Service.ingest`'s job (whole or n
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from dataclasses import dataclass, field, replace
-from datetime import date
-from typing import BinaryIO
+from datetime import date, datetime
+from typing import BinaryIO, cast
 
+from ingest import screen
 from ingest.base import ParseContext, ParseResult
 from ingest.errors import TooLarge
+from ingest.plausibility import Plausibility
 from ingest.registry import SNIFF_BYTES, detect, parser
 from schemas.binning import bin_batch
 from schemas.daygrid import DAY, DayGrid
 
-#: Bytes read at a time while hashing.
+#: Bytes read at a time while hashing or copying.
 _CHUNK = 1 << 20
+#: A stream copied by :func:`within_limit` stays in memory up to this size, then on disk.
+_SPOOL_IN_MEMORY = 8 << 20
 
 
 @dataclass
@@ -40,17 +45,31 @@ class UploadOutcome:
         return sum(g.total_steps for g in self.grids)
 
 
-def size_of(stream: BinaryIO) -> int:
-    """The stream's length in bytes (it is left at its start)."""
-    size = stream.seek(0, 2)
-    stream.seek(0)
-    return size
+def within_limit(stream: BinaryIO, max_bytes: int, filename: str) -> tuple[BinaryIO, int]:
+    """``stream`` (at its start) and its size, or TooLarge above ``max_bytes``. A seekable
+    file is measured before a byte is read; any other stream (a pipe, a request body) is
+    copied to a spooled temporary file while its bytes are counted, and refused as soon as
+    the count passes the limit, so no upload is held in memory past a few MB whatever it
+    claims."""
+    if stream.seekable():
+        size = stream.seek(0, 2)
+        stream.seek(0)
+        _check_size(size, max_bytes, filename)
+        return stream, size
+    copy = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY))
+    size = 0
+    while chunk := stream.read(_CHUNK):
+        size += len(chunk)
+        _check_size(size, max_bytes, filename, "read so far")
+        copy.write(chunk)
+    copy.seek(0)
+    return copy, size
 
 
-def check_size(size: int, max_bytes: int, filename: str) -> None:
+def _check_size(size: int, max_bytes: int, filename: str, what: str = "") -> None:
     if size > max_bytes:
-        raise TooLarge(f"{filename or 'upload'}: {size:,} bytes is above the "
-                       f"{max_bytes:,}-byte limit (RW_MAX_UPLOAD_MB)")
+        raise TooLarge(f"{filename or 'upload'}: {size:,} bytes{' ' + what if what else ''} "
+                       f"is above the {max_bytes:,}-byte limit (RW_MAX_UPLOAD_MB)")
 
 
 def sha256_of(stream: BinaryIO) -> str:
@@ -63,11 +82,12 @@ def sha256_of(stream: BinaryIO) -> str:
     return digest.hexdigest()
 
 
-def parse_upload(stream: BinaryIO, ctx: ParseContext, fmt: str, digest: str
-                 ) -> tuple[ParseResult, list[DayGrid]]:
+def parse_upload(stream: BinaryIO, ctx: ParseContext, fmt: str, digest: str,
+                 bounds: Plausibility, now: datetime) -> tuple[ParseResult, list[DayGrid]]:
     """Parse ``stream`` as ``fmt`` (``auto``: detected from its first bytes) and bin it into
-    day grids whose origin is ``digest``; raises an :mod:`ingest.errors` exception if the
-    upload is unusable."""
+    day grids whose origin is ``digest``, leaving out what is outside ``bounds`` (the latest
+    plausible day is the patient's tomorrow as of ``now``: :mod:`ingest.screen`); raises an
+    :mod:`ingest.errors` exception if the upload is unusable or holds no plausible data."""
     if fmt == "auto":
         head = stream.read(SNIFF_BYTES)
         stream.seek(0)
@@ -75,15 +95,21 @@ def parse_upload(stream: BinaryIO, ctx: ParseContext, fmt: str, digest: str
     else:
         fmt_parser = parser(fmt)
     result = fmt_parser.parse(stream, ctx)
-    return result, _grids(result, ctx, digest)
+    screen.screen(result, ctx, bounds, now)
+    grids = _grids(result, ctx, digest, bounds)
+    screen.note(result, grids, ctx.filename or "upload")
+    return result, grids
 
 
-def _grids(result: ParseResult, ctx: ParseContext, digest: str) -> list[DayGrid]:
-    """Bin every series; grids of the same key from one file are overlaid in file order."""
+def _grids(result: ParseResult, ctx: ParseContext, digest: str,
+           bounds: Plausibility) -> list[DayGrid]:
+    """Bin every series (days above the daily bound left out); grids of the same key from one
+    file are overlaid in file order."""
     by_key: dict[tuple[str, str, date, int], DayGrid] = {}
     for series in result.series:
         tz = ctx.tz_for(series.patient_id)
-        for grid in bin_batch(series.batch, series.patient_id, tz, origin=digest):
+        binned = bin_batch(series.batch, series.patient_id, tz, origin=digest)
+        for grid in screen.drop_crowded_days(binned, series.batch, bounds, result):
             key = (grid.patient_id, grid.source.key, grid.local_date, grid.resolution_s)
             by_key[key] = by_key[key].overlay(grid) if key in by_key else grid
     for (patient_id, source_key, day), extra in result.day_extra.items():

@@ -28,7 +28,7 @@ Domain assumptions, each a :class:`SummaryParams` field:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time
 from functools import lru_cache
 from typing import Any, Iterable, Sequence, cast
@@ -37,8 +37,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 
 from processors.merge import MergedDay, merge_day
-from schemas.daygrid import (HOUR, MINUTE, NOT_WORN, WEAR_UNKNOWN, WORN, DayGrid, day_bounds,
-                             slot_count)
+from schemas.daygrid import (HOUR, MEASURES, MINUTE, NOT_WORN, WEAR_UNKNOWN, WORN, DayGrid,
+                             day_bounds, slot_count)
 from schemas.records import DailySummary
 
 WEAR_DEVICE, WEAR_CHOI, WEAR_MIXED = "device", "choi", "device+choi"
@@ -367,5 +367,19 @@ def summarize_grids(grids: Iterable[DayGrid],
     merge of that day's grids, by patient and date."""
     by_day: dict[tuple[str, date], list[DayGrid]] = {}
     for grid in grids:
-        by_day.setdefault((grid.patient_id, grid.local_date), []).append(grid)
+        by_day.setdefault((grid.patient_id, grid.local_date), []).append(_measured(grid))
     return summarize_days([merge_day(by_day[key]) for key in sorted(by_day)], params)
+
+
+def _measured(grid: DayGrid) -> DayGrid:
+    """``grid`` with negative or infinite slot values as missing. Ingest never stores such a
+    value (:mod:`ingest.screen`); a grid from before that screen, or a message on the stream
+    from another producer, must not put ``inf`` in a summary all the same."""
+    values = {name: getattr(grid, name) for name in MEASURES}
+    bad = {name: v for name, v in values.items()
+           if v is not None and (np.isinf(v).any() or (v < 0).any())}
+    if not bad:
+        return grid
+    cleaned: dict[str, Any] = {name: np.where(np.isinf(v) | (v < 0), np.nan, v)
+                               for name, v in bad.items()}
+    return replace(grid, **cleaned)

@@ -33,7 +33,8 @@ Handler = Callable[[argparse.Namespace, "Settings"], int]
 
 def emit(args: argparse.Namespace, doc: Any, text: str) -> None:
     """Print ``doc`` as JSON with --json, else ``text``."""
-    print(json.dumps(doc, indent=2, default=str) if getattr(args, "json", False) else text)
+    print(json.dumps(doc, indent=2, default=str, allow_nan=False) if getattr(args, "json", False)
+          else text)
 
 
 def iso_date(text: str) -> date:

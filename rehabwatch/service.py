@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import BinaryIO
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from alerts.judging import (baseline_window, evaluation_days, events_of, history
 from alerts.rule_params import RuleParams
 from ingest.base import ParseContext
 from ingest.errors import IngestError, UnknownSubject
-from ingest.upload import UploadOutcome, check_size, parse_upload, sha256_of, size_of
+from ingest.upload import UploadOutcome, parse_upload, sha256_of, within_limit
 from processors.sensors import Gauges
 from processors.summary import summarize_grids
 from rehabwatch.settings import Settings
@@ -107,16 +107,18 @@ class Service:
 
     def _store(self, stream: BinaryIO, ctx: ParseContext, fmt: str,
                summarize: bool) -> UploadOutcome:
-        size = size_of(stream)
+        size, digest = 0, ""  # a file refused for its size is not read to hash it
         try:
-            check_size(size, self.settings.max_upload_bytes, ctx.filename)
+            stream, size = within_limit(stream, self.settings.max_upload_bytes, ctx.filename)
             digest = sha256_of(stream)
             with database.session_scope(self.url) as session:
                 previous = uploads.previous_upload(session, ctx.patient_id, digest)
                 if previous is not None:
                     return _duplicate(session, ctx, digest, size, previous.id, previous.format)
                 ctx = _with_timezones(session, ctx)
-                result, day_grids = parse_upload(stream, ctx, fmt, digest)
+                result, day_grids = parse_upload(stream, ctx, fmt, digest,
+                                                 self.settings.plausibility,
+                                                 datetime.now(timezone.utc))
                 plan = grids.plan_grids(session, day_grids)
                 found = summarize_plan(session, plan) if summarize else []
                 upload_id = uploads.add_upload(
@@ -133,7 +135,7 @@ class Service:
         except IngestError as exc:
             with database.session_scope(self.url) as session:
                 upload_id = uploads.add_upload(session, ctx.patient_id, ctx.filename,
-                                               sha256_of(stream), size,
+                                               digest, size,
                                                None if fmt == "auto" else fmt, "rejected",
                                                str(exc))
             return UploadOutcome(upload_id, "rejected", "" if fmt == "auto" else fmt, str(exc))

@@ -14,13 +14,14 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from alerts.notifiers import ROUTES
 from alerts.rule_params import DEFAULT_PARAMS, RuleParams
+from ingest.plausibility import DEFAULT_BOUNDS, Plausibility
 from processors.stream_settings import StreamSettings, TopicConfig
 from schemas.errors import ConfigError
 
@@ -52,6 +53,7 @@ class Settings:
     rules: RuleParams = DEFAULT_PARAMS
     stream: StreamSettings = field(default_factory=lambda: StreamSettings(kafka_url=""))
     notify: NotifySettings = field(default_factory=NotifySettings)
+    plausibility: Plausibility = DEFAULT_BOUNDS
 
     @property
     def kafka_url(self) -> str:
@@ -116,6 +118,11 @@ def _level(raw: str) -> str:
     return raw.lower()
 
 
+def _day(raw: str) -> date:
+    """a date, YYYY-MM-DD"""
+    return date.fromisoformat(raw)
+
+
 def _text(raw: str) -> str:
     """any text"""
     return raw
@@ -162,6 +169,10 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("RW_NOTIFY_DIGEST_AT", "notify.digest_at", _clock),
     Variable("RW_NOTIFY_DIGEST_TZ", "notify.digest_tz", _zone),
     Variable("RW_NOTIFY_MAX_ATTEMPTS", "notify.max_attempts", _whole(1)),
+    Variable("RW_PLAUSIBLE_MAX_STEPS_PER_MINUTE", "plausibility.max_steps_per_minute",
+             _whole(1)),
+    Variable("RW_PLAUSIBLE_MAX_STEPS_PER_DAY", "plausibility.max_steps_per_day", _whole(1)),
+    Variable("RW_PLAUSIBLE_EARLIEST_DATE", "plausibility.earliest", _day),
 )
 
 

@@ -51,24 +51,50 @@ class IntervalBatch:
         return float(np.nansum(self.steps))
 
 
-def _edges(first: date, last: date, tz: str, res: int) -> tuple[np.ndarray, list[tuple[date, int]]]:
-    """Slot edges (UTC seconds) for consecutive local days, and each day's first slot index."""
-    parts, days, offset = [], [], 0
-    d = first
-    while d <= last:
+#: Intervals binned at a time: about 100 MB of working arrays.
+BIN_CHUNK = 1 << 20
+
+
+def _days_touched(start: np.ndarray, end: np.ndarray) -> list[date]:
+    """Candidate local days of the intervals: every UTC day each one spans, one either side
+    (a zone is at most 14 h off UTC). Only these days get slots, so one far-off timestamp
+    costs a day, never every day between it and the rest of the file."""
+    lo = np.floor_divide(start, DAY).astype(np.int64) - 1
+    hi = np.floor_divide(end, DAY).astype(np.int64) + 1
+    spans = np.unique(np.stack([lo, hi], axis=1), axis=0)
+    days = np.unique(np.concatenate([np.arange(a, b + 1) for a, b in spans]))
+    epoch = date(1970, 1, 1)
+    return [epoch + timedelta(days=int(d)) for d in days]
+
+
+def _edges(wanted: list[date], tz: str, res: int
+           ) -> tuple[np.ndarray, list[tuple[date, int, int]]]:
+    """Slot edges (UTC seconds) for the local days ``wanted`` (ascending), and each day's
+    slot range. Between days that do not follow each other lies one gap slot of no day."""
+    parts: list[np.ndarray] = []
+    days: list[tuple[date, int, int]] = []
+    offset, previous = 0, None
+    for d in wanted:
         start, end = day_bounds(d, tz)
+        if previous is not None and d != previous + timedelta(days=1):
+            parts.append(np.array([day_bounds(previous, tz)[1]], dtype=np.int64))
+            offset += 1
         n = slot_count(d, tz, res)
         step = end - start if res == DAY else res
         parts.append(start + np.arange(n, dtype=np.int64) * step)
-        days.append((d, offset))
+        days.append((d, offset, offset + n))
         offset += n
-        d += timedelta(days=1)
-    parts.append(np.array([day_bounds(last, tz)[1]], dtype=np.int64))
+        previous = d
+    parts.append(np.array([day_bounds(wanted[-1], tz)[1]], dtype=np.int64))
     return np.concatenate(parts), days
 
 
 def bin_batch(batch: IntervalBatch, patient_id: str, tz: str, origin: str = "") -> list[DayGrid]:
-    """Day grids (one per local day touched) holding ``batch``'s values, in date order."""
+    """Day grids (one per local day touched) holding ``batch``'s values, in date order.
+
+    The intervals are binned :data:`BIN_CHUNK` at a time and the grids of a day binned from
+    several chunks are added up (exactly what binning them at once gives), so the working
+    memory of binning is bounded however long the batch is."""
     grids = _bin_intervals(batch, patient_id, tz, origin)
     return _with_counters(grids, batch, patient_id, tz, origin) if batch.counters else grids
 
@@ -91,20 +117,44 @@ def _with_counters(grids: list[DayGrid], batch: IntervalBatch, patient_id: str, 
 
 def _bin_intervals(batch: IntervalBatch, patient_id: str, tz: str, origin: str
                    ) -> list[DayGrid]:
-    if len(batch) == 0:
-        return []
-    start = batch.start.astype(np.float64)
-    dur = np.maximum(batch.duration.astype(np.float64), 0.0)
+    by_day: dict[date, DayGrid] = {}
+    for at in range(0, len(batch), BIN_CHUNK):
+        for grid in _bin_slice(batch, slice(at, at + BIN_CHUNK), patient_id, tz, origin):
+            day = grid.local_date
+            by_day[day] = _add(by_day[day], grid) if day in by_day else grid
+    return [by_day[d] for d in sorted(by_day)]
+
+
+def _add(a: DayGrid, b: DayGrid) -> DayGrid:
+    """Two grids of one day binned from disjoint intervals, added: measures summed where
+    either knows them, wear the strongest evidence (worn > not worn > unknown)."""
+    def plus(x: np.ndarray | None, y: np.ndarray | None) -> np.ndarray | None:
+        if x is None or y is None:
+            return y if x is None else x
+        return np.where(np.isnan(x), y, np.where(np.isnan(y), x, x + y))
+
+    steps = np.where(np.isnan(a.steps), b.steps, np.where(np.isnan(b.steps), a.steps,
+                                                           a.steps + b.steps))
+    return DayGrid(a.patient_id, a.source, a.local_date, a.tz, a.resolution_s,
+                   steps=steps, worn=np.maximum(a.worn, b.worn),
+                   sedentary_s=plus(a.sedentary_s, b.sedentary_s),
+                   upright_s=plus(a.upright_s, b.upright_s),
+                   stepping_s=plus(a.stepping_s, b.stepping_s), origin=a.origin)
+
+
+def _bin_slice(batch: IntervalBatch, part: slice, patient_id: str, tz: str,
+               origin: str) -> list[DayGrid]:
+    """Day grids of the intervals ``part`` of ``batch``."""
+    start = np.asarray(batch.start[part], dtype=np.float64)
+    dur = np.maximum(np.asarray(batch.duration[part], dtype=np.float64), 0.0)
     end = start + dur
-    first = local_date_of(float(start.min()), tz)
-    last = local_date_of(float(np.max(np.where(dur > 0, end - 1e-6, end))), tz)
-    edges, days = _edges(first, last, tz, batch.resolution_s)
+    edges, days = _edges(_days_touched(start, end), tz, batch.resolution_s)
     n_slots = edges.shape[0] - 1
 
     k0 = np.searchsorted(edges, start, side="right") - 1
     k1 = np.where(dur > 0, np.searchsorted(edges, end, side="left") - 1, k0)
     pieces = k1 - k0 + 1
-    row = np.repeat(np.arange(len(batch)), pieces)
+    row = np.repeat(np.arange(start.shape[0]), pieces)
     slot = k0[row] + (np.arange(row.shape[0]) - np.repeat(np.cumsum(pieces) - pieces, pieces))
     lo = np.maximum(edges[slot], start[row])
     hi = np.minimum(edges[slot + 1], end[row])
@@ -113,7 +163,7 @@ def _bin_intervals(batch: IntervalBatch, patient_id: str, tz: str, origin: str
     def spread(values: np.ndarray | None) -> np.ndarray | None:
         if values is None:
             return None
-        v = values.astype(np.float64)[row]
+        v = np.asarray(values[part], dtype=np.float64)[row]
         known = ~np.isnan(v)
         sums = np.bincount(slot[known], weights=(v * share)[known], minlength=n_slots)
         counts = np.bincount(slot[known], minlength=n_slots)
@@ -122,14 +172,13 @@ def _bin_intervals(batch: IntervalBatch, patient_id: str, tz: str, origin: str
     binned = {name: spread(getattr(batch, name)) for name in MEASURES}
     worn = np.full(n_slots, WEAR_UNKNOWN, np.int8)
     if batch.worn is not None:
-        w = batch.worn[row]
+        w = batch.worn[part][row]
         worn[np.bincount(slot[w == NOT_WORN], minlength=n_slots) > 0] = NOT_WORN
         worn[np.bincount(slot[w == WORN], minlength=n_slots) > 0] = WORN
     touched = np.bincount(slot, minlength=n_slots) > 0
 
     grids = []
-    bounds = [o for _, o in days] + [n_slots]
-    for (d, a), b in zip(days, bounds[1:]):
+    for d, a, b in days:
         if not touched[a:b].any():
             continue
         cut: dict[str, Any] = {k: (None if v is None else v[a:b].copy())

@@ -56,6 +56,34 @@ def test_binning_preserves_totals(rows: list[tuple[int, int, float]], tz: str, r
         assert g.n_slots == slot_count(g.local_date, tz, res)
 
 
+@settings(max_examples=60, deadline=None)
+@given(intervals, st.sampled_from(ZONES), st.sampled_from([MINUTE, HOUR, DAY]),
+       st.integers(1, 5), st.lists(st.sampled_from([1, 0, -1]), min_size=40, max_size=40))
+def test_binning_in_chunks_equals_binning_at_once(rows: list[tuple[int, int, float]], tz: str,
+                                                  res: int, chunk: int, wear: list[int]) -> None:
+    """Grids of a day binned from several chunks are added up: the same grids as one pass,
+    days far apart included (only days with data get slots)."""
+    import schemas.binning as binning
+
+    base = datetime(2024, 3, 28, tzinfo=timezone.utc).timestamp()
+    start = np.array([base + r[0] * (1 + 300 * (i % 2)) for i, r in enumerate(rows)])
+    batch = IntervalBatch(SRC, res, start, np.array([float(r[1]) for r in rows]),
+                          np.array([r[2] for r in rows]), sedentary_s=np.zeros(len(rows)),
+                          worn=np.array(wear[:len(rows)], dtype=np.int8))
+    whole = bin_batch(batch, "p1", tz)
+    saved, binning.BIN_CHUNK = binning.BIN_CHUNK, chunk
+    try:
+        pieces = bin_batch(batch, "p1", tz)
+    finally:
+        binning.BIN_CHUNK = saved
+    assert [g.local_date for g in pieces] == [g.local_date for g in whole]
+    for a, b in zip(whole, pieces):
+        assert np.allclose(a.steps, b.steps, equal_nan=True, rtol=1e-9, atol=1e-6)
+        assert np.array_equal(a.worn, b.worn)
+        assert a.sedentary_s is not None and b.sedentary_s is not None
+        assert np.allclose(a.sedentary_s, b.sedentary_s, equal_nan=True)
+
+
 def test_interval_across_midnight_is_split_by_local_day() -> None:
     start = datetime(2024, 6, 1, 22, 59, tzinfo=timezone.utc).timestamp()  # 23:59 in London
     batch = IntervalBatch(SRC, MINUTE, np.array([start]), np.array([120.0]), np.array([100.0]))

@@ -110,3 +110,38 @@ def test_random_input_raises_only_ingest_errors(data: bytes, text: str) -> None:
             PARSER.parse(io.BytesIO(blob), ParseContext("p1", "UTC", "x.csv"))
         except IngestError:
             pass
+
+
+def test_reading_in_chunks_gives_what_one_pass_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rows across the autumn DST change (01:00-01:59 twice in London), a repeat and a cut
+    last line: read 7 rows at a time, the same batch as all at once."""
+    import ingest.csv_table as csv_table
+
+    rows = [f"2024-10-27T00:{m:02d}:00,{m}" for m in range(0, 60, 10)]
+    rows += [f"2024-10-27T01:{m:02d}:00,{m + 1}" for m in range(0, 60, 10)] * 2
+    rows += ["2024-10-27T02:00:00,5", "2024-10-27T02:00:00,5", "2024-10-27T02:10"]
+    text = "timestamp,steps\n" + "\n".join(rows)
+    whole = parse(text, "Europe/London")
+    monkeypatch.setattr(csv_table, "CHUNK_ROWS", 7)
+    chunked = parse(text, "Europe/London")
+    for result in (whole, chunked):
+        assert result.skipped == {"duplicate row": 1} and "ends inside line 22" in str(
+            result.partial)
+    a, b = whole.series[0].batch, chunked.series[0].batch
+    assert a.start.tolist() == b.start.tolist() and a.steps.tolist() == b.steps.tolist()
+    assert len(set(a.start.tolist())) == 19  # both 01:xx hours kept, an hour apart
+
+
+@pytest.mark.parametrize("second, message", [
+    ("2024-05-01T08:00Z,2,60", "conflicting"),
+    ("2024-05-01 09:00,1,60", "mixes timestamps.*line 4"),
+    ("2024-05-01T09:00Z,1,3600", "mixes durations"),
+])
+def test_chunks_must_agree(monkeypatch: pytest.MonkeyPatch, second: str, message: str) -> None:
+    import ingest.csv_table as csv_table
+
+    monkeypatch.setattr(csv_table, "CHUNK_ROWS", 2)
+    text = ("timestamp,steps,duration_s\n2024-05-01T08:00Z,1,60\n2024-05-01T08:01Z,1,60\n"
+            f"{second}\n")
+    with pytest.raises(CorruptFile, match=message):
+        parse(text)
