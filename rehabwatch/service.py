@@ -33,6 +33,7 @@ from rehabwatch.settings import Settings
 from schemas.alert_records import Alert, AlertEvent
 from schemas.daygrid import DayGrid
 from schemas.errors import NotFound, UsageError
+from schemas.identifiers import checked_id
 from schemas.protocol import CarePlan, targets_for
 from schemas.records import DailySummary, DayTargets
 from schemas.wire import AlertCheck
@@ -72,6 +73,7 @@ class Service:
 
     def add_patient(self, patient_id: str, procedure: str, start_date: date, tz: str,
                     team: str, overrides: Mapping[str, object]) -> None:
+        checked_id(patient_id), checked_id(team, "team")
         with database.session_scope(self.url) as session:
             if patients.get(session, patient_id) is not None:
                 raise UsageError(f"patient {patient_id} already exists")

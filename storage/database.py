@@ -3,10 +3,14 @@
 
 Concurrent use: a unit of work is one short transaction (:func:`session_scope`). On SQLite a
 writing unit starts with ``BEGIN IMMEDIATE``, so it takes the one write lock before it reads
-and writers queue for it (SQLite's busy handler retries for up to :data:`LOCK_WAIT_S`); a
-deferred transaction that read first and then wanted to write would fail at once when
-another writer committed in between. A read-only unit (``write=False``) never waits: WAL
-lets it read beside a writer. On PostgreSQL a unit waits at most :data:`LOCK_WAIT_S` for a
+(a deferred transaction that read first and then wanted to write would fail at once when
+another writer committed in between). Writers wait for it by retrying every few
+milliseconds for up to :data:`LOCK_WAIT_S`, and a process that just committed a write waits
+:data:`HANDOFF_S` before its next one, so a long run of short transactions (``evaluate``)
+lets a waiting ingest in between two of them. (SQLite's own busy handler polls every 100 ms
+after the first few tries: a waiter would almost never hit the microseconds between two
+transactions of a busy writer, and waited for the whole run.) A read-only unit
+(``write=False``) never waits: WAL lets it read beside a writer. On PostgreSQL a unit waits at most :data:`LOCK_WAIT_S` for a
 row lock (``lock_timeout``, unless the URL or the server sets one); the rows that must not
 be raced (a patient's uploads and evaluation) are locked by the storage module that writes
 them. A lock that outlasts the wait is :class:`DatabaseUnavailable`, saying to retry.
@@ -14,7 +18,10 @@ them. A lock that outlasts the wait is :class:`DatabaseUnavailable`, saying to r
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
@@ -41,8 +48,14 @@ HEAD = "0006"
 #: another wait in the URL: ``sqlite:///rw.db?timeout=30``, or on PostgreSQL
 #: ``?options=-c%20lock_timeout%3D30s``.
 LOCK_WAIT_S = 10.0
+#: SQLite: the pause before a write transaction that follows this process's last one
+#: closer than this (seconds), and the longest pause between two tries for the write lock.
+HANDOFF_S = 0.005
+_RETRY_S = 0.003
 #: Execution option of a read-only unit (no ``BEGIN IMMEDIATE`` on SQLite).
 _READ_ONLY = "rehabwatch_read_only"
+#: When this process last committed a write transaction on SQLite (time.monotonic()).
+_last_write = [0.0]
 
 
 class StorageError(RehabwatchError):
@@ -98,9 +111,32 @@ def _sqlite_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def
     cur.close()
 
 
-def _sqlite_begin(conn: Connection) -> None:
-    read_only = conn.get_execution_options().get(_READ_ONLY, False)
-    conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+def _sqlite_begin(wait_s: float) -> Callable[[Connection], None]:
+    def begin(conn: Connection) -> None:
+        if conn.get_execution_options().get(_READ_ONLY, False):
+            conn.exec_driver_sql("BEGIN")
+            return
+        time.sleep(max(0.0, _last_write[0] + HANDOFF_S - time.monotonic()))
+        deadline = time.monotonic() + wait_s
+        conn.exec_driver_sql("PRAGMA busy_timeout = 0")  # the tries below are the wait
+        try:
+            while True:
+                try:
+                    conn.exec_driver_sql("BEGIN IMMEDIATE")
+                    return
+                except OperationalError as exc:
+                    if not (isinstance(exc.orig, sqlite3.OperationalError)
+                            and "locked" in str(exc.orig) and time.monotonic() < deadline):
+                        raise
+                time.sleep(random.uniform(0.0005, _RETRY_S))
+        finally:
+            conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
+    return begin
+
+
+def _sqlite_commit(conn: Connection) -> None:
+    if not conn.get_execution_options().get(_READ_ONLY, False):
+        _last_write[0] = time.monotonic()
 
 
 def _postgresql_connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
@@ -121,7 +157,7 @@ def _json_text(value: object) -> str:
 def engine(url: str) -> Engine:
     try:
         return _engine(url)
-    except (ArgumentError, ImportError) as exc:
+    except (ArgumentError, ImportError, ValueError) as exc:
         raise DatabaseUnavailable(f"RW_DATABASE_URL {safe_url(url)!r} is not a database URL "
                                   "rehabwatch can open (e.g. sqlite:///rehabwatch.db or "
                                   "postgresql+psycopg://user@host/db)") from exc
@@ -137,8 +173,10 @@ def _engine(url: str) -> Engine:
     eng = create_engine(url, future=True, pool_pre_ping=True, json_serializer=_json_text,
                         json_deserializer=msgspec.json.decode, connect_args=wait)
     if sqlite:
+        wait_s = float(str(parsed.query.get("timeout", LOCK_WAIT_S)))
         event.listen(eng, "connect", _sqlite_connect)
-        event.listen(eng, "begin", _sqlite_begin)
+        event.listen(eng, "begin", _sqlite_begin(wait_s))
+        event.listen(eng, "commit", _sqlite_commit)
     elif eng.dialect.name == "postgresql":
         event.listen(eng, "connect", _postgresql_connect)
     return eng
