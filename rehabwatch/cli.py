@@ -209,13 +209,21 @@ def _files(paths: Sequence[str]) -> list[Path]:
     out: list[Path] = []
     for raw in paths:
         path = Path(raw)
-        if path.is_dir():
+        if _is(path, Path.is_dir):
             out += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
-        elif path.is_file():
+        elif _is(path, Path.is_file):
             out.append(path)
         else:
             raise UsageError(f"{raw}: no such file or folder")
     return out
+
+
+def _is(path: Path, test: Callable[[Path], bool]) -> bool:
+    """``test(path)``, False for a name the system refuses (e.g. too long)."""
+    try:
+        return test(path)
+    except OSError:
+        return False
 
 
 def _id_map(pairs: Sequence[str] | None) -> dict[str, str]:
@@ -223,7 +231,7 @@ def _id_map(pairs: Sequence[str] | None) -> dict[str, str]:
     bad line of a file is named by its number, never shown: the file may be anything."""
     out: dict[str, str] = {}
     for item in pairs or ():
-        from_file = Path(item).is_file()
+        from_file = _is(Path(item), Path.is_file)
         lines = _id_map_lines(Path(item)) if from_file else [item]
         for number, line in enumerate((ln.strip() for ln in lines), 1):
             subject, sep, patient = (part.strip() for part in
