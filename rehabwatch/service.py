@@ -33,6 +33,7 @@ from rehabwatch.settings import Settings
 from schemas.alert_records import Alert, AlertEvent
 from schemas.daygrid import DayGrid
 from schemas.errors import NotFound, UsageError
+from schemas.identifiers import checked_id
 from schemas.protocol import CarePlan, targets_for
 from schemas.records import DailySummary, DayTargets
 from schemas.wire import AlertCheck
@@ -40,8 +41,12 @@ from storage import alerts, database, grids, outbox, patients, summaries, upload
 from storage.summary_cache import SummaryCache
 from storage.tables import Patient
 
-#: Patients evaluated together by :func:`evaluate_all` (bounds the memory of one pass).
-EVALUATE_CHUNK = 500
+#: What :meth:`Service.evaluate_all` does per transaction: the days of one patient it
+#: summarizes, and the patients it judges. Each writing transaction holds SQLite's one write
+#: lock, so these bound how long an ingest or the stream worker waits meanwhile (measured in
+#: BENCHMARKS.md, "Concurrent use"); they also bound the memory of one pass.
+SUMMARIZE_CHUNK_DAYS = 60
+EVALUATE_CHUNK = 50
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class Service:
 
     def add_patient(self, patient_id: str, procedure: str, start_date: date, tz: str,
                     team: str, overrides: Mapping[str, object]) -> None:
+        checked_id(patient_id), checked_id(team, "team")
         with database.session_scope(self.url) as session:
             if patients.get(session, patient_id) is not None:
                 raise UsageError(f"patient {patient_id} already exists")
@@ -75,7 +81,7 @@ class Service:
 
     def patient(self, patient_id: str, as_of: date | None = None) -> PatientView:
         """The patient's plan and the targets in force on ``as_of`` (default: their today)."""
-        with database.session_scope(self.url) as session:
+        with database.session_scope(self.url, write=False) as session:
             patient = _patient(session, patient_id)
             plan = care_plan(session, patient)
         as_of = as_of or datetime.now(ZoneInfo(patient.tz)).date()
@@ -107,18 +113,27 @@ class Service:
 
     def _store(self, stream: BinaryIO, ctx: ParseContext, fmt: str,
                summarize: bool) -> UploadOutcome:
+        """The upload parsed outside any transaction (the long part, holding no lock), then
+        written in one short one that first locks its patients and checks its content hash
+        again: of two ingests of the same file at once, one stores it and the other records
+        a duplicate."""
         size, digest = 0, ""  # a file refused for its size is not read to hash it
         try:
             stream, size = within_limit(stream, self.settings.max_upload_bytes, ctx.filename)
             digest = sha256_of(stream)
-            with database.session_scope(self.url) as session:
+            with database.session_scope(self.url, write=False) as session:
                 previous = uploads.previous_upload(session, ctx.patient_id, digest)
-                if previous is not None:
+                if previous is None:
+                    ctx = _with_timezones(session, ctx)
+            parsed = (parse_upload(stream, ctx, fmt, digest, self.settings.plausibility,
+                                   datetime.now(timezone.utc)) if previous is None else None)
+            with database.session_scope(self.url) as session:
+                patients.lock(session, {ctx.patient_id, *ctx.id_map.values()})
+                previous = previous or uploads.previous_upload(session, ctx.patient_id, digest)
+                if previous is not None or parsed is None:
+                    assert previous is not None  # an upload is parsed unless seen before
                     return _duplicate(session, ctx, digest, size, previous.id, previous.format)
-                ctx = _with_timezones(session, ctx)
-                result, day_grids = parse_upload(stream, ctx, fmt, digest,
-                                                 self.settings.plausibility,
-                                                 datetime.now(timezone.utc))
+                result, day_grids = parsed
                 plan = grids.plan_grids(session, day_grids)
                 found = summarize_plan(session, plan) if summarize else []
                 upload_id = uploads.add_upload(
@@ -153,6 +168,7 @@ class Service:
         lock, which one writer holds at a time, is held for the writes alone. Once committed,
         the summaries go to the cache too (:meth:`SummaryCache.wrote`)."""
         with database.session_scope(self.url) as session:
+            patients.lock(session, {g.patient_id for g in day_grids})
             plan = grids.plan_grids(session, day_grids)
             found = summarize_plan(session, plan)
             plan.write(session)
@@ -175,7 +191,7 @@ class Service:
     def silent(self, now: datetime) -> list[tuple[str, date]]:
         """Patients whose last sync is older than the missing-data sync gap (or who never
         synced), each with the local day to evaluate (their yesterday)."""
-        with database.session_scope(self.url) as session:
+        with database.session_scope(self.url, write=False) as session:
             found = patients.silent_since(session, now - self.params.missing_data.sync_gap)
         return [(pid, now.astimezone(ZoneInfo(tz)).date() - timedelta(days=1))
                 for pid, tz in found.items()]
@@ -183,7 +199,7 @@ class Service:
     def gauges(self, routes: Collection[str]) -> Gauges:
         """Open alerts by (rule, severity), patients monitored, and undelivered notifications
         by (route, state), every route of ``routes`` and state present (0 if none)."""
-        with database.session_scope(self.url) as session:
+        with database.session_scope(self.url, write=False) as session:
             undelivered = {(route, state): 0 for route in routes
                            for state in ("pending", "failed")}
             undelivered.update(outbox.undelivered_counts(session))
@@ -194,19 +210,31 @@ class Service:
 
     def evaluate_all(self, as_of: date | None = None) -> dict[str, int]:
         """Recompute every stored day's summary, then evaluate every patient as of ``as_of``
-        (default: each patient's yesterday), a chunk of patients per transaction. Counts of
-        what changed."""
+        (default: each patient's yesterday), in short transactions (:data:`EVALUATE_CHUNK`),
+        each committed before the next begins. Counts of what changed. An ``as_of`` after a
+        patient's tomorrow is refused: it would judge days that have not happened, and no
+        later evaluation would judge the days before it."""
         counts = {"patients": 0, "days": 0, "opened": 0, "updated": 0, "renotified": 0,
                   "resolved": 0}
-        with database.session_scope(self.url) as session:
+        with database.session_scope(self.url, write=False) as session:
             zones = patients.ids_and_zones(session)
-        as_of_by = {pid: as_of or datetime.now(ZoneInfo(tz)).date() - timedelta(days=1)
+        now = datetime.now(timezone.utc)
+        as_of_by = {pid: as_of or now.astimezone(ZoneInfo(tz)).date() - timedelta(days=1)
                     for pid, tz in zones.items()}
+        if as_of is not None and zones:
+            tomorrow = min(now.astimezone(ZoneInfo(tz)).date() for tz in zones.values()) \
+                + timedelta(days=1)
+            if as_of > tomorrow:
+                raise UsageError(f"--as-of {as_of} is after the patients' tomorrow ({tomorrow}): "
+                                 "only days that have happened can be judged")
         for pid, day in as_of_by.items():
-            with database.session_scope(self.url) as session:
+            with database.session_scope(self.url, write=False) as session:
                 days = summaries.days_to_rebuild(session, pid, day)
-                summarize_days(session, {(pid, d) for d in days})
-                counts["days"] += len(days)
+            for i in range(0, len(days), SUMMARIZE_CHUNK_DAYS):
+                with database.session_scope(self.url) as session:
+                    patients.lock(session, [pid])
+                    summarize_days(session, {(pid, d) for d in days[i:i + SUMMARIZE_CHUNK_DAYS]})
+            counts["days"] += len(days)
         ids = list(as_of_by)
         for i in range(0, len(ids), EVALUATE_CHUNK):
             chunk = {pid: as_of_by[pid] for pid in ids[i:i + EVALUATE_CHUNK]}
@@ -221,12 +249,12 @@ class Service:
     def summaries(self, patient_id: str, first: date | None = None,
                   last: date | None = None) -> list[DailySummary]:
         """The stored summaries: what the rules judged."""
-        with database.session_scope(self.url) as session:
+        with database.session_scope(self.url, write=False) as session:
             _patient(session, patient_id)
             return summaries.stored_range(session, patient_id, first, last)
 
     def alerts(self, patient_id: str | None = None, status: str | None = None) -> list[Alert]:
-        with database.session_scope(self.url) as session:
+        with database.session_scope(self.url, write=False) as session:
             if patient_id is not None:
                 _patient(session, patient_id)
             return alerts.listed(session, patient_id, status)
@@ -237,7 +265,8 @@ class Service:
             alert = alerts.get(session, alert_id)
             if alert is None:
                 raise NotFound(f"no alert {alert_id}")
-            changed = action(alert)
+            patients.lock(session, [alert.patient_id])  # no evaluation changes it meanwhile
+            changed = action(alerts.get(session, alert_id) or alert)
             alerts.save_alerts(session, [changed])
             return changed
 

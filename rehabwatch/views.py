@@ -7,6 +7,7 @@ from typing import Any
 
 from rehabwatch.service import PatientView
 from schemas.alert_records import Alert
+from schemas.identifiers import printable
 from schemas.records import DailySummary, DayTargets
 from schemas.records_json import to_builtins
 
@@ -23,7 +24,7 @@ def summary_text(days: list[dict[str, Any]]) -> str:
         steps = "-" if d["steps"] is None else f"{d['steps']:,.0f}"
         res = {60: "minute", 3600: "hour", 86400: "day"}.get(d["resolution_s"], "?")
         lines.append(f"{d['local_date']:<10}  {steps:>7}  {str(d['valid']).lower():<5}  "
-                     f"{res:<10}  {', '.join(d['sources'])}")
+                     f"{res:<10}  {printable(', '.join(d['sources']))}")
     return "\n".join(lines)
 
 
@@ -64,4 +65,4 @@ def alerts_text(docs: list[dict[str, Any]]) -> str:
     if not docs:
         return "no alerts"
     return "\n".join(f"[{d['status']}] {d['severity']:<7} {d['patient_id']} {d['rule']} "
-                     f"({d['audience']}) {d['id']}\n    {d['message']}" for d in docs)
+                     f"({d['audience']}) {d['id']}\n    {printable(d['message'], 1000)}" for d in docs)

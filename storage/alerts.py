@@ -98,7 +98,8 @@ def open_alert_counts(session: Session) -> dict[tuple[str, str], int]:
 
 
 def get(session: Session, alert_id: str) -> Alert | None:
-    row = session.get(AlertRow, alert_id)
+    """The alert as stored now (read again even if the session has loaded it)."""
+    row = session.get(AlertRow, alert_id, populate_existing=True)
     return None if row is None else alert_from_row(row)
 
 

@@ -26,6 +26,17 @@ def add(session: Session, patient_id: str, procedure: str, start_date: date, tz:
     return patient
 
 
+def lock(session: Session, patient_ids: Collection[str]) -> None:
+    """Hold the patients' rows until the transaction ends, so that no other unit uploads for
+    or evaluates them meanwhile. PostgreSQL: ``FOR NO KEY UPDATE`` in id order (one order
+    for every unit, so two never deadlock; rows that reference a patient can still be
+    inserted). SQLite needs nothing: a writing unit holds the database's one write lock
+    (:mod:`storage.database`)."""
+    if patient_ids and session.get_bind().dialect.name == "postgresql":
+        session.execute(select(Patient.id).where(one_of(Patient.id, patient_ids))
+                        .order_by(Patient.id).with_for_update(key_share=True))
+
+
 def ids_and_zones(session: Session, patient_ids: Collection[str] | None = None
                   ) -> dict[str, str]:
     """Each patient's IANA zone, by id (all patients when ``patient_ids`` is None)."""
@@ -36,9 +47,13 @@ def ids_and_zones(session: Session, patient_ids: Collection[str] | None = None
 
 
 def rows(session: Session, patient_ids: Collection[str]) -> list[Row[Any]]:
-    """The patients' table rows (all columns, no ORM objects: cheaper to load)."""
+    """The patients' table rows (all columns, no ORM objects: cheaper to load), locked as
+    :func:`lock` locks them: what is judged from them is written in the same transaction."""
     table = table_of(Patient)
-    return list(session.execute(select(table).where(one_of(table.c.id, patient_ids))))
+    query = select(table).where(one_of(table.c.id, patient_ids)).order_by(table.c.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(key_share=True)
+    return list(session.execute(query))
 
 
 def mark_evaluated(session: Session, through: Mapping[str, date]) -> None:
