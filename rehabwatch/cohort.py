@@ -10,7 +10,7 @@ last complete day where the patient lives.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from statistics import median
 from typing import Any
@@ -46,12 +46,13 @@ class Filters:
     alert_state: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CohortRow:
     """One patient's overview. Days are counted in the patient's zone; None is "never".
     ``alerts``: active care-team alerts by severity, snoozed ones apart (``snoozed``);
     ``unacknowledged`` of them nobody has looked at. ``cells``: the :class:`DayState` of the
-    :data:`GRID_DAYS` days up to yesterday, oldest first (``first_day`` is the oldest)."""
+    :data:`GRID_DAYS` days up to yesterday, oldest first (``first_day`` is the oldest), one
+    digit per day (:attr:`states` reads them)."""
 
     patient_id: str
     team: str
@@ -69,9 +70,28 @@ class CohortRow:
     unacknowledged: int
     snoozed: int
     first_day: date
-    cells: tuple[DayState, ...]
+    cells: str
     never_sent: bool
-    reason: str = ""
+
+    @property
+    def reason(self) -> str:
+        """The one line that says why the row is where it is in "needs attention"."""
+        parts = []
+        if self.unacknowledged:
+            parts.append(f"{self.unacknowledged} new alert{'s' * (self.unacknowledged > 1)}")
+        if self.never_sent:
+            parts.append("never sent data")
+        elif self.days_since_valid is None:
+            parts.append("no valid wear day yet")
+        elif self.days_since_valid >= STALE_DAYS:
+            parts.append(f"no valid wear day for {self.days_since_valid} days")
+        if self.median_steps is not None and self.steps_low and self.median_steps < self.steps_low:
+            parts.append(f"median {self.median_steps / self.steps_low:.0%} of target")
+        return "; ".join(parts)
+
+    @property
+    def states(self) -> tuple[DayState, ...]:
+        return tuple(DayState(int(c)) for c in self.cells)
 
     @property
     def alert_state(self) -> str:
@@ -83,7 +103,7 @@ class CohortRow:
 
     @property
     def within_yesterday(self) -> bool:
-        return self.cells[-1] is DayState.WITHIN
+        return self.cells[-1] == str(int(DayState.WITHIN))
 
 
 @dataclass(frozen=True)
@@ -102,12 +122,12 @@ class Cohort:
 
 
 def build_cohort(session: Session, teams: Sequence[str] | None, filters: Filters,
-                 now: datetime, params: OverloadSpikeParams, sort: str = "attention",
-                 descending: bool = False) -> Cohort:
-    """The overview of the patients of ``teams`` (None: all) as of ``now``."""
+                 now: datetime, params: OverloadSpikeParams, memo: DaysMemo | None = None,
+                 sort: str = "attention", descending: bool = False) -> Cohort:
+    """The overview of the patients of ``teams`` (None: all) as of ``now``. ``memo``: what
+    earlier calls made of each patient's days, reused while nothing of theirs changed."""
     patients = reads.cohort_patients(session, teams, None)
-    everyone = [_facts(p, now, params) for p in patients]
-    rows = _rows(session, everyone, params) if everyone else []
+    rows = _rows(session, patients, now, params, memo if memo is not None else DaysMemo())
     options = (sorted({r.team for r in rows}), sorted({r.procedure for r in rows}),
                sorted({r.phase for r in rows}))
     kept = [r for r in rows if _passes(r, filters)]
@@ -117,6 +137,42 @@ def build_cohort(session: Session, teams: Sequence[str] | None, filters: Filters
                   sum(r.within_yesterday for r in targeted), len(targeted), *options)
 
 
+@dataclass(frozen=True)
+class DayFacts:
+    """What one patient's days amount to as of their ``today``: the phase, week and target
+    band of yesterday, the 7-day median and valid-day count, the newest valid day among the
+    days read, and the grid's states as a string of :class:`DayState` digits."""
+
+    phase: str
+    week: int
+    low: float | None
+    high: float | None
+    median_steps: float | None
+    valid_days: int
+    last_valid: date | None
+    cells: str
+
+
+class DaysMemo:
+    """:class:`DayFacts` by patient, kept while what they are made of is unchanged: the
+    patient's ``summaries_rev`` (bumped with every write of their summaries, in the same
+    transaction), their plan, last sync day and today. An API process keeps one, so a
+    dashboard reloaded every minute reads again only the patients whose data moved."""
+
+    def __init__(self, size: int = 50_000) -> None:
+        self.size = size
+        self._facts: dict[str, tuple[tuple[Any, ...], DayFacts]] = {}
+
+    def get(self, pid: str, key: tuple[Any, ...]) -> DayFacts | None:
+        found = self._facts.get(pid)
+        return found[1] if found is not None and found[0] == key else None
+
+    def put(self, pid: str, key: tuple[Any, ...], facts: DayFacts) -> None:
+        if len(self._facts) >= self.size and pid not in self._facts:
+            self._facts.clear()
+        self._facts[pid] = (key, facts)
+
+
 @dataclass
 class _Facts:
     """One patient while the rows are built: the patient row, their today, the span read."""
@@ -124,44 +180,79 @@ class _Facts:
     patient: Any
     today: date
     first: date  # first day read: GRID_DAYS + the overload test's prior days before today
+    synced: date | None  # the local day of the last sync
 
     @property
     def yesterday(self) -> date:
         return self.today - timedelta(days=1)
 
+    @property
+    def key(self) -> tuple[Any, ...]:
+        p = self.patient
+        return (p.summaries_rev, self.today, self.synced, p.procedure, p.start_date,
+                tuple(sorted((p.overrides or {}).items())))
+
 
 def _facts(patient: Any, now: datetime, params: OverloadSpikeParams) -> _Facts:
-    today = now.astimezone(ZoneInfo(patient.tz)).date()
-    return _Facts(patient, today, today - timedelta(days=GRID_DAYS + params.prior_days))
+    zone = ZoneInfo(patient.tz)
+    today = now.astimezone(zone).date()
+    synced = patient.last_sync_at.astimezone(zone).date() if patient.last_sync_at else None
+    return _Facts(patient, today, today - timedelta(days=GRID_DAYS + params.prior_days), synced)
+
+
+def _rows(session: Session, patients: list[Any], now: datetime, params: OverloadSpikeParams,
+          memo: DaysMemo) -> list[CohortRow]:
+    everyone = [_facts(p, now, params) for p in patients]
+    known = {f.patient.id: memo.get(f.patient.id, f.key) for f in everyone}
+    stale = [f for f in everyone if known[f.patient.id] is None]
+    for f, facts in zip(stale, _day_facts(session, stale, params)):
+        memo.put(f.patient.id, f.key, facts)
+        known[f.patient.id] = facts
+    ids = [f.patient.id for f in everyone]
+    older = [pid for pid in ids if known[pid].last_valid is None]  # type: ignore[union-attr]
+    last_valid = reads.last_valid_days(session, older) if older else {}
+    uploads = reads.last_uploads(session, ids) if ids else {}
+    alerts = reads.staff_alert_counts(session, ids) if ids else {}
+    return [_row(f, known[f.patient.id],  # type: ignore[arg-type]
+                 known[f.patient.id].last_valid or last_valid.get(f.patient.id),  # type: ignore[union-attr]
+                 uploads.get(f.patient.id), alerts.get(f.patient.id, {}))
+            for f in everyone]
 
 
 def _windows(f: _Facts) -> list[tuple[date, date]]:
+    """The days read of a patient: the personal-baseline window and the grid's."""
     lo, hi = baseline_window(f.patient)
     if hi >= f.first - timedelta(days=1):
         return [(min(lo, f.first), f.yesterday)]
     return [(lo, hi), (f.first, f.yesterday)]
 
 
-def _rows(session: Session, everyone: list[_Facts], params: OverloadSpikeParams
-          ) -> list[CohortRow]:
-    ids = [f.patient.id for f in everyone]
-    days = reads.summary_days(session, {f.patient.id: _windows(f) for f in everyone})
-    last_valid = reads.last_valid_days(session, ids)
-    uploads = reads.last_uploads(session, ids)
-    alerts = reads.staff_alert_counts(session, ids)
+def _day_facts(session: Session, stale: list[_Facts], params: OverloadSpikeParams
+               ) -> list[DayFacts]:
+    """:class:`DayFacts` of ``stale``, from one read of their days."""
+    if not stale:
+        return []
+    windows = [(i, f.patient.id, lo, hi) for i, f in enumerate(stale) for lo, hi in _windows(f)]
+    days = reads.summary_days(session, [w[1:] for w in windows])
+    owner = np.array([w[0] for w in windows], dtype=int)[days[:, reads.WINDOW].astype(int)]
     width = GRID_DAYS + params.prior_days
-    grid = _Grid(len(everyone), width)
-    for i, f in enumerate(everyone):
-        grid.fill(i, f, days.get(f.patient.id, []))
+    col = days[:, reads.ORDINAL].astype(int) - np.array([f.first.toordinal() for f in stale])[owner]
+    inside = (col >= 0) & (col < width)
+    grid = _Grid(len(stale), width)
+    grid.place(owner[inside], col[inside], days[inside])
+    baseline = days[~inside & (days[:, reads.VALID] > 0)]
+    baseline_owner = owner[~inside & (days[:, reads.VALID] > 0)]
+    for i, f in enumerate(stale):
+        grid.plan(i, f, [_baseline_day(f.patient.id, d)
+                         for d in baseline[baseline_owner == i]] if len(baseline) else [])
     states = day_states(grid.has_data, grid.covered, grid.worn, grid.steps, grid.low,
                         grid.high, params)[:, params.prior_days:]
-    return [_row(f, grid, i, states[i], last_valid.get(f.patient.id),
-                 uploads.get(f.patient.id), alerts.get(f.patient.id, {}))
-            for i, f in enumerate(everyone)]
+    digits = (states + ord("0")).astype(np.uint8)
+    return [grid.facts(i, f, digits[i].tobytes().decode()) for i, f in enumerate(stale)]
 
 
 class _Grid:
-    """The cohort's days as matrices (patients × days read), filled patient by patient."""
+    """The stale patients' days as matrices (patients × days read)."""
 
     def __init__(self, n: int, width: int) -> None:
         self.width = width
@@ -173,73 +264,63 @@ class _Grid:
         self.high = np.full((n, width), np.nan)
         self.phase: list[tuple[str, int]] = []
 
-    def fill(self, i: int, f: _Facts, days: list[reads.DayRow]) -> None:
-        base = f.first.toordinal()
-        baseline_days = []
-        for d in days:
-            j = d.local_date.toordinal() - base
-            if 0 <= j < self.width:
-                self.has_data[i, j], self.worn[i, j] = True, d.worn
-                if d.valid and d.steps is not None:
-                    self.steps[i, j] = d.steps
-            elif d.valid:
-                baseline_days.append(_baseline_day(f.patient.id, d))
-        sync = f.patient.last_sync_at
-        if sync is not None:
-            synced_through = sync.astimezone(ZoneInfo(f.patient.tz)).date()
-            self.covered[i, :max(0, min(synced_through.toordinal() - base, self.width))] = True
+    def place(self, rows: np.ndarray, cols: np.ndarray, days: np.ndarray) -> None:
+        """Put the days read (rows of :func:`storage.cohort.summary_days`) in their cells."""
+        self.has_data[rows, cols] = True
+        self.worn[rows, cols] = days[:, reads.WORN]
+        valid = days[:, reads.VALID] > 0
+        self.steps[rows[valid], cols[valid]] = days[valid, reads.STEPS]
+
+    def plan(self, i: int, f: _Facts, baseline_days: list[DailySummary]) -> None:
+        """Row ``i``'s sync coverage and target band, from the patient's plan."""
+        if f.synced is not None:
+            self.covered[i, :max(0, min(f.synced.toordinal() - f.first.toordinal(),
+                                        self.width))] = True
         plan = with_baseline(plan_of(f.patient), baseline_days)
         targets = targets_between(plan, f.first, f.yesterday)
         self.low[i] = [t.steps_low.value if t.steps_low else np.nan for t in targets]
         self.high[i] = [t.steps_high.value if t.steps_high else np.nan for t in targets]
         self.phase.append((targets[-1].phase, targets[-1].week))
 
+    def facts(self, i: int, f: _Facts, cells: str) -> DayFacts:
+        recent = self.steps[i, -RECENT_DAYS:]
+        recent = recent[~np.isnan(recent)]
+        valid_cols = np.flatnonzero(~np.isnan(self.steps[i]))
+        low, high = self.low[i, -1], self.high[i, -1]
+        return DayFacts(
+            *self.phase[i], None if np.isnan(low) else float(low),
+            None if np.isnan(high) else float(high),
+            float(median(recent.tolist())) if len(recent) else None, len(recent),
+            f.first + timedelta(days=int(valid_cols[-1])) if len(valid_cols) else None, cells)
 
-def _baseline_day(patient_id: str, d: reads.DayRow) -> DailySummary:
+
+def _baseline_day(patient_id: str, d: np.ndarray) -> DailySummary:
     """A valid day of the baseline window, as :func:`schemas.protocol.personal_baseline`
-    reads it (steps and validity are all it looks at)."""
-    return DailySummary(patient_id, d.local_date, d.steps, True, True, d.worn, d.worn, "", 60)
+    reads it (its date, steps and validity are all it looks at)."""
+    worn = int(d[reads.WORN])
+    return DailySummary(patient_id, date.fromordinal(int(d[reads.ORDINAL])),
+                        None if np.isnan(d[reads.STEPS]) else float(d[reads.STEPS]), True, True,
+                        worn, worn, "", 60)
 
 
-def _row(f: _Facts, grid: _Grid, i: int, states: np.ndarray, last_valid: date | None,
+def _row(f: _Facts, facts: DayFacts, last_valid: date | None,
          upload: tuple[datetime | None, int] | None,
          alerts: dict[tuple[str, str], int]) -> CohortRow:
     p = f.patient
-    recent = grid.steps[i, -RECENT_DAYS:]
-    recent = recent[~np.isnan(recent)]
-    phase, week = grid.phase[i]
     uploaded = upload[0] if upload else None
-    by_severity = {sev: sum(n for (s, st), n in alerts.items() if s == sev and st != "snoozed")
-                   for sev in ("high", "warning", "info")}
-    low, high = grid.low[i, -1], grid.high[i, -1]
-    row = CohortRow(
-        p.id, p.team, p.procedure, p.tz, phase, week,
-        float(median(recent.tolist())) if len(recent) else None,
-        None if np.isnan(low) else float(low), None if np.isnan(high) else float(high),
-        len(recent),
+    by_severity = {"high": 0, "warning": 0, "info": 0}
+    for (severity, status), n in alerts.items():
+        if status != "snoozed":
+            by_severity[severity] = by_severity.get(severity, 0) + n
+    return CohortRow(
+        p.id, p.team, p.procedure, p.tz, facts.phase, facts.week, facts.median_steps,
+        facts.low, facts.high, facts.valid_days,
         None if uploaded is None else (f.today - uploaded.astimezone(ZoneInfo(p.tz)).date()).days,
         None if last_valid is None else (f.today - last_valid).days,
         by_severity, sum(n for (_, st), n in alerts.items() if st == "open"),
         sum(n for (_, st), n in alerts.items() if st == "snoozed"),
-        f.today - timedelta(days=GRID_DAYS), tuple(DayState(int(s)) for s in states),
+        f.today - timedelta(days=GRID_DAYS), facts.cells,
         never_sent=uploaded is None and p.last_sync_at is None and last_valid is None)
-    return _with_reason(row)
-
-
-def _with_reason(row: CohortRow) -> CohortRow:
-    """The row with the one line that says why it is where it is in "needs attention"."""
-    parts = []
-    if row.unacknowledged:
-        parts.append(f"{row.unacknowledged} new alert{'s' * (row.unacknowledged > 1)}")
-    if row.never_sent:
-        parts.append("never sent data")
-    elif row.days_since_valid is None:
-        parts.append("no valid wear day yet")
-    elif row.days_since_valid >= STALE_DAYS:
-        parts.append(f"no valid wear day for {row.days_since_valid} days")
-    if row.median_steps is not None and row.steps_low and row.median_steps < row.steps_low:
-        parts.append(f"median {row.median_steps / row.steps_low:.0%} of target")
-    return replace(row, reason="; ".join(parts))
 
 
 def _passes(row: CohortRow, f: Filters) -> bool:
