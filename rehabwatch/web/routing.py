@@ -15,8 +15,9 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
+import jinja2
 from fastapi import Request, Response
-from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 
@@ -26,21 +27,22 @@ from schemas.errors import RehabwatchError
 
 HERE = Path(__file__).resolve().parent
 STATIC = HERE / "static"
-templates = Jinja2Templates(directory=str(HERE / "templates"), autoescape=True)
-#: Files under static/ the app serves, by URL name (nothing else is reachable).
-STATIC_FILES = {p.relative_to(STATIC).as_posix(): p for p in STATIC.rglob("*")
-                if p.is_file() and p.suffix in {".js", ".css", ".svg"}}
-MEDIA = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
+templates = Jinja2Templates(env=jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True,
+    trim_blocks=True, lstrip_blocks=True))
 
 
 class PageRoute(APIRoute):
-    """An HTML page: Unauthenticated -> 303 to the sign-in page (coming back after); any
-    other :class:`RehabwatchError` -> the error page with the API's status for it."""
+    """An HTML page. For a browser (a request that accepts ``text/html``): Unauthenticated
+    -> 303 to the sign-in page (coming back after); any other :class:`RehabwatchError` ->
+    the error page with the API's status for it. Other clients get the API's JSON errors."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def page(request: Request) -> Response:
+            if "text/html" not in request.headers.get("accept", ""):
+                return await handler(request)
             try:
                 return await handler(request)
             except Unauthenticated:
@@ -58,21 +60,11 @@ def error_page(request: Request, status: int, reason: str) -> HTMLResponse:
                                       status_code=status)
 
 
-def render(request: Request, name: str, caller: Caller | None, **context: Any) -> HTMLResponse:
-    """Page ``name`` for ``caller`` (the header shows who is signed in and sign-out)."""
-    return templates.TemplateResponse(request, name, {"caller": caller, **context},
+def render(request: Request, template: str, caller: Caller | None, /,
+           **context: Any) -> HTMLResponse:
+    """Page ``template`` for ``caller`` (the header shows who is signed in and sign-out)."""
+    return templates.TemplateResponse(request, template, {"caller": caller, **context},
                                       headers={"Cache-Control": "no-store"})
-
-
-def static_file(name: str) -> FileResponse:
-    """One of :data:`STATIC_FILES` (404 for any other name, a traversal included)."""
-    from schemas.errors import NotFound
-
-    path = STATIC_FILES.get(name)
-    if path is None:
-        raise NotFound(f"no static file {name}")
-    return FileResponse(path, media_type=MEDIA[path.suffix],
-                        headers={"Cache-Control": "public, max-age=3600"})
 
 
 def local_time(at: datetime | None, tz: str = "UTC") -> str:

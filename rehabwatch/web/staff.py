@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
 
 from alerts.day_states import DayState
 from rehabwatch import credentials
@@ -20,10 +21,12 @@ from rehabwatch.api.routes.session import address_of
 from rehabwatch.api.rules import COOKIE, allow, public
 from rehabwatch.cohort import ALERT_STATES, SORTS, CohortRow, Filters
 from rehabwatch.dashboard import PER_PAGE, Dashboard
-from rehabwatch.web.routing import PageRoute, render, static_file
+from rehabwatch.web.routing import STATIC, PageRoute, render
 from schemas.errors import UsageError
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
+#: Stylesheet, scripts, icon and the vendored uPlot (with its licence), for anyone.
+router.mount("/static", StaticFiles(directory=STATIC), name="static")
 api = APIRouter(prefix="/api/v1", tags=["dashboard"])
 
 #: The sign-in form's own CSRF cookie (double submit: no session exists yet).
@@ -43,11 +46,6 @@ def dashboard_of(request: Request) -> Dashboard:
         state.dashboard = Dashboard(state.settings)
     found: Dashboard = state.dashboard
     return found
-
-
-@router.get("/static/{name:path}", dependencies=[public()])
-def static(name: str) -> Response:
-    return static_file(name)
 
 
 @router.get("/sign-in", dependencies=[public()])
