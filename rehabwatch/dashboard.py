@@ -9,13 +9,21 @@ The cohort overview is :mod:`rehabwatch.cohort`; the patient page's data is
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from rehabwatch.access import Caller
 from rehabwatch.audit_trail import record
 from rehabwatch.cohort import Cohort, CohortRow, DaysMemo, Filters, build_cohort
+from rehabwatch.patient_view import DayPoint, days_to_read, patient_days
+from rehabwatch.service import care_plan
 from rehabwatch.settings import Settings
-from storage import database
+from schemas.alert_records import Alert
+from schemas.errors import NotFound
+from schemas.protocol import targets_between, targets_for
+from schemas.records import DayTargets
+from storage import alerts, database, patients, summaries
+from storage.tables import Patient
 
 
 #: Rows on one page of the overview.
@@ -30,6 +38,19 @@ class CohortPage:
     rows: list[CohortRow]
     page: int
     pages: int
+
+
+@dataclass(frozen=True)
+class PatientPage:
+    """What the patient page shows: the patient, today's targets, the window's days, every
+    alert with its history, and whether posture is sensed (sitting, not only stationary)."""
+
+    patient: Patient
+    today: DayTargets
+    days: list[DayPoint]
+    window: int
+    alerts: list[Alert]
+    posture_sensed: bool
 
 
 class Dashboard:
@@ -58,3 +79,28 @@ class Dashboard:
             for row in (*shown, *cohort.never_sent):
                 record(session, actor, action, patient_id=row.patient_id)
         return CohortPage(cohort, shown, page, pages)
+
+    def patient(self, caller: Caller, address: str, patient_id: str, window: int,
+                now: datetime | None = None) -> PatientPage:
+        """The patient page's data over the ``window`` days up to the patient's yesterday,
+        audited. The caller's right to see the patient is the route's rule."""
+        params = self.settings.rules.overload_spike
+        with database.session_scope(self.url) as session:
+            patient = patients.get(session, patient_id)
+            if patient is None:
+                raise NotFound(f"no patient {patient_id}")
+            zone = ZoneInfo(patient.tz)
+            today = (now or datetime.now(timezone.utc)).astimezone(zone).date()
+            last, first = today - timedelta(days=1), today - timedelta(days=window)
+            plan = care_plan(session, patient)
+            start = days_to_read(first, params)
+            found = summaries.stored_range(session, patient_id, start, last)
+            history = alerts.listed(session, patient_id)
+            synced = patient.last_sync_at.astimezone(zone).date() if patient.last_sync_at else None
+            points = patient_days(found, targets_between(plan, start, last), first, last,
+                                  synced, [a for a in history if a.audience != "patient"],
+                                  params)
+            record(session, caller.actor(address), "page.patient", patient_id=patient_id,
+                   detail={"from": first.isoformat(), "to": last.isoformat()})
+            return PatientPage(patient, targets_for(plan, today), points, window, history,
+                               any(s.sitting_minutes is not None for s in found))
