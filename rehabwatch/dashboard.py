@@ -22,8 +22,11 @@ from schemas.alert_records import Alert
 from schemas.errors import NotFound
 from schemas.protocol import targets_between, targets_for
 from schemas.records import DayTargets
-from storage import alerts, database, patients, summaries
-from storage.tables import Patient
+from rehabwatch.access import ADMIN
+from storage import alert_lists, alerts, database, patients, summaries, uploads, users
+from storage import cohort as reads
+from storage.alert_lists import ListedAlert
+from storage.tables import Patient, Upload
 
 
 #: Rows on one page of the overview.
@@ -51,6 +54,35 @@ class PatientPage:
     window: int
     alerts: list[Alert]
     posture_sensed: bool
+    uploads: list[Upload]
+
+
+#: Inbox views: alerts assigned to the caller, their teams' open and acknowledged alerts,
+#: and everything active (snoozed alerts and patients' own nudges too).
+INBOX_VIEWS = ("mine", "team", "all")
+STAFF_AUDIENCES = ("clinician", "monitoring")
+SEVERITY_RANK = {"high": 0, "warning": 1, "info": 2}
+#: Most alerts of one status the inbox lists.
+INBOX_LIMIT = 500
+#: The alert burden is counted over this window (4 weeks).
+BURDEN_WINDOW = timedelta(days=28)
+#: Published range of alerts per patient-week in remote-monitoring programmes (RULES.md).
+PUBLISHED_BURDEN = (0.4, 3.4)
+UPLOADS_SHOWN = 50
+
+
+@dataclass(frozen=True)
+class InboxPage:
+    """The inbox: its alerts in order, the view, and the team's alert burden (clinician
+    alerts per patient-week over :data:`BURDEN_WINDOW`; None with no patient) from
+    ``opened`` alerts and ``enrolled`` patients; ``staff``: who alerts may be assigned to."""
+
+    alerts: list[ListedAlert]
+    view: str
+    burden: float | None
+    opened: int
+    enrolled: int
+    staff: list[str]
 
 
 class Dashboard:
@@ -102,5 +134,34 @@ class Dashboard:
                                   params)
             record(session, caller.actor(address), "page.patient", patient_id=patient_id,
                    detail={"from": first.isoformat(), "to": last.isoformat()})
+            listed = uploads.listed(session, patient_id, UPLOADS_SHOWN, 0)
             return PatientPage(patient, targets_for(plan, today), points, window, history,
-                               any(s.sitting_minutes is not None for s in found))
+                               any(s.sitting_minutes is not None for s in found), listed)
+
+    def inbox(self, caller: Caller, address: str, view: str,
+              now: datetime | None = None) -> InboxPage:
+        """The active alerts of ``view`` (:data:`INBOX_VIEWS`), high before warning before
+        info and oldest first, each audited for its patient; the burden of the caller's
+        teams; the staff an alert may be assigned to."""
+        now = now or datetime.now(timezone.utc)
+        teams = caller.team_scope()
+        statuses = ("open", "acknowledged", "snoozed") if view != "team" else ("open",
+                                                                               "acknowledged")
+        with database.session_scope(self.url) as session:
+            found = [a for status in statuses for a in alert_lists.listed(
+                session, alert_lists.AlertFilter(
+                    teams=teams, status=status,
+                    assignee=caller.name if view == "mine" else None,
+                    audiences=None if view == "all" else STAFF_AUDIENCES),
+                INBOX_LIMIT, 0)]
+            found.sort(key=lambda a: (SEVERITY_RANK[a.alert.severity.value], a.alert.opened_at))
+            opened, enrolled = reads.clinician_alerts_since(session, teams,
+                                                            now - BURDEN_WINDOW)
+            staff = [u.name for u in users.listed(session) if u.disabled_at is None
+                     and u.role != ADMIN and (teams is None or teams & {t.team for t in u.teams})]
+            actor = caller.actor(address)
+            for pid in sorted({a.alert.patient_id for a in found}):
+                record(session, actor, "page.inbox", patient_id=pid)
+        weeks = BURDEN_WINDOW.days / 7
+        burden = opened / (enrolled * weeks) if enrolled else None
+        return InboxPage(found, view, burden, opened, enrolled, staff)

@@ -110,3 +110,17 @@ def staff_alert_counts(session: Session, patient_ids: Collection[str]
     for pid, severity, status, n in rows:
         out.setdefault(pid, {})[(severity, status)] = n
     return out
+
+
+def clinician_alerts_since(session: Session, teams: Collection[str] | None,
+                           since: datetime) -> tuple[int, int]:
+    """(clinician alerts opened since ``since``, patients enrolled) of ``teams`` (None: all):
+    the two sides of the alert burden."""
+    patients = select(Patient.id)
+    if teams is not None:
+        patients = patients.where(one_of(Patient.team, teams))
+    opened = session.scalar(select(func.count()).select_from(AlertRow).where(
+        AlertRow.patient_id.in_(patients.scalar_subquery()), AlertRow.audience == "clinician",
+        AlertRow.opened_at >= since))
+    enrolled = session.scalar(select(func.count()).select_from(patients.subquery()))
+    return int(opened or 0), int(enrolled or 0)

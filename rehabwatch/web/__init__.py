@@ -4,6 +4,6 @@ served from ``static/`` (uPlot vendored with its licence)."""
 
 from __future__ import annotations
 
-from rehabwatch.web import patients, staff
+from rehabwatch.web import inbox, patients, staff
 
-ROUTERS = (staff.router, staff.api, patients.router)
+ROUTERS = (staff.router, staff.api, patients.router, inbox.router)

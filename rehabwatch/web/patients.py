@@ -6,14 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from alerts.day_states import DayState
 
 from rehabwatch.access import ADMIN, CLINICIAN, STAFF_ROLES, Caller
-from rehabwatch.api.routes.session import address_of
-from rehabwatch.api.rules import allow
+from rehabwatch.api.rules import actor_of, address_of, allow
 from rehabwatch.dashboard import PatientPage
 from rehabwatch.patient_view import WINDOWS, phase_marks
 from rehabwatch.web.routing import PageRoute, render
@@ -71,11 +73,45 @@ def patient_context(request: Request, caller: Caller, patient_id: str, days: int
             "protocol_value": lambda name: (f"{protocol[name].value:,.0f}"
                                             if protocol[name] else "none"),
             "states": list(DayState),
-            "uploads": [], **extra}
+            "uploads": page.uploads, **extra}
 
 
 @router.get("/patients/{patient_id}")
-def patient_page(request: Request, patient_id: str, days: int = WINDOWS[0],
+def patient_page(request: Request, patient_id: str, days: int = WINDOWS[0], saved: str = "",
                  caller: Caller = allow(*STAFF_ROLES, scope="patient")) -> HTMLResponse:
     return render(request, "patient.html", caller,
-                  **patient_context(request, caller, patient_id, days))
+                  **patient_context(request, caller, patient_id, days, plan_saved=saved))
+
+
+def _override(name: str, raw: str) -> float | None:
+    """A form field of a target: empty (the protocol's value) or a whole number above 0."""
+    raw = raw.strip().replace(",", "")
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) <= 0:
+        raise UsageError(f"{dict(TARGET_FIELDS)[name]}: a whole number above 0, or empty for "
+                         "the protocol's value")
+    return float(raw)
+
+
+@router.post("/patients/{patient_id}/plan")
+async def edit_targets(request: Request, patient_id: str,
+                       caller: Caller = allow(*EDITORS, scope="patient"),
+                       steps_low: str = Form("", max_length=12),
+                       steps_high: str = Form("", max_length=12),
+                       stationary_bout_max_min: str = Form("", max_length=12),
+                       days: int = Form(WINDOWS[0])) -> RedirectResponse:
+    """Set or clear the patient's target overrides (the API's plan edit, audited)."""
+    given = {"steps_low": steps_low, "steps_high": steps_high,
+             "stationary_bout_max_min": stationary_bout_max_min}
+    overrides = {name: value for name, raw in given.items()
+                 if (value := _override(name, raw)) is not None}
+    if "steps_low" in overrides and "steps_high" in overrides \
+            and overrides["steps_high"] <= overrides["steps_low"]:
+        raise UsageError("the high bound of daily steps must be above the low bound")
+    await run_in_threadpool(request.app.state.clinic.edit_plan, caller,
+                            actor_of(request, caller), patient_id, {"overrides": overrides})
+    said = ", ".join(f"{dict(TARGET_FIELDS)[k].lower()} {v:,.0f}" for k, v in overrides.items())
+    return RedirectResponse(f"/patients/{patient_id}?" + urlencode(
+        {"days": days if days in WINDOWS else WINDOWS[0],
+         "saved": said or "protocol targets"}), status_code=303)

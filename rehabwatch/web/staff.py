@@ -17,8 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from alerts.day_states import DayState
 from rehabwatch import credentials
 from rehabwatch.access import STAFF_ROLES, Caller, Throttled, Unauthenticated
-from rehabwatch.api.routes.session import address_of
-from rehabwatch.api.rules import COOKIE, allow, public
+from rehabwatch.api.rules import COOKIE, address_of, allow, public
 from rehabwatch.cohort import ALERT_STATES, SORTS, CohortRow, Filters
 from rehabwatch.dashboard import PER_PAGE, Dashboard
 from rehabwatch.web.routing import STATIC, PageRoute, render
