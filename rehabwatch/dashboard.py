@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from rehabwatch.access import Caller
+from rehabwatch.access import ADMIN, PATIENT_AUDIENCES, Actor, Caller
 from rehabwatch.audit_trail import record
 from rehabwatch.cohort import Cohort, CohortRow, DaysMemo, Filters, build_cohort
 from rehabwatch.patient_view import DayPoint, days_to_read, patient_days
@@ -21,8 +21,7 @@ from rehabwatch.settings import Settings
 from schemas.alert_records import Alert
 from schemas.errors import NotFound
 from schemas.protocol import targets_between, targets_for
-from schemas.records import DayTargets
-from rehabwatch.access import ADMIN
+from schemas.records import DailySummary, DayTargets
 from storage import alert_lists, alerts, database, patients, summaries, uploads, users
 from storage import cohort as reads
 from storage.alert_lists import ListedAlert
@@ -83,6 +82,21 @@ class InboxPage:
     opened: int
     enrolled: int
     staff: list[str]
+
+
+OWN_UPLOADS_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class OwnPage:
+    """The patient's own page: their plan's targets today, their last 7 days, their own
+    nudges (alerts for the patient: never the clinicians') and recent uploads."""
+
+    patient: Patient
+    today: DayTargets
+    days: list[DailySummary]
+    nudges: list[Alert]
+    uploads: list[Upload]
 
 
 class Dashboard:
@@ -165,3 +179,21 @@ class Dashboard:
         weeks = BURDEN_WINDOW.days / 7
         burden = opened / (enrolled * weeks) if enrolled else None
         return InboxPage(found, view, burden, opened, enrolled, staff)
+
+    def own(self, caller: Caller, actor: Actor) -> OwnPage:
+        """What the calling patient's own page shows (their last 7 days, today's targets,
+        their own nudges, their uploads), audited."""
+        patient_id = caller.patient_id or ""
+        with database.session_scope(self.url) as session:
+            patient = patients.get(session, patient_id)
+            if patient is None:
+                raise NotFound(f"no patient {patient_id}")
+            today = datetime.now(ZoneInfo(patient.tz)).date()
+            plan = care_plan(session, patient)
+            days = summaries.stored_range(session, patient_id, today - timedelta(days=7),
+                                          today - timedelta(days=1))
+            nudges = [a for a in alerts.active_alerts(session, [patient_id]).get(patient_id, [])
+                      if a.audience in PATIENT_AUDIENCES]
+            listed = uploads.listed(session, patient_id, OWN_UPLOADS_SHOWN, 0)
+            record(session, actor, "page.own", patient_id=patient_id)
+            return OwnPage(patient, targets_for(plan, today), days, nudges, listed)

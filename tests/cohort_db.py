@@ -12,6 +12,8 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
+from alerts.rule_params import DEFAULT_PARAMS
+from rehabwatch.service import evaluate_patients
 from schemas.alert_records import Alert, AlertStatus, Severity, Transition
 from schemas.records import DailySummary
 from storage import alerts, database, grids, patients, summaries, uploads
@@ -54,10 +56,12 @@ def _days(profile: str, rng: random.Random, pid: str, first: date, yesterday: da
 
 
 def fill_cohort(url: str, n: int, days: int, now: datetime, team: str = "north",
-                seed: int = 7, teams: int = 1, prefix: str = "P") -> list[Enrolled]:
+                seed: int = 7, teams: int = 1, prefix: str = "P", judged: bool = False
+                ) -> list[Enrolled]:
     """Enrol ``n`` patients (spread over ``teams`` teams named ``team``, ``team-2``...) with
     ``days`` days of summaries up to their yesterday (zone UTC), ids ``prefix`` + number,
-    and return them."""
+    and return them. Alerts: made up for the underactive and spiking (the reads' tests), or,
+    ``judged``, the rules' own from judging every patient's days (real evidence sentences)."""
     rng = random.Random(seed)
     yesterday = now.astimezone(UTC).date() - timedelta(days=1)
     first = yesterday - timedelta(days=days - 1)
@@ -83,10 +87,14 @@ def fill_cohort(url: str, n: int, days: int, now: datetime, team: str = "north",
                                            f"{e.patient_id:0>64}", 1000, "fit", "stored",
                                            grids=len(found))
             session.get_one(Upload, upload_id).received_at = synced
-            if e.profile in ("underactive", "spike"):
+            if e.profile in ("underactive", "spike") and not judged:
                 alerts.save_alerts(session, [_alert(e, yesterday, now)])
         for i in range(0, len(written), 5000):
             summaries.upsert_summaries(session, written[i:i + 5000])
+    if judged:
+        with database.session_scope(url) as session:
+            evaluate_patients(session, {e.patient_id: yesterday for e in enrolled},
+                              DEFAULT_PARAMS, now)
     return enrolled
 
 

@@ -43,8 +43,9 @@ def web_stack(database_url: str, patients: int = 36, days: int = 60) -> Iterator
     data, staff ``alice`` (clinician, north) and ``root`` (admin), served on a free port."""
     database.upgrade(database_url)
     settings = Settings(database_url=database_url, api=ApiSettings(port=0))
-    enrolled = fill_cohort(database_url, patients, days, datetime.now(UTC))
-    fill_cohort(database_url, 6, days, datetime.now(UTC), team="south", prefix="S")
+    enrolled = fill_cohort(database_url, patients, days, datetime.now(UTC), judged=True)
+    fill_cohort(database_url, 6, days, datetime.now(UTC), team="south", prefix="S",
+                judged=True)
     accounts = Accounts(settings)
     accounts.add_user("alice", "clinician", ["north"], PASSWORD, SETUP)
     accounts.add_user("root", "admin", [], PASSWORD, SETUP)

@@ -4,6 +4,7 @@ served from ``static/`` (uPlot vendored with its licence)."""
 
 from __future__ import annotations
 
-from rehabwatch.web import inbox, patients, staff
+from rehabwatch.web import admin, inbox, own, patients, staff
 
-ROUTERS = (staff.router, staff.api, patients.router, inbox.router)
+ROUTERS = (staff.router, staff.api, patients.router, inbox.router, admin.router, own.router,
+           own.api)
