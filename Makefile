@@ -27,11 +27,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $(STAMP)
 
-# PostgreSQL server binaries for the storage tests (Debian package; needs root or sudo).
+# PostgreSQL server binaries for the storage tests, Chromium for the browser tests (Debian
+# packages; needs root or sudo).
 system-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq postgresql; }
+	@[ -x /usr/bin/chromium ] || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
 clean:
 	rm -rf $(VENV) rehabwatch.db demo-out

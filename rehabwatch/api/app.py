@@ -14,6 +14,7 @@ from rehabwatch.api.routes import admin, alerts, patients, session, system, uplo
 from rehabwatch.api.rules import routes_of
 from rehabwatch.clinic import Clinic
 from rehabwatch.settings import Settings
+from rehabwatch.web import ROUTERS as PAGES
 
 #: Largest JSON or form body of any route but uploads (which set their own limit).
 MAX_BODY = 1024 * 1024
@@ -32,7 +33,7 @@ def create_app(settings: Settings, extra: Sequence[APIRouter] = ()) -> FastAPI:
     app.state.settings = settings
     app.state.accounts = Accounts(settings)
     app.state.clinic = Clinic(settings)
-    for router in (*ROUTERS, uploads.router_for(settings), *extra):
+    for router in (*ROUTERS, uploads.router_for(settings), *PAGES, *extra):
         app.include_router(router)
     errors.install(app)
     app.add_middleware(Observe)
