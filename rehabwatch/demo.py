@@ -1,12 +1,12 @@
-"""The demo: a small synthetic cohort, generated, ingested and judged end to end.
+"""The demo: a cohort of 48 synthetic patients, their real export files, ingested and judged.
 
 ``python -m rehabwatch.demo [--out DIR] [--batch]`` starts the embedded stack (broker and
-stream worker, as ``rehabwatch up``) on ``DIR/rehabwatch.db``, writes each patient's tracker
-export as the generic CSV (docs/csv-format.md), adds the patients, ingests the exports through
-the service as the CLI does (which publishes their day grids), waits for the worker to summarize and judge them,
-stops the stack and prints daily steps and alerts. ``--batch`` uses ``rehabwatch evaluate``
-instead of the stream. Trajectories are planted so that each kind of alert has something to
-find; everything is seeded.
+stream worker, as ``rehabwatch up``) on ``DIR/rehabwatch.db``, enrols the cohort of
+:mod:`rehabwatch.demo_cohort`, writes each patient's tracker export in its format
+(:mod:`rehabwatch.demo_exports`: FIT, Fitbit, CSV, Apple Health, activPAL) and ingests every
+file through the service as ``rehabwatch ingest`` does (format detected, day grids
+published), waits for the worker to summarize and judge everyone, and prints the alerts.
+``--batch`` uses ``rehabwatch evaluate`` instead of the stream. Everything is seeded.
 """
 
 from __future__ import annotations
@@ -17,110 +17,48 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import datetime, timezone
 from pathlib import Path
 from time import monotonic, sleep
-from zoneinfo import ZoneInfo
-
-import numpy as np
 
 from ingest.base import ParseContext
 from rehabwatch import stack, views
 from rehabwatch.broker import free_port
+from rehabwatch.demo_cohort import cohort, plan_days, yesterday
+from rehabwatch.demo_exports import write_exports
 from rehabwatch.service import Service
 from rehabwatch.settings import Settings, load
 from schemas.errors import RehabwatchError, UsageError
 from storage import alerts, database, patients
 
-DAYS = 49
 WAIT_S = 180.0  # for the worker to judge everyone
 QUIET_S = 3.0  # alerts unchanged this long: the worker is done
 
 
-@dataclass(frozen=True)
-class DemoPatient:
-    id: str
-    procedure: str
-    tz: str
-    story: str  # on_track | underactive | spike | silent
-
-
-COHORT = (
-    DemoPatient("DEMO-001", "microdiscectomy", "Europe/London", "on_track"),
-    DemoPatient("DEMO-002", "microdiscectomy", "Europe/London", "underactive"),
-    DemoPatient("DEMO-003", "decompression", "America/New_York", "spike"),
-    DemoPatient("DEMO-004", "fusion", "Europe/Berlin", "silent"),
-    DemoPatient("DEMO-005", "conservative", "Australia/Sydney", "on_track"),
-)
-
-
-def daily_steps(story: str, week: float, rng: np.random.Generator) -> float:
-    """Steps planned for a day ``week`` weeks after the start, per the patient's story."""
-    plan = 700 + 900 * min(week, 2) + 800 * max(0.0, min(week, 8) - 2)
-    if story == "underactive" and week >= 4:
-        plan *= 0.45
-    if story == "spike" and 6.55 <= week < 6.7:
-        plan *= 2.6
-    return max(0.0, plan * rng.normal(1.0, 0.12))
-
-
-def day_minutes(steps: float, rng: np.random.Generator) -> np.ndarray:
-    """Minute steps 06:30–22:30 (960 minutes): walking bouts plus a little pottering."""
-    minutes = np.zeros(960)
-    pottering = rng.random(960) < 0.08
-    minutes[pottering] = rng.integers(3, 25, pottering.sum())
-    left = max(0.0, steps - minutes.sum())
-    while left > 0:
-        length = int(rng.integers(4, 20))
-        start = int(rng.integers(30, 960 - length))
-        cadence = float(rng.uniform(75, 110))
-        minutes[start:start + length] += np.minimum(cadence, left / length)
-        left -= min(cadence * length, left)
-    return np.round(minutes)
-
-
-def write_export(patient: DemoPatient, start: date, last: date, path: Path,
-                 rng: np.random.Generator) -> None:
-    """The patient's export from ``start - 7 days`` (baseline week) to ``last``."""
-    zone = ZoneInfo(patient.tz)
-    with path.open("w") as out:
-        out.write("timestamp,steps\n")
-        day = start - timedelta(days=7)
-        while day <= last:
-            if not (patient.story == "silent" and (last - day).days < 5):
-                week = max(0.0, (day - start).days / 7)
-                first = datetime.combine(day, time(6, 30), zone)
-                for i, s in enumerate(day_minutes(daily_steps(patient.story, week, rng), rng)):
-                    stamp = (first + timedelta(minutes=i)).isoformat(timespec="seconds")
-                    out.write(f"{stamp},{int(s)}\n")
-            day += timedelta(days=1)
-
-
-def enrol_and_ingest(settings: Settings, exports: Path) -> int:
-    """Enrol the cohort (those not enrolled yet) and ingest their generated exports as
-    ``rehabwatch ingest`` does: with a broker, the stored day grids are published for the
-    worker; without, the days are summarized at once."""
+def enrol_and_ingest(settings: Settings, exports: Path, now: datetime | None = None) -> int:
+    """Enrol the cohort (those not enrolled yet), write their exports and ingest each file as
+    ``rehabwatch ingest`` does (format detected from the bytes): with a broker, the stored
+    day grids are published for the worker; without, the days are summarized at once."""
     service = Service(settings)
-    start, last = date.today() - timedelta(days=DAYS), date.today() - timedelta(days=1)
-    rng = np.random.default_rng(20261123)
-    exports.mkdir(parents=True, exist_ok=True)
-    for p in COHORT:
-        export = exports / f"{p.id}.csv"
-        write_export(p, start, last, export, rng)
+    now = now or datetime.now(timezone.utc)
+    for p in cohort(now):
         try:
-            service.add_patient(p.id, p.procedure, start, p.tz, "default", {})
-            print(f"$ rehabwatch patient add {p.id} --procedure {p.procedure} "
-                  f"--start-date {start} --tz {p.tz}")
+            service.add_patient(p.id, p.procedure, p.start_date, p.tz, p.team, {})
         except UsageError:
             pass  # enrolled by an earlier run
-        with export.open("rb") as stream:
-            out = service.ingest(stream, ParseContext(p.id, p.tz, export.name))
-        print(f"$ rehabwatch ingest {export.name} --patient {p.id}: {out.status}, "
-              f"{len(out.grids)} day grids, {out.steps:,.0f} steps")
-        if out.status == "rejected" or out.publish_error:
-            print(f"demo export not taken: {out.reason or out.publish_error}", file=sys.stderr)
-            return 1
+        files = write_exports(p, plan_days(p, now), exports / p.id)
+        grids, steps = 0, 0.0
+        for path in files:
+            with path.open("rb") as stream:
+                out = service.ingest(stream, ParseContext(p.id, "", path.name))
+            if out.status == "rejected" or out.publish_error:
+                print(f"demo export {path.name} not taken: {out.reason or out.publish_error}",
+                      file=sys.stderr)
+                return 1
+            grids, steps = grids + len(out.grids), steps + out.steps
+        print(f"{p.id}  {p.procedure:<15} {p.team:<11} {p.tz:<19} start {p.start_date}  "
+              f"{p.story:<11} {p.export or 'no data':<12} {len(files)} file(s), "
+              f"{grids} day grids, {steps:,.0f} steps", flush=True)
     return 0
 
 
@@ -132,16 +70,18 @@ def enrol_demo(settings: Settings) -> int:
 
 
 def wait_until_judged(database_url: str, worker: subprocess.Popen[bytes]) -> int:
-    """Wait until the worker has judged every patient through yesterday and the alerts have
-    stopped changing (the missing-data scan judges the silent patient)."""
-    yesterday = date.today() - timedelta(days=1)
+    """Wait until the worker has judged every patient through their own yesterday and the
+    alerts have stopped changing (the missing-data scan judges the silent ones)."""
     deadline, last_seen, quiet_since = monotonic() + WAIT_S, -1, monotonic()
     while monotonic() < deadline:
         if worker.poll() is not None:
             print(f"the worker exited with code {worker.returncode}", file=sys.stderr)
             return 1
+        now = datetime.now(timezone.utc)
         with database.session_scope(database_url) as session:
-            behind = patients.count_judged_before(session, yesterday)
+            rows = patients.rows(session, patients.ids_and_zones(session))
+            behind = sum(r.evaluated_through is None
+                         or r.evaluated_through < yesterday(r.tz, now) for r in rows)
             seen = alerts.transition_count(session)
         if seen != last_seen:
             last_seen, quiet_since = seen, monotonic()
@@ -154,19 +94,18 @@ def wait_until_judged(database_url: str, worker: subprocess.Popen[bytes]) -> int
 
 def run(out: Path, batch: bool = False, settings: Settings | None = None) -> int:
     """The demo on ``out/rehabwatch.db``, through the embedded streaming stack (or ``batch``:
-    evaluated as ``rehabwatch evaluate`` does)."""
+    evaluated as ``rehabwatch evaluate`` does, each patient as of their yesterday)."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     settings = dataclasses.replace(settings or load(),
                                    database_url=f"sqlite:///{out / 'rehabwatch.db'}")
-    last = date.today() - timedelta(days=1)
     if batch:
         database.upgrade(settings.database_url)
         code = enrol_and_ingest(settings, out / "exports")
         if not code:
-            print(f"$ rehabwatch evaluate --as-of {last}")
-            Service(settings).evaluate_all(last)
+            print("$ rehabwatch evaluate")
+            Service(settings).evaluate_all()
     else:
         with stack.broker(settings) as settings:
             print(f"\n$ rehabwatch up   # broker at {settings.kafka_url}", flush=True)
@@ -180,20 +119,11 @@ def run(out: Path, batch: bool = False, settings: Settings | None = None) -> int
                           f"http://127.0.0.1:{port}/metrics)", flush=True)
                     code = wait_until_judged(settings.database_url, proc)
     if not code:
-        show(Service(settings), last)
+        print("\n$ rehabwatch alerts")
+        print(views.alerts_text([views.alert_doc(a) for a in Service(settings).alerts()]))
         print(f"\ndemo database: {out / 'rehabwatch.db'}  "
               f"(RW_DATABASE_URL={settings.database_url})")
     return code
-
-
-def show(service: Service, last: date) -> None:
-    """What the clinicians would see: each patient's last week, and the alerts."""
-    for p in COHORT:
-        print(f"\n$ rehabwatch summary {p.id} --from {last - timedelta(days=6)}")
-        days = service.summaries(p.id, last - timedelta(days=6))
-        print(views.summary_text(views.summary_docs(days)))
-    print("\n$ rehabwatch alerts")
-    print(views.alerts_text([views.alert_doc(a) for a in service.alerts()]))
 
 
 def main() -> int:
