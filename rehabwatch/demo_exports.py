@@ -7,7 +7,7 @@ One writer per format, each taking a patient's :class:`DemoDay` list and a folde
   row per minute of the waking window (walking with cumulative steps, or sedentary) and a
   heart-rate sample every 10 minutes while worn;
 * ``fitbit``: a Fitabase per-subject export, minute steps (every minute of the day, local
-  wall clock) and the tracker's sync events;
+  wall clock, in the wide layout) and the tracker's sync events;
 * ``csv``: the rehabwatch CSV (docs/csv-format.md), minute rows with offsets and ``worn``;
 * ``apple-health``: an ``export.xml`` of Apple Watch step and heart-rate samples;
 * ``activpal``: an activPAL events CSV (sitting, standing, one event per stride, lying at
@@ -115,17 +115,20 @@ def _fit_local(utc_epoch: int, offset_s: int) -> int:
 # -- Fitbit (Fitabase per-subject files) -----------------------------------------------------
 
 def write_fitbit(patient: DemoPatient, days: Sequence[DemoDay], folder: Path) -> list[Path]:
+    """Minute steps in Fitabase's wide layout (a row per local hour, a column per minute)
+    and the tracker's daily sync events."""
     span = f"{days[0].local_date:%Y%m%d}_{days[-1].local_date:%Y%m%d}"
-    steps_path = folder / f"{patient.id}_minuteStepsNarrow_{span}.csv"
+    steps_path = folder / f"{patient.id}_minuteStepsWide_{span}.csv"
     sync_path = folder / f"{patient.id}_syncEvents_{span}.csv"
-    lines, syncs = ["ActivityMinute,Steps"], ["DateTime,SyncDateUTC,Provider,DeviceName"]
-    clock = _fitabase_clock()
+    lines = ["ActivityHour," + ",".join(f"Steps{m:02d}" for m in range(60))]
+    syncs = ["DateTime,SyncDateUTC,Provider,DeviceName"]
+    hours = [f"{(h + 11) % 12 + 1}:00:00 {'AM' if h < 12 else 'PM'}" for h in range(24)]
     for day in days:
         full = np.zeros(24 * 60, dtype=int)
-        lead = 6 * 60 + 30
-        full[lead:lead + WAKING_MIN] = day.steps
+        full[6 * 60 + 30:6 * 60 + 30 + WAKING_MIN] = day.steps
         date_text = f"{day.local_date.month}/{day.local_date.day}/{day.local_date.year}"
-        lines += [f"{date_text} {at},{s}" for at, s in zip(clock, full.tolist())]
+        lines += [f"{date_text} {hours[h]}," + ",".join(map(str, full[h * 60:h * 60 + 60]))
+                  for h in range(24)]
         synced = day.start_utc + (13 * 60 + 30) * MINUTE  # 20:00 local
         local = _utc(synced + day.utc_offset_s).replace(tzinfo=None)
         syncs.append(f"{_fitabase(local)},{_fitabase(_utc(synced).replace(tzinfo=None))},"
@@ -133,12 +136,6 @@ def write_fitbit(patient: DemoPatient, days: Sequence[DemoDay], folder: Path) ->
     steps_path.write_text("\n".join(lines) + "\n")
     sync_path.write_text("\n".join(syncs) + "\n")
     return [steps_path, sync_path]
-
-
-def _fitabase_clock() -> list[str]:
-    """Fitabase's times of day, one per minute from midnight: ``h:mm:ss AM``."""
-    return [f"{(m // 60 + 11) % 12 + 1}:{m % 60:02d}:00 {'AM' if m < 720 else 'PM'}"
-            for m in range(24 * 60)]
 
 
 def _fitabase(stamp: datetime) -> str:
