@@ -315,6 +315,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("worker", cmd_worker, "run a stream worker against RW_KAFKA_URL (blocks)")
     up = add("up", cmd_up, "embedded broker (unless RW_KAFKA_URL) and a worker; Ctrl-C stops")
     up.add_argument("--demo", action="store_true", help="also publish the demo cohort's grids")
+    from rehabwatch.cli_accounts import register
+
+    register(sub, _adder, iso_date, emit)
     return p
 
 

@@ -1,7 +1,7 @@
 """Every Prometheus metric rehabwatch exports, in one place, all named ``rehabwatch_*``.
 
 Labels are low-cardinality by design: topic, agent, stage, rule, severity, route, channel,
-state. No label ever holds a
+state, and for the HTTP API method, route template and status. No label ever holds a
 patient identifier (a label value per patient would both leak identity to the monitoring
 stack and blow up the time-series count).
 """
@@ -57,6 +57,27 @@ NOTIFICATIONS_UNDELIVERED = Gauge(
     "attempt left, or no channel serves the route).", ["route", "state"])
 
 
+HTTP_REQUESTS = Counter(
+    "rehabwatch_http_requests_total",
+    "HTTP API requests answered, per method, route template (never a path with an id in "
+    "it) and status code.", ["method", "route", "status"])
+HTTP_SECONDS = Histogram(
+    "rehabwatch_http_request_seconds", "HTTP API response time, per method and route template.",
+    ["method", "route"], buckets=_LATENCY_BUCKETS)
+
+
+def http_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Count one answered HTTP request (``route``: the template, e.g.
+    ``/api/v1/patients/{patient_id}``)."""
+    HTTP_REQUESTS.labels(method, route, str(status)).inc()
+    HTTP_SECONDS.labels(method, route).observe(seconds)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The current metrics in the Prometheus text format, and its content type."""
+    return generate_latest(), CONTENT_TYPE_LATEST
+
+
 class PrometheusSensors:
     """The stream agents' :class:`processors.stream.Sensors`, as the metrics above."""
 
@@ -89,4 +110,4 @@ class PrometheusSensors:
 
     def exposition(self) -> tuple[bytes, str]:
         """The current metrics in the Prometheus text format, and its content type."""
-        return generate_latest(), CONTENT_TYPE_LATEST
+        return exposition()

@@ -43,6 +43,19 @@ class NotifySettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """The HTTP API (``rehabwatch api`` and ``up``): where it listens, staff sessions and
+    sign-in throttling (the variables are in :data:`VARIABLES`)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    session_idle_s: float = 30 * 60.0
+    session_max_s: float = 12 * 3600.0
+    sign_in_max_failures: int = 5
+    sign_in_window_s: float = 15 * 60.0
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything rehabwatch is configured with."""
 
@@ -52,6 +65,7 @@ class Settings:
     rules: RuleParams = DEFAULT_PARAMS
     stream: StreamSettings = field(default_factory=lambda: StreamSettings(kafka_url=""))
     notify: NotifySettings = field(default_factory=NotifySettings)
+    api: ApiSettings = field(default_factory=ApiSettings)
 
     @property
     def kafka_url(self) -> str:
@@ -162,6 +176,12 @@ VARIABLES: tuple[Variable, ...] = (
     Variable("RW_NOTIFY_DIGEST_AT", "notify.digest_at", _clock),
     Variable("RW_NOTIFY_DIGEST_TZ", "notify.digest_tz", _zone),
     Variable("RW_NOTIFY_MAX_ATTEMPTS", "notify.max_attempts", _whole(1)),
+    Variable("RW_API_HOST", "api.host"),
+    Variable("RW_API_PORT", "api.port", _whole(0)),
+    Variable("RW_SESSION_IDLE_S", "api.session_idle_s", _seconds),
+    Variable("RW_SESSION_MAX_S", "api.session_max_s", _seconds),
+    Variable("RW_SIGN_IN_MAX_FAILURES", "api.sign_in_max_failures", _whole(1)),
+    Variable("RW_SIGN_IN_WINDOW_S", "api.sign_in_window_s", _seconds),
 )
 
 

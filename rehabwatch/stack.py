@@ -2,7 +2,8 @@
 
 With no ``RW_KAFKA_URL`` it starts the embedded broker (free port, memory storage); it
 upgrades the database schema, starts the stream worker as a subprocess (its settings in its
-environment), prints ``RW_KAFKA_URL=...`` so a second shell can reach the same stack, and
+environment) and the HTTP API on a thread (``RW_API_HOST``/``RW_API_PORT``), prints
+``RW_KAFKA_URL=...`` and ``RW_API_URL=...`` so a second shell can reach the same stack, and
 (with ``--demo``) enrols the demo cohort and ingests their exports, which publishes their day
 grids (:func:`rehabwatch.demo.enrol_demo`). Durable state is in the database.
 """
@@ -61,9 +62,13 @@ def worker(env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
 def run_up(settings: Settings, then: Callable[[Settings], int] | None = None) -> int:
     """Start the stack, run ``then`` with its settings (``--demo``: enrol the demo cohort),
     block until SIGINT/SIGTERM, stop everything; the exit code."""
+    from rehabwatch.api.server import background
+
     stop = _stop_on_signals()
-    with broker(settings) as settings, worker(worker_env(settings)) as proc:
+    with broker(settings) as settings, worker(worker_env(settings)) as proc, \
+            background(settings) as api_url:
         print(f"RW_KAFKA_URL={settings.kafka_url}", flush=True)
+        print(f"RW_API_URL={api_url}", flush=True)
         if then is not None and (code := then(settings)):
             return code
         while not stop.wait(0.5):

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
 import pytest
 from sqlalchemy import select, text
@@ -335,7 +336,7 @@ def test_up_runs_broker_and_worker_and_stops_them_on_sigterm(tmp_path: Path) -> 
     url = f"sqlite:///{tmp_path / 'rw.db'}"
     env = {k: v for k, v in os.environ.items() if k != "RW_KAFKA_URL"}
     env.update(PYTHONPATH=str(REPO), RW_DATABASE_URL=url, RW_WORKER_WEB_PORT=str(free_port()),
-               RW_STREAM_DATADIR=str(tmp_path / "faust"))
+               RW_STREAM_DATADIR=str(tmp_path / "faust"), RW_API_PORT="0")
     up = subprocess.Popen([sys.executable, "-c", "import sys; from rehabwatch.stack import "
                            "run_up; from rehabwatch.settings import load; "
                            "sys.exit(run_up(load()))"], cwd=REPO, env=env,
@@ -343,6 +344,8 @@ def test_up_runs_broker_and_worker_and_stops_them_on_sigterm(tmp_path: Path) -> 
     try:
         line = up.stdout.readline().strip()
         assert line.startswith("RW_KAFKA_URL=kafka://127.0.0.1:")
+        api_url = up.stdout.readline().strip().removeprefix("RW_API_URL=")
+        assert httpx.get(f"{api_url}/readyz").json() == {"status": "ready"}
         children = _children(up.pid)
         assert len(children) == 2  # broker and worker
         with database.session_scope(url) as session:

@@ -1,0 +1,1 @@
+"""The authenticated HTTP API (FastAPI): :func:`rehabwatch.api.app.create_app`."""

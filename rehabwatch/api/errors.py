@@ -1,0 +1,85 @@
+"""Errors as HTTP answers: every error we raise on purpose, and every request FastAPI cannot
+read, becomes a 4xx (503 for a database that cannot be used) with one JSON document
+``{"error": reason, "details": [...]}`` a person can act on. Anything else is a bug: a 500
+that says no more than that (the traceback goes to the log, not to the client)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from alerts.lifecycle import AlertError, InvalidTransition
+from ingest.errors import IngestError, TooLarge
+from rehabwatch.access import Forbidden, Throttled, Unauthenticated
+from schemas.errors import NotFound, RehabwatchError
+from storage.database import StorageError
+
+log = logging.getLogger("rehabwatch.api")
+
+#: Most specific first: the status of each error family.
+STATUS: tuple[tuple[type[RehabwatchError], int], ...] = (
+    (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Throttled, 429),
+    (InvalidTransition, 409), (AlertError, 422), (TooLarge, 413), (IngestError, 422),
+    (StorageError, 503), (RehabwatchError, 400))
+
+
+def status_of(exc: RehabwatchError) -> int:
+    return next(code for kind, code in STATUS if isinstance(exc, kind))
+
+
+def error_response(status: int, reason: str, details: list[Any] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": reason, "details": details or []}, status_code=status,
+                        headers=headers)
+
+
+async def _ours(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RehabwatchError)
+    status = status_of(exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if isinstance(exc, Throttled):
+        headers["Retry-After"] = str(exc.retry_after_s)
+    return error_response(status, str(exc), headers=headers)
+
+
+async def _invalid(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    details = [_readable(e) for e in exc.errors()]
+    return error_response(422, "the request is not valid: " + "; ".join(details), details)
+
+
+def _readable(error: Any) -> str:
+    """One validation error as ``where: what`` (``query from: Input should be a valid date
+    ...``), without echoing the input."""
+    where = " ".join(str(p) for p in error.get("loc", ()))
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
+async def _http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    reason = {404: "no such route", 405: "method not allowed on this route",
+              413: "the request body is larger than this route takes"}.get(
+        exc.status_code, str(exc.detail))
+    return error_response(exc.status_code, reason, headers=dict(exc.headers or {}))
+
+
+async def _bug(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("internal error on %s %s", request.method, _template(request))
+    return error_response(500, "internal error (a bug, logged on the server)")
+
+
+def _template(request: Request) -> str:
+    route = request.scope.get("route")
+    return str(getattr(route, "path", "(unmatched)"))
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RehabwatchError, _ours)
+    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _bug)
