@@ -1,47 +1,63 @@
 """The demo: a cohort of 48 synthetic patients, their real export files, ingested and judged.
 
-``python -m rehabwatch.demo [--out DIR] [--batch]`` starts the embedded stack (broker and
-stream worker, as ``rehabwatch up``) on ``DIR/rehabwatch.db``, enrols the cohort of
-:mod:`rehabwatch.demo_cohort`, writes each patient's tracker export in its format
-(:mod:`rehabwatch.demo_exports`: FIT, Fitbit, CSV, Apple Health, activPAL) and ingests every
-file through the service as ``rehabwatch ingest`` does (format detected, day grids
-published), waits for the worker to summarize and judge everyone, and prints the alerts.
-``--batch`` uses ``rehabwatch evaluate`` instead of the stream. Everything is seeded.
+``python -m rehabwatch.demo [--out DIR]`` (``make demo``) is ``rehabwatch up --demo`` on a
+new ``DIR/rehabwatch.db``: the embedded broker, a stream worker and the HTTP API; it prints
+``RW_KAFKA_URL=``, ``RW_API_URL=``, ``RW_DEMO_USER=`` and ``RW_DEMO_PASSWORD=`` lines and the
+page to open, enrols the cohort of :mod:`rehabwatch.demo_cohort`, writes each patient's
+tracker export in its format (:mod:`rehabwatch.demo_exports`: FIT, Fitbit, CSV, Apple Health,
+activPAL) and ingests every file through the service as ``rehabwatch ingest`` does (format
+detected, day grids published), says when the worker has judged everyone, and serves until
+Ctrl-C or SIGTERM. ``--batch``: no broker and no API, ``rehabwatch evaluate`` instead of the
+stream, the alerts printed. Everything is seeded.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import secrets
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+from contextlib import ExitStack
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 from time import monotonic, sleep
 
 from ingest.base import ParseContext
 from rehabwatch import stack, views
-from rehabwatch.broker import free_port
-from rehabwatch.demo_cohort import cohort, plan_days, yesterday
+from rehabwatch.access import Actor
+from rehabwatch.accounts import Accounts
+from rehabwatch.demo_cohort import TEAMS, cohort, plan_days, yesterday
 from rehabwatch.demo_exports import write_exports
+from rehabwatch.publish import publish_checks
 from rehabwatch.service import Service
 from rehabwatch.settings import Settings, load
 from schemas.errors import RehabwatchError, UsageError
+from schemas.wire import AlertCheck
 from storage import alerts, database, patients
 
+DEMO_USER = "demo-clinician"
+STARTED = monotonic()  # this module is imported as the demo starts
 WAIT_S = 180.0  # for the worker to judge everyone
 QUIET_S = 3.0  # alerts unchanged this long: the worker is done
 
 
-def enrol_and_ingest(settings: Settings, exports: Path, now: datetime | None = None) -> int:
+def enrol_and_ingest(settings: Settings, exports: Path, now: datetime | None = None,
+                     stop: threading.Event | None = None) -> int:
     """Enrol the cohort (those not enrolled yet), write their exports and ingest each file as
     ``rehabwatch ingest`` does (format detected from the bytes): with a broker, the stored
-    day grids are published for the worker; without, the days are summarized at once."""
+    day grids are published for the worker; without, the days are summarized at once.
+    Stops early (exit code 0) once ``stop`` is set."""
     service = Service(settings)
     now = now or datetime.now(timezone.utc)
     for p in cohort(now):
+        if stop is not None and stop.is_set():
+            return 0
         try:
             service.add_patient(p.id, p.procedure, p.start_date, p.tz, p.team, {})
         except UsageError:
@@ -62,19 +78,60 @@ def enrol_and_ingest(settings: Settings, exports: Path, now: datetime | None = N
     return 0
 
 
-def enrol_demo(settings: Settings) -> int:
-    """``rehabwatch up --demo``: the cohort's exports written to a temporary folder and
-    ingested (their grids published to the running stack)."""
-    with tempfile.TemporaryDirectory() as exports:
-        return enrol_and_ingest(settings, Path(exports))
+def add_demo_user(settings: Settings) -> tuple[str, str]:
+    """A clinician of every demo team with a new random password: ``demo-clinician``, or
+    ``demo-clinician-2``... when an earlier run on this database made the first."""
+    accounts = Accounts(settings)
+    password = secrets.token_urlsafe(12)
+    for n in range(1, 100):
+        name = DEMO_USER if n == 1 else f"{DEMO_USER}-{n}"
+        try:
+            accounts.add_user(name, "clinician", TEAMS, password, Actor("demo", "cli"))
+            return name, password
+        except UsageError:
+            continue  # made by an earlier run
+    raise UsageError(f"99 demo users exist already; start the demo on a new database")
 
 
-def wait_until_judged(database_url: str, worker: subprocess.Popen[bytes]) -> int:
-    """Wait until the worker has judged every patient through their own yesterday and the
-    alerts have stopped changing (the missing-data scan judges the silent ones)."""
+def enrol_demo(settings: Settings, api_url: str, stop: threading.Event,
+               exports: Path | None = None) -> int:
+    """``make demo`` and ``rehabwatch up --demo``, on the running stack: the demo user (its
+    name and password printed, with the page to open), then the cohort enrolled and its
+    exports (in ``exports``, else a temporary folder) ingested, which publishes their day
+    grids to the worker, and a missing-data check sent for everyone silent for 48 hours, as
+    the worker's own scan sends them (its first is only due after ``RW_MISSING_DATA_SCAN_S``).
+    A thread says when every patient is judged."""
+    name, password = add_demo_user(settings)
+    print(f"RW_DEMO_USER={name}\nRW_DEMO_PASSWORD={password}\n\nOpen {api_url}/ and sign "
+          f"in as {name} with the password above. Ctrl-C stops the demo.\n", flush=True)
+    with ExitStack() as cleanup:
+        folder = exports or Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
+        if code := enrol_and_ingest(settings, folder, stop=stop):
+            return code
+    service = Service(settings)
+    checks = [AlertCheck(pid, day, "missing-data")
+              for pid, day in service.silent(datetime.now(timezone.utc))]
+    publish_checks(settings.kafka_url, checks, settings.stream.topics)
+    threading.Thread(target=_announce, args=(settings.database_url, api_url),
+                     daemon=True, name="demo-judged").start()
+    return 0
+
+
+def _announce(database_url: str, api_url: str) -> None:
+    if wait_until_judged(database_url):
+        return
+    with database.session_scope(database_url) as session:
+        count = sum(alerts.open_alert_counts(session).values())
+    print(f"\nEvery patient judged: {count} open alerts, {monotonic() - STARTED:.0f} s after "
+          f"the start. See {api_url}/ (Ctrl-C stops the demo)", flush=True)
+
+
+def wait_until_judged(database_url: str, worker: subprocess.Popen[bytes] | None = None) -> int:
+    """Wait until every patient is judged through their own yesterday and the alerts have
+    stopped changing; 1 if ``worker`` exited or :data:`WAIT_S` passed first."""
     deadline, last_seen, quiet_since = monotonic() + WAIT_S, -1, monotonic()
     while monotonic() < deadline:
-        if worker.poll() is not None:
+        if worker is not None and worker.poll() is not None:
             print(f"the worker exited with code {worker.returncode}", file=sys.stderr)
             return 1
         now = datetime.now(timezone.utc)
@@ -88,49 +145,50 @@ def wait_until_judged(database_url: str, worker: subprocess.Popen[bytes]) -> int
         if behind == 0 and monotonic() - quiet_since >= QUIET_S:
             return 0
         sleep(0.5)
-    print(f"the worker has not judged every patient after {WAIT_S:g} s", file=sys.stderr)
+    print(f"not every patient was judged after {WAIT_S:g} s", file=sys.stderr)
     return 1
 
 
 def run(out: Path, batch: bool = False, settings: Settings | None = None) -> int:
-    """The demo on ``out/rehabwatch.db``, through the embedded streaming stack (or ``batch``:
-    evaluated as ``rehabwatch evaluate`` does, each patient as of their yesterday)."""
+    """The demo on a new ``out/rehabwatch.db``: the stack served until SIGINT/SIGTERM, as
+    ``rehabwatch up --demo``, its exports kept in ``out/exports``; or ``batch``: no broker,
+    no API, the cohort evaluated as ``rehabwatch evaluate`` does and its alerts printed."""
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
     settings = dataclasses.replace(settings or load(),
                                    database_url=f"sqlite:///{out / 'rehabwatch.db'}")
-    if batch:
-        database.upgrade(settings.database_url)
-        code = enrol_and_ingest(settings, out / "exports")
-        if not code:
-            print("$ rehabwatch evaluate")
-            Service(settings).evaluate_all()
-    else:
-        with stack.broker(settings) as settings:
-            print(f"\n$ rehabwatch up   # broker at {settings.kafka_url}", flush=True)
-            code = enrol_and_ingest(settings, out / "exports")  # published before the worker
-            if not code:  # starts, so its first missing-data scan comes after the backlog
-                port = str(free_port())
-                env = stack.worker_env(settings, RW_MISSING_DATA_SCAN_S="10",
-                                       RW_WORKER_WEB_PORT=port)
-                with stack.worker(env) as proc:
-                    print(f"\n(a stream worker summarizes and judges every patient; metrics at "
-                          f"http://127.0.0.1:{port}/metrics)", flush=True)
-                    code = wait_until_judged(settings.database_url, proc)
-    if not code:
-        print("\n$ rehabwatch alerts")
-        print(views.alerts_text([views.alert_doc(a) for a in Service(settings).alerts()]))
-        print(f"\ndemo database: {out / 'rehabwatch.db'}  "
-              f"(RW_DATABASE_URL={settings.database_url})")
-    return code
+    print(f"demo database: {out / 'rehabwatch.db'}  (RW_DATABASE_URL={settings.database_url})",
+          flush=True)
+    if not batch:
+        if not _can_listen(settings.api.host, settings.api.port):
+            print(f"port {settings.api.port} is taken: the API gets a free one", flush=True)
+            settings = dataclasses.replace(settings, api=dataclasses.replace(settings.api, port=0))
+        return stack.run_up(settings, partial(enrol_demo, exports=out / "exports"))
+    database.upgrade(settings.database_url)
+    if code := enrol_and_ingest(settings, out / "exports"):
+        return code
+    print("$ rehabwatch evaluate")
+    Service(settings).evaluate_all()
+    print("\n$ rehabwatch alerts")
+    print(views.alerts_text([views.alert_doc(a) for a in Service(settings).alerts()]))
+    return 0
+
+
+def _can_listen(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("demo-out"))
     parser.add_argument("--batch", action="store_true",
-                        help="no broker: evaluate in batch instead of through the stream")
+                        help="no broker, no API: evaluate in batch, print the alerts, exit")
     args = parser.parse_args()
     try:
         return run(args.out.resolve(), args.batch)
