@@ -25,7 +25,7 @@ from rehabwatch.settings import Settings
 from schemas.errors import NotFound, UsageError
 from schemas.identifiers import checked_id
 from storage import database, patients, staff_sessions, tokens, users
-from storage.account_tables import TokenRow, UserRow
+from storage.api_tables import TokenRow, UserRow
 
 #: Sessions are marked as used at most this often (each mark is a write).
 TOUCH_EVERY = timedelta(seconds=60)

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from rehabwatch.access import Actor
-from storage import audit
+from storage import audit, database
 
 OK, DENIED, FAILED = "ok", "denied", "failed"
 
@@ -26,3 +26,17 @@ def entry_doc(row: audit.AuditRow) -> dict[str, Any]:
     return {"id": row.id, "at": row.at.isoformat(), "actor": row.actor, "role": row.role,
             "action": row.action, "patient_id": row.patient_id, "target": row.target,
             "address": row.address, "outcome": row.outcome, "detail": row.detail}
+
+
+def entries(url: str, patient_id: str | None = None, actor_name: str | None = None,
+            since: datetime | None = None, limit: int = audit.READ_LIMIT,
+            reader: Actor | None = None) -> list[dict[str, Any]]:
+    """Entries, oldest first, filtered; the read itself is audited when ``reader`` is
+    given (the API's admins; the command line reads the database directly)."""
+    with database.session_scope(url) as session:
+        found = [entry_doc(r) for r in audit.listed(session, patient_id, actor_name, since,
+                                                    limit)]
+        if reader is not None:
+            record(session, reader, "audit.read", patient_id=patient_id,
+                   detail={"count": len(found)})
+        return found

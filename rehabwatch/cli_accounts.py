@@ -97,12 +97,10 @@ def cmd_token(emit: Emit, args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_audit(emit: Emit, args: argparse.Namespace, settings: Settings) -> int:
-    from rehabwatch.audit_trail import entry_doc
-    from storage import audit, database
+    from rehabwatch.audit_trail import entries
 
     since = datetime.combine(args.date_from, time(), timezone.utc) if args.date_from else None
-    with database.session_scope(settings.database_url) as session:
-        docs = [entry_doc(r) for r in audit.listed(session, args.patient, args.actor, since)]
+    docs = entries(settings.database_url, args.patient, args.actor, since)
     emit(args, {"entries": docs}, "\n".join(
         f"{d['at']} {d['actor']} ({d['role']}) {d['action']} {d['outcome']}"
         f"{' patient ' + d['patient_id'] if d['patient_id'] else ''}"

@@ -42,6 +42,8 @@ from storage.tables import Patient
 
 #: Patients evaluated together by :func:`evaluate_all` (bounds the memory of one pass).
 EVALUATE_CHUNK = 500
+#: Called in the transaction that logs an upload, with its id and status (the API's audit).
+UploadLogged = Callable[[Session, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -83,14 +85,16 @@ class Service:
 
     # -- uploads ---------------------------------------------------------------------------
 
-    def ingest(self, stream: BinaryIO, ctx: ParseContext, fmt: str = "auto") -> UploadOutcome:
+    def ingest(self, stream: BinaryIO, ctx: ParseContext, fmt: str = "auto",
+               logged: UploadLogged | None = None) -> UploadOutcome:
         """Store one upload for ``ctx.patient_id`` (or the patients its id map names), whole
         or not at all. With a broker (``RW_KAFKA_URL``) its day grids are then published for
         the stream worker; without, the summaries of the days it changed are rebuilt in the
         same transaction. A rejected upload is logged with its reason in a transaction of its
         own. A broker that cannot be reached leaves the upload stored (and its days
-        summarized), and says so."""
-        outcome = self._store(stream, ctx, fmt, summarize=not self.settings.kafka_url)
+        summarized), and says so. ``logged`` runs in each transaction that logs the upload."""
+        outcome = self._store(stream, ctx, fmt, not self.settings.kafka_url,
+                              logged or _nothing)
         if self.settings.kafka_url and outcome.grids:
             from rehabwatch.publish import PublishError, publish_grids
 
@@ -106,7 +110,7 @@ class Service:
         return outcome
 
     def _store(self, stream: BinaryIO, ctx: ParseContext, fmt: str,
-               summarize: bool) -> UploadOutcome:
+               summarize: bool, logged: UploadLogged) -> UploadOutcome:
         size = size_of(stream)
         try:
             check_size(size, self.settings.max_upload_bytes, ctx.filename)
@@ -114,7 +118,10 @@ class Service:
             with database.session_scope(self.url) as session:
                 previous = uploads.previous_upload(session, ctx.patient_id, digest)
                 if previous is not None:
-                    return _duplicate(session, ctx, digest, size, previous.id, previous.format)
+                    outcome = _duplicate(session, ctx, digest, size, previous.id,
+                                         previous.format)
+                    logged(session, outcome.upload_id, outcome.status)
+                    return outcome
                 ctx = _with_timezones(session, ctx)
                 result, day_grids = parse_upload(stream, ctx, fmt, digest)
                 plan = grids.plan_grids(session, day_grids)
@@ -124,6 +131,7 @@ class Service:
                     "partial" if result.partial else "stored", result.partial or "",
                     result.records, len(day_grids), sum(g.total_steps for g in day_grids),
                     result.skipped)
+                logged(session, upload_id, "partial" if result.partial else "stored")
                 plan.write(session, upload_id)
                 summaries.upsert_summaries(session, found)
                 changed = {(g.patient_id, g.local_date)
@@ -136,6 +144,7 @@ class Service:
                                                sha256_of(stream), size,
                                                None if fmt == "auto" else fmt, "rejected",
                                                str(exc))
+                logged(session, upload_id, "rejected")
             return UploadOutcome(upload_id, "rejected", "" if fmt == "auto" else fmt, str(exc))
         return UploadOutcome(upload_id, "partial" if result.partial else "stored",
                              result.format, result.partial or "", result.records, day_grids,
@@ -229,15 +238,23 @@ class Service:
                 _patient(session, patient_id)
             return alerts.listed(session, patient_id, status)
 
-    def act(self, alert_id: str, action: Callable[[Alert], Alert]) -> Alert:
-        """Apply a lifecycle action (acknowledge, snooze, resolve) and store it."""
+    def act(self, alert_id: str, action: Callable[[Alert], Alert],
+            logged: Callable[[Session, Alert], None] | None = None) -> Alert:
+        """Apply a lifecycle action (acknowledge, snooze, resolve) and store it; ``logged``
+        runs in the same transaction (the API's audit)."""
         with database.session_scope(self.url) as session:
             alert = alerts.get(session, alert_id)
             if alert is None:
                 raise NotFound(f"no alert {alert_id}")
             changed = action(alert)
             alerts.save_alerts(session, [changed])
+            if logged is not None:
+                logged(session, changed)
             return changed
+
+
+def _nothing(session: Session, upload_id: int, status: str) -> None:
+    """No one to tell that an upload was logged (the command line)."""
 
 
 def _patient(session: Session, patient_id: str) -> Patient:

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.account_tables import AuditRow
+from storage.api_tables import AuditRow
 
 __all__ = ["AuditRow", "append", "listed"]
 

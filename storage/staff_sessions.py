@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from storage.account_tables import SessionRow, SignInFailureRow
+from storage.api_tables import SessionRow, SignInFailureRow
 
 
 def add(session: Session, secret_sha256: str, user_id: int, csrf_token: str,

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.account_tables import TokenRow
+from storage.api_tables import TokenRow
 
 
 def add(session: Session, token_id: str, secret_sha256: str, role: str,

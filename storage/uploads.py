@@ -32,3 +32,10 @@ def add_upload(session: Session, patient_id: str, filename: str, digest: str, si
     session.add(upload)
     session.flush()
     return upload.id
+
+
+def listed(session: Session, patient_id: str, limit: int, offset: int) -> list[Upload]:
+    """A page of the patient's uploads, newest first."""
+    return list(session.scalars(select(Upload).where(Upload.patient_id == patient_id)
+                                .order_by(Upload.received_at.desc(), Upload.id.desc())
+                                .limit(limit).offset(offset)))

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from storage.account_tables import SessionRow, UserRow, UserTeamRow
+from storage.api_tables import SessionRow, UserRow, UserTeamRow
 
 
 def get(session: Session, name: str) -> UserRow | None:

@@ -96,6 +96,7 @@ def test_the_walk_covers_every_route_kind() -> None:
     rules = [r.rule for r in routes()]
     assert any(r and r.public for r in rules)
     assert any(r and not r.public and not r.scope for r in rules)
+    assert {"patient", "alert"} <= {r.scope for r in rules if r}
 
 
 def test_a_route_without_a_rule_is_refused() -> None:

@@ -10,14 +10,15 @@ from fastapi import APIRouter, FastAPI
 from rehabwatch.accounts import Accounts
 from rehabwatch.api import errors
 from rehabwatch.api.observe import Observe
-from rehabwatch.api.routes import session, system
+from rehabwatch.api.routes import admin, alerts, patients, session, system, uploads
 from rehabwatch.api.rules import routes_of
 from rehabwatch.clinic import Clinic
 from rehabwatch.settings import Settings
 
 #: Largest JSON or form body of any route but uploads (which set their own limit).
 MAX_BODY = 1024 * 1024
-ROUTERS: tuple[APIRouter, ...] = (system.router, session.router)
+ROUTERS: tuple[APIRouter, ...] = (system.router, session.router, patients.router,
+                                  alerts.router, admin.router)
 
 
 def create_app(settings: Settings, extra: Sequence[APIRouter] = ()) -> FastAPI:
@@ -31,7 +32,7 @@ def create_app(settings: Settings, extra: Sequence[APIRouter] = ()) -> FastAPI:
     app.state.settings = settings
     app.state.accounts = Accounts(settings)
     app.state.clinic = Clinic(settings)
-    for router in (*ROUTERS, *extra):
+    for router in (*ROUTERS, uploads.router_for(settings), *extra):
         app.include_router(router)
     errors.install(app)
     app.add_middleware(Observe)

@@ -17,6 +17,7 @@ from alerts.lifecycle import AlertError, InvalidTransition
 from ingest.errors import IngestError, TooLarge
 from rehabwatch.access import Forbidden, Throttled, Unauthenticated
 from schemas.errors import NotFound, RehabwatchError
+from rehabwatch.api.routes.uploads import UnsupportedMedia
 from storage.database import StorageError
 
 log = logging.getLogger("rehabwatch.api")
@@ -25,7 +26,7 @@ log = logging.getLogger("rehabwatch.api")
 STATUS: tuple[tuple[type[RehabwatchError], int], ...] = (
     (Unauthenticated, 401), (Forbidden, 403), (NotFound, 404), (Throttled, 429),
     (InvalidTransition, 409), (AlertError, 422), (TooLarge, 413), (IngestError, 422),
-    (StorageError, 503), (RehabwatchError, 400))
+    (StorageError, 503), (UnsupportedMedia, 415), (RehabwatchError, 400))
 
 
 def status_of(exc: RehabwatchError) -> int:

@@ -30,7 +30,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from rehabwatch import credentials
-from rehabwatch.access import Caller, Forbidden, Unauthenticated
+from rehabwatch.access import Actor, Caller, Forbidden, Unauthenticated
 from schemas.errors import NotFound, UsageError
 
 COOKIE = "rw_session"
@@ -44,13 +44,11 @@ SCOPES = ("", "patient", "alert")
 @dataclass(frozen=True)
 class Rule:
     """Who may call a route: ``roles`` (none for a public route), and what its path names
-    that the caller must be allowed to see (``scope``). ``body_streamed``: the route reads
-    its own body (uploads), so a cookie caller's CSRF token must come in the header."""
+    that the caller must be allowed to see (``scope``)."""
 
     roles: frozenset[str]
     scope: str = ""
     public: bool = False
-    body_streamed: bool = False
 
 
 class Guard:
@@ -67,7 +65,7 @@ class Guard:
             return None
         caller = await run_in_threadpool(authenticate, request)
         if caller.via == "session" and request.method not in SAFE_METHODS:
-            await _check_csrf(request, caller, self.rule)
+            await _check_csrf(request, caller)
         if self.rule.scope:
             await run_in_threadpool(_check_scope, request, caller, self.rule.scope)
         if caller.role not in self.rule.roles:
@@ -75,9 +73,18 @@ class Guard:
         return caller
 
 
-def allow(*roles: str, scope: str = "", body_streamed: bool = False) -> Any:
+def address_of(request: Request) -> str:
+    """The client's address, as the audit trail records it."""
+    return request.client.host if request.client else "unknown"
+
+
+def actor_of(request: Request, caller: Caller) -> Actor:
+    return caller.actor(address_of(request))
+
+
+def allow(*roles: str, scope: str = "") -> Any:
     """The rule of a route callable by ``roles`` (see the module docstring)."""
-    return Depends(Guard(Rule(frozenset(roles), scope, body_streamed=body_streamed)))
+    return Depends(Guard(Rule(frozenset(roles), scope)))
 
 
 def public() -> Any:
@@ -135,10 +142,10 @@ def authenticate(request: Request) -> Caller:
     raise Unauthenticated("sign in, or send an API token as 'Authorization: Bearer rwt_...'")
 
 
-async def _check_csrf(request: Request, caller: Caller, rule: Rule) -> None:
+async def _check_csrf(request: Request, caller: Caller) -> None:
     sent = request.headers.get(CSRF_HEADER, "")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if not sent and content_type in FORM_TYPES and not rule.body_streamed:
+    if not sent and content_type in FORM_TYPES:  # parsed once: the route reads it again
         value = (await request.form()).get(CSRF_FIELD, "")
         sent = value if isinstance(value, str) else ""
     if not sent or not credentials.same(sent, caller.csrf_token):

@@ -7,7 +7,7 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from rehabwatch.access import ROLES, STAFF_ROLES, Caller
-from rehabwatch.api.rules import COOKIE, allow, public
+from rehabwatch.api.rules import COOKIE, address_of, allow, public
 from schemas.errors import UsageError
 
 router = APIRouter(prefix="/api/v1", tags=["session"])
@@ -34,10 +34,6 @@ def me_of(caller: Caller) -> Me:
     return Me(name=caller.name, role=caller.role, teams=sorted(caller.teams),
               patient_id=caller.patient_id, via=caller.via,
               csrf_token=caller.csrf_token or None)
-
-
-def address_of(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 @router.post("/session", dependencies=[public()], response_model=Me,

@@ -1,5 +1,6 @@
-"""Tables of who may use the API and what they did: staff users and their teams, API tokens,
-staff sessions, failed sign-ins (for throttling) and the audit trail (migration 0007).
+"""Tables of the HTTP API (migration 0007): who may use it (staff users and their teams, API
+tokens, staff sessions, failed sign-ins for throttling), what they did (the audit trail) and
+to whom an alert is assigned.
 
 Secrets are never stored: a token or session cookie is kept as the SHA-256 of its random
 part (they carry at least 32 random bytes, so a fast hash is enough), a password as its
@@ -95,3 +96,15 @@ class AuditRow(Base):
     address: Mapped[str] = mapped_column(String(64), default="")
     outcome: Mapped[str] = mapped_column(String(16))
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AlertAssignmentRow(Base):
+    """The staff user an alert is assigned to (one row per alert; its history is in the
+    audit trail)."""
+
+    __tablename__ = "alert_assignments"
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id", ondelete="CASCADE"),
+                                          primary_key=True)
+    assignee: Mapped[str] = mapped_column(String(64), index=True)
+    assigned_by: Mapped[str] = mapped_column(String(100))
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime)

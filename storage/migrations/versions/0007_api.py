@@ -1,4 +1,5 @@
-"""Staff users and their teams, API tokens, staff sessions, failed sign-ins, the audit trail
+"""Staff users and their teams, API tokens, staff sessions, failed sign-ins, the audit trail,
+alert assignments
 
 The audit table is append-only: besides the application having no update or delete path,
 the database refuses UPDATE and DELETE on it (a trigger on SQLite and on PostgreSQL).
@@ -72,6 +73,13 @@ def upgrade() -> None:
         sa.Column('address', sa.String(64), nullable=False),
         sa.Column('outcome', sa.String(16), nullable=False),
         sa.Column('detail', sa.JSON(), nullable=False))
+    op.create_table(
+        'alert_assignments',
+        sa.Column('alert_id', sa.String(64), sa.ForeignKey('alerts.id', ondelete='CASCADE'),
+                  primary_key=True),
+        sa.Column('assignee', sa.String(64), nullable=False, index=True),
+        sa.Column('assigned_by', sa.String(100), nullable=False),
+        sa.Column('assigned_at', UTC(), nullable=False))
     if op.get_bind().dialect.name == 'postgresql':
         op.execute("CREATE FUNCTION audit_events_append_only() RETURNS trigger AS $$ "
                    "BEGIN RAISE EXCEPTION 'audit events are append-only'; END $$ "
@@ -89,6 +97,6 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == 'postgresql':
         op.execute("DROP TRIGGER audit_events_append_only ON audit_events")
         op.execute("DROP FUNCTION audit_events_append_only()")
-    for table in ('audit_events', 'sign_in_failures', 'staff_sessions', 'api_tokens',
+    for table in ('alert_assignments', 'audit_events', 'sign_in_failures', 'staff_sessions', 'api_tokens',
                   'user_teams', 'users'):
         op.drop_table(table)

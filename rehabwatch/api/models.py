@@ -1,0 +1,94 @@
+"""Request bodies and shared query parameters of the API (pydantic): unknown fields are
+refused, ids follow :data:`schemas.identifiers.ID_PATTERN`, dates are real dates."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from fastapi import Path, Query
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from schemas.identifiers import ID_PATTERN
+from schemas.protocol import TARGET_NAMES, procedures
+
+Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$", max_length=64)]
+Reason = Annotated[str, Field(max_length=2000)]
+PatientId = Annotated[str, Path(pattern=f"^{ID_PATTERN}$", max_length=64)]
+AlertId = Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
+Limit = Annotated[int, Query(ge=1, le=500, description="rows per page")]
+Offset = Annotated[int, Query(ge=0, le=1_000_000, description="rows to skip")]
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{value[:64]!r} is not an IANA time zone (e.g. Europe/London)") \
+            from None
+    return value
+
+
+def _procedure(value: str) -> str:
+    if value not in procedures():
+        raise ValueError(f"unknown procedure; known: {', '.join(sorted(procedures()))}")
+    return value
+
+
+def _overrides(value: dict[str, float]) -> dict[str, float]:
+    if unknown := sorted(set(value) - set(TARGET_NAMES)):
+        raise ValueError(f"unknown target(s) {', '.join(u[:40] for u in unknown)}; known: "
+                         f"{', '.join(TARGET_NAMES)}")
+    if any(not 0 <= v <= 100_000 for v in value.values()):
+        raise ValueError("target values lie between 0 and 100000")
+    return value
+
+
+Zone = Annotated[str, Field(max_length=64), AfterValidator(_zone)]
+Procedure = Annotated[str, Field(max_length=32), AfterValidator(_procedure)]
+Overrides = Annotated[dict[str, float], AfterValidator(_overrides)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NewPatient(Strict):
+    id: Id
+    procedure: Procedure
+    start_date: date = Field(description="surgery or programme start")
+    tz: Zone
+    team: Id = "default"
+    overrides: Overrides = Field(default_factory=dict,
+                                 description="target overrides, e.g. {\"steps_low\": 3500}")
+
+
+class PlanEdit(Strict):
+    """The plan fields to change (at least one); ``overrides`` replaces all overrides."""
+
+    procedure: Procedure | None = None
+    start_date: date | None = None
+    tz: Zone | None = None
+    team: Id | None = None
+    overrides: Overrides | None = None
+
+
+class Acknowledge(Strict):
+    reason: Reason = ""
+
+
+class Snooze(Strict):
+    """Snooze until a day (``until``) or for ``days`` (1, 3 or 7), with a reason."""
+
+    until: date | None = None
+    days: int | None = Field(None, ge=1, le=30)
+    reason: Reason = Field(min_length=1)
+
+
+class Resolve(Strict):
+    reason: Reason = ""
+
+
+class Assign(Strict):
+    assignee: Id = Field(description="a staff user of the patient's team")
