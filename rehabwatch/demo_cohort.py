@@ -12,6 +12,7 @@ the 30-minute limit of protected walking.
 from __future__ import annotations
 
 import random
+import zlib
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -123,7 +124,7 @@ def cohort(now: datetime, seed: int = SEED) -> list[DemoPatient]:
 def plan_days(patient: DemoPatient, now: datetime, seed: int = SEED) -> list[DemoDay]:
     """The days the patient's exports hold, up to their yesterday: from a week before the
     start (at most :data:`HISTORY_DAYS` back), minus the days the story leaves out."""
-    rng = np.random.default_rng([seed, int(patient.id.rsplit("-", 1)[-1])])
+    rng = np.random.default_rng([seed, zlib.crc32(patient.id.encode())])
     last = yesterday(patient.tz, now)
     first = max(patient.start_date - timedelta(days=PRE_START_DAYS),
                 last - timedelta(days=HISTORY_DAYS - 1))

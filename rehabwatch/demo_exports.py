@@ -20,6 +20,7 @@ export leaves it out (no watch sample at all).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -61,7 +62,7 @@ def write_fit(patient: DemoPatient, days: Sequence[DemoDay], folder: Path) -> li
     for i in range(0, len(days), 7):
         week = days[i:i + 7]
         path = folder / f"{patient.id}_{week[0].local_date:%Y%m%d}.fit"
-        path.write_bytes(fit_monitoring(week, int(patient.id.rsplit("-", 1)[-1])))
+        path.write_bytes(fit_monitoring(week, zlib.crc32(patient.id.encode()) % 10**8))
         paths.append(path)
     return paths
 
