@@ -59,9 +59,11 @@ def worker(env: Mapping[str, str]) -> Iterator[subprocess.Popen[bytes]]:
         terminate(proc, WORKER_STOP_TIMEOUT_S)
 
 
-def run_up(settings: Settings, then: Callable[[Settings], int] | None = None) -> int:
-    """Start the stack, run ``then`` with its settings (``--demo``: enrol the demo cohort),
-    block until SIGINT/SIGTERM, stop everything; the exit code."""
+def run_up(settings: Settings,
+           then: Callable[[Settings, str, threading.Event], int] | None = None) -> int:
+    """Start the stack, run ``then`` with its settings, the API's URL and the event set by
+    SIGINT/SIGTERM (``--demo``: enrol the demo cohort), block until that signal, stop
+    everything; the exit code."""
     from rehabwatch.api.server import background
 
     stop = _stop_on_signals()
@@ -69,7 +71,7 @@ def run_up(settings: Settings, then: Callable[[Settings], int] | None = None) ->
             background(settings) as api_url:
         print(f"RW_KAFKA_URL={settings.kafka_url}", flush=True)
         print(f"RW_API_URL={api_url}", flush=True)
-        if then is not None and (code := then(settings)):
+        if then is not None and (code := then(settings, api_url, stop)):
             return code
         while not stop.wait(0.5):
             if proc.poll() is not None:

@@ -5,14 +5,14 @@ trail; and bad input answered 4xx with a reason (never 500, nothing written)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from rehabwatch.accounts import Accounts
-from rehabwatch.demo import DemoPatient, write_export
+from rehabwatch.demo_cohort import DemoPatient, plan_days
+from rehabwatch.demo_exports import write_csv
 from storage import audit, database
 from tests.api_server import SETUP, ApiStack, api_stack
 from tests.conftest import device_file
@@ -32,11 +32,11 @@ def entries(stack: ApiStack, action: str) -> list[audit.AuditRow]:
         return [r for r in audit.listed(session) if r.action == action]
 
 
-def underactive_export(path: Path, start: date) -> Path:
+def underactive_export(folder: Path, start: date) -> Path:
     """A generated CSV export (the demo's generator) whose patient walks far below target."""
-    write_export(DemoPatient("X", "microdiscectomy", "Europe/London", "underactive"), start,
-                 date.today() - timedelta(days=1), path, np.random.default_rng(7))
-    return path
+    patient = DemoPatient("X-1", "microdiscectomy", start, "Europe/London", "north",
+                          "underactive", "csv")
+    return write_csv(patient, plan_days(patient, datetime.now(timezone.utc)), folder)[0]
 
 
 def new_patient(stack: ApiStack, pid: str, start: date | None = None) -> None:
@@ -172,7 +172,7 @@ def test_a_patient_uploads_their_own_export_and_it_is_judged(stack: ApiStack,
     start = date.today() - timedelta(days=49)
     new_patient(stack, "U-2", start)
     token, _ = Accounts(stack.settings).create_token("patient", SETUP, "U-2")
-    export = underactive_export(tmp_path / "export.csv", start)
+    export = underactive_export(tmp_path, start)
     with stack.client() as client:
         client.headers["Authorization"] = f"Bearer {token}"
         answer = client.post("/api/v1/patients/U-2/uploads",

@@ -34,9 +34,11 @@ def test_every_setting_is_in_the_readme() -> None:
     named = {n for p in sources for n in re.findall(r"\bRW_[A-Z_]*[A-Z]\b", p.read_text())}
     read = {v.name for v in VARIABLES}
     assert {"RW_DATABASE_URL", "RW_KAFKA_URL", "RW_STREAM_BATCH_MAX", "RW_RULES_FILE"} <= read
-    printed = {"RW_API_URL"}  # `up` prints it for a second shell; no setting reads it
+    # `up` prints these for a second shell (`--demo`: the demo user); no setting reads them
+    printed = {"RW_API_URL", "RW_DEMO_USER", "RW_DEMO_PASSWORD"}
     assert not named - read - printed - {"RW_TOPIC_"}, \
         "named in the code but not read by the settings"
+    assert all(f"`{name}=" in README for name in printed), "printed but not in README.md"
     assert not read - set(re.findall(r"RW_[A-Z_]+", README)), "not in README.md"
 
 
