@@ -129,25 +129,8 @@ def _monitoring_rows(file_id: dict[str, Any], by_type: dict[int, list[dict[str, 
     state = fit_monitoring.read_monitoring(messages, offset, start)
     if state.untimed:
         result.skip("monitoring row before any full timestamp", state.untimed)
-    return _forward_only(state.rows, result)
+    return state.rows
 
-
-def _forward_only(rows: Rows, result: ParseResult) -> Rows:
-    """The monitoring intervals that move forward in time. A monitoring file's intervals
-    follow each other; one that starts before an earlier one ended (the clock going back, as
-    when a file is chained with a copy of itself) would count those minutes' steps again
-    (its counters look reset), so it is left out and counted."""
-    kept, reached = Rows(), float("-inf")
-    seen: set[tuple[float, float]] = set()
-    for i, (start, duration) in enumerate(zip(rows.start, rows.duration)):
-        if duration < 0 or start < reached or (start, duration) in seen:
-            result.skip("monitoring interval repeating earlier times (chained copy?)")
-            continue
-        reached = start + duration
-        seen.add((start, duration))
-        kept.add(start, duration, rows.steps[i], rows.worn[i],
-                 (rows.sedentary_s[i], rows.upright_s[i], rows.stepping_s[i]))
-    return kept
 
 
 def _device_offset(info: dict[str, Any], start: int | None, ctx: ParseContext,

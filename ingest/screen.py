@@ -30,6 +30,7 @@ LATE = IMPLAUSIBLE + "dated after the patient's tomorrow"
 COUNT = IMPLAUSIBLE + "a negative or non-finite value"
 POSTURE = IMPLAUSIBLE + "more seconds in a posture than the interval lasts"
 SYNC = IMPLAUSIBLE + "a sync time outside the plausible dates"
+COUNTER = IMPLAUSIBLE + "a day counter outside the plausible dates or counts"
 
 
 def _early(bounds: Plausibility) -> str:
@@ -57,8 +58,9 @@ def screen(result: ParseResult, ctx: ParseContext, bounds: Plausibility,
     kept: list[PatientSeries] = []
     for series in result.series:
         window = date_window(ctx.tz_for(series.patient_id), bounds, now)
-        batch = _screen_batch(series.batch, window, bounds, result)
-        if len(batch):
+        batch = _screen_counters(_screen_batch(series.batch, window, bounds, result), window,
+                                 bounds, result)
+        if len(batch) or batch.counters:
             kept.append(PatientSeries(series.patient_id, batch))
     result.series = kept
     syncs = []
@@ -83,6 +85,21 @@ def _screen_batch(batch: IntervalBatch, window: tuple[int, int], bounds: Plausib
         if n:
             result.skip(reason, int(n))
     return _take(batch, first == 0) if counts[1:].any() else batch
+
+
+def _screen_counters(batch: IntervalBatch, window: tuple[int, int], bounds: Plausibility,
+                     result: ParseResult) -> IntervalBatch:
+    """``batch`` without the day-counter readings (:mod:`schemas.counters`) dated outside
+    ``window`` or counting more than a day's plausible steps, each counted."""
+    low, high = window
+    kept = tuple(c for c in batch.counters
+                 if low <= c.day_start and c.last_t < high
+                 and 0 <= c.first_value <= bounds.max_steps_per_day
+                 and 0 <= c.last_value <= bounds.max_steps_per_day)
+    if len(kept) < len(batch.counters):
+        result.skip(COUNTER, len(batch.counters) - len(kept))
+        return replace(batch, counters=kept)
+    return batch
 
 
 def _first_reasons(batch: IntervalBatch, part: slice, window: tuple[int, int],
