@@ -46,5 +46,5 @@ def _refuse(value: str, what: str) -> str:
         raise UsageError(f"{what} is empty")
     if len(value) > MAX_ID_LENGTH:
         raise UsageError(f"{what} is {len(value)} characters long; at most {MAX_ID_LENGTH}")
-    raise UsageError(f"{what} {printable(value, 80)!r} is not allowed: use 1-{MAX_ID_LENGTH} "
+    raise UsageError(f"{what} '{printable(value, 80)}' is not allowed: use 1-{MAX_ID_LENGTH} "
                      "ASCII letters, digits, '.', '_' or '-', starting with a letter or digit")

@@ -85,7 +85,7 @@ def test_audit_lists_the_changes_filtered(rw: Run, monkeypatch: pytest.MonkeyPat
     assert [e["action"] for e in doc["entries"]] == ["user.add", "token.create"]
     assert rw("audit", "--patient", "P1", "--json")[1]["entries"][0]["action"] == "token.create"
     assert rw("audit", "--actor", "nobody", "--json")[1] == {"entries": []}
-    assert rw("audit", "--from", "2999-01-01", "--json")[1] == {"entries": []}
+    assert rw("audit", "--from", "2199-01-01", "--json")[1] == {"entries": []}
 
 
 def test_the_audit_trail_cannot_be_changed_in_the_database(rw: Run, database_url: str) -> None:

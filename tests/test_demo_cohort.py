@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingest.base import ParseContext
+from ingest.plausibility import DEFAULT_BOUNDS
 from ingest.registry import detect
 from ingest.upload import parse_upload
 from rehabwatch.demo import run
@@ -68,7 +69,8 @@ def test_each_export_is_detected_and_reads_back_as_planned(export: str, tmp_path
         assert detect(data[:4096], path.name).name == export
         with path.open("rb") as stream:
             ctx = ParseContext(patient.id, patient.tz, path.name)
-            result, found = parse_upload(stream, ctx, "auto", hashlib.sha256(data).hexdigest())
+            result, found = parse_upload(stream, ctx, "auto", hashlib.sha256(data).hexdigest(),
+                                         DEFAULT_BOUNDS, NOW)
         assert not result.partial and not result.skipped, (result.partial, result.skipped)
         grids += found
     got = Counter()
