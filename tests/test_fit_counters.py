@@ -3,6 +3,7 @@ of the day: the day's total is the device's own count, whatever the files and th
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 from collections.abc import Sequence
@@ -106,6 +107,7 @@ def test_a_one_record_file_places_the_days_steps_before_it() -> None:
 
 # --- the same, with the records of one real file split into several files ---------------
 
+@functools.cache
 def monitoring_messages(path: Path) -> tuple[dict[str, Any], list[tuple[int, dict[str, Any]]]]:
     """monitoring_info and the monitoring rows (with their UTC times) of a real file."""
     by_type: dict[int, list[dict[str, Any]]] = {}
@@ -131,44 +133,49 @@ def counters_at(rows: Sequence[tuple[int, dict[str, Any]]], offset: int, t: int)
     return out
 
 
-def split_file(path: Path, cuts: Sequence[int], snapshots: Sequence[bool]
-               ) -> list[list[DayGrid]]:
-    """The file's rows cut before each index of ``cuts``, each piece a file of its own that
-    starts at the previous piece's last row, with a start snapshot where ``snapshots`` says
-    (the device's: the counters of the day so far, the types it counted), as the device
-    writes them; each piece parsed and binned as an upload would be."""
-    info, rows = monitoring_messages(path)
+Piece = tuple[int, int, bool]  # rows [a, b) of the file, and whether it opens with a snapshot
+
+
+def piece_grids(path: Path, piece: Piece) -> list[DayGrid]:
+    """Rows [a, b) of the file as a file of its own that starts at the row before (a device
+    closes a file after a row and opens the next at that time: :func:`file_ends`), with a
+    start snapshot if asked (the device's: the counters of the day so far, of the types it
+    counted), parsed and binned as an upload would be."""
+    (a, b, snapshot), (info, rows) = piece, monitoring_messages(path)
     offset = info["local_timestamp"] - info["timestamp"]
-    tz = device_zone(path)
-    bounds = [0, *cuts, len(rows)]
-    pieces = []
-    for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
-        start = info["timestamp"] if k == 0 else rows[a - 1][0]
-        messages: list[tuple[int, dict[str, Any]]] = [(fit_monitoring.MONITORING_INFO, {
-            "timestamp": start, "local_timestamp": start + offset})]
-        if k and snapshots[k - 1]:
-            counted = counters_at(rows, offset, start) or {0: 0}
-            messages += [(fit_monitoring.MONITORING, {
-                "timestamp": start, "activity_type": activity, "cycles": value,
-                "duration_min": ((start + offset) % DAY) // MINUTE}) for activity, value
-                in counted.items()]
-        messages += [(fit_monitoring.MONITORING, m) for _, m in rows[a:b]]
-        state = fit_monitoring.read_monitoring(messages, offset, start)
-        batch = state.rows.batch(Source("garmin-fit", "fr35", "1"), FIT_EPOCH_S)
-        pieces.append(bin_batch(batch, "p1", tz))
-    return pieces
+    start = info["timestamp"] if a == 0 else rows[a - 1][0]
+    messages: list[tuple[int, dict[str, Any]]] = [(fit_monitoring.MONITORING_INFO, {
+        "timestamp": start, "local_timestamp": start + offset})]
+    if a and snapshot:
+        counted = counters_at(rows, offset, start) or {0: 0}
+        messages += [(fit_monitoring.MONITORING, {
+            "timestamp": start, "activity_type": activity, "cycles": value,
+            "duration_min": ((start + offset) % DAY) // MINUTE}) for activity, value
+            in counted.items()]
+    messages += [(fit_monitoring.MONITORING, m) for _, m in rows[a:b]]
+    state = fit_monitoring.read_monitoring(messages, offset, start)
+    batch = state.rows.batch(Source("garmin-fit", "fr35", "1"), FIT_EPOCH_S)
+    return bin_batch(batch, "p1", device_zone(path))
+
+
+def file_ends(rows: Sequence[tuple[int, dict[str, Any]]]) -> list[int]:
+    """Where a device can end a file and start the next: after an interval or summary row
+    (the next file's first interval starts there), before a row of a later time."""
+    return [i for i in range(1, len(rows)) if rows[i - 1][0] < rows[i][0] and (
+        "activity_type" in rows[i - 1][1] or "current_activity_type_intensity" in rows[i - 1][1])]
 
 
 @st.composite
-def splits(draw: st.DrawFn, times: Sequence[int]) -> tuple[list[int], list[bool], list[int], int]:
-    """Cuts between rows of different times (a device closes a file after a row and opens the
-    next at that time), which pieces start with a snapshot, an order, a piece sent twice."""
-    between = [i for i in range(1, len(times)) if times[i - 1] < times[i]]
-    cuts = sorted(draw(st.sets(st.sampled_from(between), min_size=1, max_size=6)))
-    snapshots = draw(st.lists(st.booleans(), min_size=len(cuts), max_size=len(cuts)))
-    order = draw(st.permutations(range(len(cuts) + 1)))
-    again = draw(st.integers(0, len(cuts)))  # one piece uploaded twice
-    return cuts, snapshots, list(order), again
+def uploads(draw: st.DrawFn, ends: Sequence[int], n_rows: int) -> list[Piece]:
+    """The rows cut into pieces at file ends, each with or without a start snapshot; maybe
+    a re-sync covering two neighbours, and one piece sent twice; in any order."""
+    bounds = [0, *sorted(draw(st.sets(st.sampled_from(ends), min_size=1, max_size=6))), n_rows]
+    pieces = [(a, b, draw(st.booleans())) for a, b in zip(bounds, bounds[1:])]
+    if len(pieces) > 2 and draw(st.booleans()):
+        k = draw(st.integers(0, len(pieces) - 2))
+        pieces.append((pieces[k][0], pieces[k + 1][1], pieces[k][2]))
+    pieces.append(draw(st.sampled_from(pieces)))
+    return list(draw(st.permutations(pieces)))
 
 
 @pytest.mark.parametrize("name", LONG_FILES)
@@ -178,13 +185,11 @@ def test_split_into_files_in_any_order_totals_the_device_count(name: str) -> Non
     expected = device_counts(path)
 
     @settings(max_examples=30, deadline=None)
-    @given(splits([t for t, _ in rows]))
-    def check(split: tuple[list[int], list[bool], list[int], int]) -> None:
-        cuts, snapshots, order, again = split
-        pieces = split_file(path, cuts, snapshots)
+    @given(uploads(file_ends(rows), len(rows)))
+    def check(pieces: list[Piece]) -> None:
         by_day: dict[date, list[DayGrid]] = {}
-        for i in [*order, again]:
-            for grid in pieces[i]:
+        for piece in pieces:
+            for grid in piece_grids(path, piece):
                 by_day.setdefault(grid.local_date, []).append(grid)
         totals = {d: overlaid(gs).total_steps for d, gs in by_day.items()}
         assert totals == {d: pytest.approx(v) for d, v in expected.items()}
