@@ -79,6 +79,26 @@ def test_a_day_in_several_files_totals_the_device_count_in_any_order(day: date) 
     assert again.same_data(results[0])
 
 
+def test_order_does_not_matter_when_the_patient_zone_is_not_the_watch_clock() -> None:
+    """The watch counts from its own midnight; on a patient day 12 hours off, every order of
+    the six October files still gives the same grids, holding all the steps of both days."""
+    paths = [fit_path(n) for d in (date(2018, 10, 6), date(2018, 10, 7)) for n in SPLIT_DAYS[d]]
+    ctx = ParseContext("p1", "Asia/Tokyo")
+    per_file = [[g for s in PARSER.parse(io.BytesIO(p.read_bytes()), ctx).series
+                 for g in bin_batch(s.batch, "p1", "Asia/Tokyo")] for p in paths]
+    seen = []
+    for order in itertools.permutations(per_file):
+        days: dict[date, DayGrid] = {}
+        for grid in itertools.chain(*order):
+            days[grid.local_date] = (days[grid.local_date].overlay(grid)
+                                     if grid.local_date in days else grid)
+        seen.append([days[d] for d in sorted(days)])
+    assert all(len(s) == len(seen[0]) and all(a.same_data(b) for a, b in zip(s, seen[0]))
+               for s in seen)
+    assert sum(g.total_steps for g in seen[0]) == pytest.approx(
+        day_count(paths[:2], date(2018, 10, 6)) + day_count(paths[2:], date(2018, 10, 7)))
+
+
 def test_real_slots_win_over_estimates() -> None:
     """The morning a continued file can only estimate is replaced by the real file's
     minutes once it arrives, and no estimate is left where a file has data."""
