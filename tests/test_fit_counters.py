@@ -24,8 +24,9 @@ from processors.summary import summarize_days
 from schemas.binning import bin_batch
 from schemas.counters import CounterSpan, gaps
 from schemas.daygrid import DAY, MINUTE, WEAR_UNKNOWN, DayGrid, Source, day_bounds
+from schemas.wire import decode_grid, encode_grid
 from tests.conftest import device_file
-from tests.fit_evidence import device_counts, device_offset_s, device_zone, midnight_totals
+from tests.fit_evidence import device_counts, device_zone, midnight_totals
 
 #: The FR35 days that arrive in several files (Garmin Connect downloads of one watch).
 SPLIT_DAYS = {
@@ -123,6 +124,8 @@ def test_a_one_record_file_places_the_days_steps_before_it() -> None:
     (summary,) = summarize_days([merge_day([grid])])
     assert summary.steps == pytest.approx(1733)
     assert summary.wear_minutes == 2 and not summary.valid  # the file's 2 minutes, no more
+    back = decode_grid(encode_grid(grid))  # the stream carries readings and estimates
+    assert back.same_data(grid) and back.extra == grid.extra
 
 
 # --- the same, with the records of one real file split into several files ---------------
