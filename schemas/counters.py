@@ -20,10 +20,11 @@ gap's slots that hold no step data of the source. So:
   :data:`ESTIMATED_KEY`, and all spans, :data:`SPANS_KEY`, in ``DayGrid.extra``);
 * the same file twice adds no span (spans are a set), so changes nothing.
 
-Growth that has no slot to go to (a gap shorter than a slot's uncovered part, i.e. a counter
-that jumps at an instant) or a counter that goes down (a device reset) is not placed: totals
-then follow the files, not the counters.
-This module works on arrays; :meth:`schemas.daygrid.DayGrid.overlay` applies it.
+Growth with no slot to go to (every slot of its gap holds data: a counter that jumps between
+two readings at one instant) and a counter that goes down (a device reset) are not placed:
+totals then follow the files, not the counters.
+This module works on arrays; :meth:`schemas.daygrid.DayGrid.with_counters` and
+:meth:`~schemas.daygrid.DayGrid.overlay` apply it.
 """
 
 from __future__ import annotations

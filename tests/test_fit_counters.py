@@ -3,6 +3,7 @@ of the day: the day's total is the device's own count, whatever the files and th
 
 from __future__ import annotations
 
+import functools
 import io
 import itertools
 from collections.abc import Sequence
@@ -23,8 +24,9 @@ from processors.summary import summarize_days
 from schemas.binning import bin_batch
 from schemas.counters import CounterSpan, gaps
 from schemas.daygrid import DAY, MINUTE, WEAR_UNKNOWN, DayGrid, Source, day_bounds
+from schemas.wire import decode_grid, encode_grid
 from tests.conftest import device_file
-from tests.fit_evidence import device_counts, device_offset_s, device_zone, midnight_totals
+from tests.fit_evidence import device_counts, device_zone, midnight_totals
 
 #: The FR35 days that arrive in several files (Garmin Connect downloads of one watch).
 SPLIT_DAYS = {
@@ -78,6 +80,26 @@ def test_a_day_in_several_files_totals_the_device_count_in_any_order(day: date) 
     assert again.same_data(results[0])
 
 
+def test_order_does_not_matter_when_the_patient_zone_is_not_the_watch_clock() -> None:
+    """The watch counts from its own midnight; on a patient day 12 hours off, every order of
+    the six October files still gives the same grids, holding all the steps of both days."""
+    paths = [fit_path(n) for d in (date(2018, 10, 6), date(2018, 10, 7)) for n in SPLIT_DAYS[d]]
+    ctx = ParseContext("p1", "Asia/Tokyo")
+    per_file = [[g for s in PARSER.parse(io.BytesIO(p.read_bytes()), ctx).series
+                 for g in bin_batch(s.batch, "p1", "Asia/Tokyo")] for p in paths]
+    seen = []
+    for order in itertools.permutations(per_file):
+        days: dict[date, DayGrid] = {}
+        for grid in itertools.chain(*order):
+            days[grid.local_date] = (days[grid.local_date].overlay(grid)
+                                     if grid.local_date in days else grid)
+        seen.append([days[d] for d in sorted(days)])
+    assert all(len(s) == len(seen[0]) and all(a.same_data(b) for a, b in zip(s, seen[0]))
+               for s in seen)
+    assert sum(g.total_steps for g in seen[0]) == pytest.approx(
+        day_count(paths[:2], date(2018, 10, 6)) + day_count(paths[2:], date(2018, 10, 7)))
+
+
 def test_real_slots_win_over_estimates() -> None:
     """The morning a continued file can only estimate is replaced by the real file's
     minutes once it arrives, and no estimate is left where a file has data."""
@@ -102,10 +124,13 @@ def test_a_one_record_file_places_the_days_steps_before_it() -> None:
     (summary,) = summarize_days([merge_day([grid])])
     assert summary.steps == pytest.approx(1733)
     assert summary.wear_minutes == 2 and not summary.valid  # the file's 2 minutes, no more
+    back = decode_grid(encode_grid(grid))  # the stream carries readings and estimates
+    assert back.same_data(grid) and back.extra == grid.extra
 
 
 # --- the same, with the records of one real file split into several files ---------------
 
+@functools.cache
 def monitoring_messages(path: Path) -> tuple[dict[str, Any], list[tuple[int, dict[str, Any]]]]:
     """monitoring_info and the monitoring rows (with their UTC times) of a real file."""
     by_type: dict[int, list[dict[str, Any]]] = {}
@@ -131,44 +156,49 @@ def counters_at(rows: Sequence[tuple[int, dict[str, Any]]], offset: int, t: int)
     return out
 
 
-def split_file(path: Path, cuts: Sequence[int], snapshots: Sequence[bool]
-               ) -> list[list[DayGrid]]:
-    """The file's rows cut before each index of ``cuts``, each piece a file of its own that
-    starts at the previous piece's last row, with a start snapshot where ``snapshots`` says
-    (the device's: the counters of the day so far, the types it counted), as the device
-    writes them; each piece parsed and binned as an upload would be."""
-    info, rows = monitoring_messages(path)
+Piece = tuple[int, int, bool]  # rows [a, b) of the file, and whether it opens with a snapshot
+
+
+def piece_grids(path: Path, piece: Piece) -> list[DayGrid]:
+    """Rows [a, b) of the file as a file of its own that starts at the row before (a device
+    closes a file after a row and opens the next at that time: :func:`file_ends`), with a
+    start snapshot if asked (the device's: the counters of the day so far, of the types it
+    counted), parsed and binned as an upload would be."""
+    (a, b, snapshot), (info, rows) = piece, monitoring_messages(path)
     offset = info["local_timestamp"] - info["timestamp"]
-    tz = device_zone(path)
-    bounds = [0, *cuts, len(rows)]
-    pieces = []
-    for k, (a, b) in enumerate(zip(bounds, bounds[1:])):
-        start = info["timestamp"] if k == 0 else rows[a - 1][0]
-        messages: list[tuple[int, dict[str, Any]]] = [(fit_monitoring.MONITORING_INFO, {
-            "timestamp": start, "local_timestamp": start + offset})]
-        if k and snapshots[k - 1]:
-            counted = counters_at(rows, offset, start) or {0: 0}
-            messages += [(fit_monitoring.MONITORING, {
-                "timestamp": start, "activity_type": activity, "cycles": value,
-                "duration_min": ((start + offset) % DAY) // MINUTE}) for activity, value
-                in counted.items()]
-        messages += [(fit_monitoring.MONITORING, m) for _, m in rows[a:b]]
-        state = fit_monitoring.read_monitoring(messages, offset, start)
-        batch = state.rows.batch(Source("garmin-fit", "fr35", "1"), FIT_EPOCH_S)
-        pieces.append(bin_batch(batch, "p1", tz))
-    return pieces
+    start = info["timestamp"] if a == 0 else rows[a - 1][0]
+    messages: list[tuple[int, dict[str, Any]]] = [(fit_monitoring.MONITORING_INFO, {
+        "timestamp": start, "local_timestamp": start + offset})]
+    if a and snapshot:
+        counted = counters_at(rows, offset, start) or {0: 0}
+        messages += [(fit_monitoring.MONITORING, {
+            "timestamp": start, "activity_type": activity, "cycles": value,
+            "duration_min": ((start + offset) % DAY) // MINUTE}) for activity, value
+            in counted.items()]
+    messages += [(fit_monitoring.MONITORING, m) for _, m in rows[a:b]]
+    state = fit_monitoring.read_monitoring(messages, offset, start)
+    batch = state.rows.batch(Source("garmin-fit", "fr35", "1"), FIT_EPOCH_S)
+    return bin_batch(batch, "p1", device_zone(path))
+
+
+def file_ends(rows: Sequence[tuple[int, dict[str, Any]]]) -> list[int]:
+    """Where a device can end a file and start the next: after an interval or summary row
+    (the next file's first interval starts there), before a row of a later time."""
+    return [i for i in range(1, len(rows)) if rows[i - 1][0] < rows[i][0] and (
+        "activity_type" in rows[i - 1][1] or "current_activity_type_intensity" in rows[i - 1][1])]
 
 
 @st.composite
-def splits(draw: st.DrawFn, times: Sequence[int]) -> tuple[list[int], list[bool], list[int], int]:
-    """Cuts between rows of different times (a device closes a file after a row and opens the
-    next at that time), which pieces start with a snapshot, an order, a piece sent twice."""
-    between = [i for i in range(1, len(times)) if times[i - 1] < times[i]]
-    cuts = sorted(draw(st.sets(st.sampled_from(between), min_size=1, max_size=6)))
-    snapshots = draw(st.lists(st.booleans(), min_size=len(cuts), max_size=len(cuts)))
-    order = draw(st.permutations(range(len(cuts) + 1)))
-    again = draw(st.integers(0, len(cuts)))  # one piece uploaded twice
-    return cuts, snapshots, list(order), again
+def uploads(draw: st.DrawFn, ends: Sequence[int], n_rows: int) -> list[Piece]:
+    """The rows cut into pieces at file ends, each with or without a start snapshot; maybe
+    a re-sync covering two neighbours, and one piece sent twice; in any order."""
+    bounds = [0, *sorted(draw(st.sets(st.sampled_from(ends), min_size=1, max_size=6))), n_rows]
+    pieces = [(a, b, draw(st.booleans())) for a, b in zip(bounds, bounds[1:])]
+    if len(pieces) > 2 and draw(st.booleans()):
+        k = draw(st.integers(0, len(pieces) - 2))
+        pieces.append((pieces[k][0], pieces[k + 1][1], pieces[k][2]))
+    pieces.append(draw(st.sampled_from(pieces)))
+    return list(draw(st.permutations(pieces)))
 
 
 @pytest.mark.parametrize("name", LONG_FILES)
@@ -178,13 +208,11 @@ def test_split_into_files_in_any_order_totals_the_device_count(name: str) -> Non
     expected = device_counts(path)
 
     @settings(max_examples=30, deadline=None)
-    @given(splits([t for t, _ in rows]))
-    def check(split: tuple[list[int], list[bool], list[int], int]) -> None:
-        cuts, snapshots, order, again = split
-        pieces = split_file(path, cuts, snapshots)
+    @given(uploads(file_ends(rows), len(rows)))
+    def check(pieces: list[Piece]) -> None:
         by_day: dict[date, list[DayGrid]] = {}
-        for i in [*order, again]:
-            for grid in pieces[i]:
+        for piece in pieces:
+            for grid in piece_grids(path, piece):
                 by_day.setdefault(grid.local_date, []).append(grid)
         totals = {d: overlaid(gs).total_steps for d, gs in by_day.items()}
         assert totals == {d: pytest.approx(v) for d, v in expected.items()}
