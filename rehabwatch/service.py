@@ -45,7 +45,7 @@ from storage.tables import Patient
 #: summarizes, and the patients it judges. Each writing transaction holds SQLite's one write
 #: lock, so these bound how long an ingest or the stream worker waits meanwhile (measured in
 #: BENCHMARKS.md, "Concurrent use"); they also bound the memory of one pass.
-SUMMARIZE_CHUNK_DAYS = 60
+SUMMARIZE_CHUNK_DAYS = 120
 EVALUATE_CHUNK = 50
 
 

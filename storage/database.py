@@ -50,8 +50,8 @@ HEAD = "0006"
 LOCK_WAIT_S = 10.0
 #: SQLite: the pause before a write transaction that follows this process's last one
 #: closer than this (seconds), and the longest pause between two tries for the write lock.
-HANDOFF_S = 0.005
-_RETRY_S = 0.003
+HANDOFF_S = 0.002
+_RETRY_S = 0.001
 #: Execution option of a read-only unit (no ``BEGIN IMMEDIATE`` on SQLite).
 _READ_ONLY = "rehabwatch_read_only"
 #: When this process last committed a write transaction on SQLite (time.monotonic()).
@@ -128,7 +128,7 @@ def _sqlite_begin(wait_s: float) -> Callable[[Connection], None]:
                     if not (isinstance(exc.orig, sqlite3.OperationalError)
                             and "locked" in str(exc.orig) and time.monotonic() < deadline):
                         raise
-                time.sleep(random.uniform(0.0005, _RETRY_S))
+                time.sleep(random.uniform(_RETRY_S / 5, _RETRY_S))
         finally:
             conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
     return begin
