@@ -7,10 +7,10 @@ Run from the repository root:
                                                 [--code DIR]
 
 ``--patients`` patients get ``--years`` of minute data each (generic CSV, 10 walking hours a
-day); every ``evaluate`` then rebuilds every one of those days. While it runs, an ``ingest`` of a folder of
-``--files`` one-day files for a second patient, then a second ``evaluate``, are started and
-timed; then a probe process commits a one-row UPDATE every 50 ms during a long evaluate and
-reports how long each waited for the write lock. Last, two processes ingest the same folder
+day); every ``evaluate`` then rebuilds every one of those days. While it runs, an ``ingest``
+of a folder of ``--files`` one-day files for a second patient, then a second ``evaluate``, are
+started and timed; then a probe process commits a one-row UPDATE every 50 ms during a long
+evaluate and reports how long each waited for the write lock. Last, two processes ingest the same folder
 at once. Each is also timed alone first (the baseline: process start-up included). ``--code``
 runs another checkout's code (e.g. a ``git archive`` of an older commit) for a before/after.
 """

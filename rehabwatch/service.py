@@ -163,9 +163,10 @@ class Service:
         """Store ``day_grids`` and rebuild the summary of every (patient, day) they touch, in
         one transaction: the grids overlaid on what is stored and each touched day's grids
         gathered (reading only those of other sources), the days summarized, and only then
-        the writes (the grids, then the summaries in one statement), so on SQLite the write
-        lock, which one writer holds at a time, is held for the writes alone. Once committed,
-        the summaries go to the cache too (:meth:`SummaryCache.wrote`)."""
+        the writes (the grids, then the summaries in one statement), the patients locked
+        first so that what was read is still what is stored when it is written (on SQLite
+        the transaction holds the write lock from its start). Once committed, the summaries go
+        to the cache too (:meth:`SummaryCache.wrote`)."""
         with database.session_scope(self.url) as session:
             patients.lock(session, {g.patient_id for g in day_grids})
             plan = grids.plan_grids(session, day_grids)
@@ -306,8 +307,7 @@ def care_plan(session: Session, patient: Patient) -> CarePlan:
 
 def summarize_plan(session: Session, plan: grids.GridWrite) -> list[DailySummary]:
     """The summary of every (patient, day) ``plan`` touches, as it will be once written: its
-    own grids and the other stored ones of those days (read, not written: on SQLite the
-    write lock, which one writer holds at a time, is then held for the writes alone)."""
+    own grids and the other stored ones of those days (read, not written)."""
     days = grids.day_grids(session, plan)
     return summarize_grids(g for key in sorted(days) for g in days[key])
 

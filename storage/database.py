@@ -10,10 +10,12 @@ milliseconds for up to :data:`LOCK_WAIT_S`, and a process that just committed a 
 lets a waiting ingest in between two of them. (SQLite's own busy handler polls every 100 ms
 after the first few tries: a waiter would almost never hit the microseconds between two
 transactions of a busy writer, and waited for the whole run.) A read-only unit
-(``write=False``) never waits: WAL lets it read beside a writer. On PostgreSQL a unit waits at most :data:`LOCK_WAIT_S` for a
-row lock (``lock_timeout``, unless the URL or the server sets one); the rows that must not
-be raced (a patient's uploads and evaluation) are locked by the storage module that writes
-them. A lock that outlasts the wait is :class:`DatabaseUnavailable`, saying to retry.
+(``write=False``) never waits: WAL lets it read beside a writer.
+
+On PostgreSQL a unit waits at most :data:`LOCK_WAIT_S` for a row lock (``lock_timeout``,
+unless the URL or the server sets one); a unit that must not be raced (an upload, an
+evaluation, an alert action) first locks its patients' rows (:func:`storage.patients.lock`).
+A lock that outlasts the wait is :class:`DatabaseUnavailable`, saying to try again.
 """
 
 from __future__ import annotations
