@@ -64,6 +64,13 @@ def rows(session: Session, patient_ids: Collection[str]) -> list[Row[Any]]:
     return list(session.execute(query))
 
 
+def summaries_rev(session: Session, patient_id: str) -> int:
+    """How many times the patient's summaries have been written (see
+    :mod:`storage.summary_cache`)."""
+    return int(session.scalar(select(Patient.summaries_rev).where(Patient.id == patient_id))
+               or 0)
+
+
 def mark_evaluated(session: Session, through: Mapping[str, date]) -> None:
     """Record each patient's last judged day: one UPDATE for all; a patient already loaded
     in ``session`` reads the new day on next access."""
