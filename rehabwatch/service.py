@@ -45,7 +45,7 @@ from storage.tables import Patient
 #: summarizes, and the patients it judges. A writing transaction holds SQLite's one write
 #: lock, so these bound how long an ingest or the stream worker waits meanwhile (measured in
 #: BENCHMARKS.md, "Concurrent use"); they also bound the memory of one pass.
-SUMMARIZE_CHUNK_DAYS = 60
+SUMMARIZE_CHUNK_DAYS = 120
 EVALUATE_CHUNK = 50
 #: Times a chunk of summaries is rebuilt outside the write lock before, if another command
 #: keeps writing the patient's summaries meanwhile, it is rebuilt under it.
