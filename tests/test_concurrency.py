@@ -204,3 +204,23 @@ def test_summaries_rebuilt_while_an_ingest_writes_are_rebuilt_again(
     service.Service(load())._rebuild("P1", [START + timedelta(days=k) for k in range(3)])
     code, doc = rw("summary", "P1", "--json")
     assert [d["steps"] for d in doc["days"]] == [1500, 2000, 3000]
+
+
+def test_reading_commands_never_wait_for_a_writer(
+        rw: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While another process holds the write lock (SQLite) or the patient's row
+    (PostgreSQL), commands that only read answer at once (a 0.5 s wait would fail them)."""
+    monkeypatch.setenv("RW_DATABASE_URL", short_wait(database_url, 0.5))
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=hold_lock, args=(database_url, 60.0, held, release))
+    holder.start()
+    held.wait(10)
+    try:
+        assert rw("summary", "P1", "--json")[0] == 0
+        assert rw("alerts", "--patient", "P1", "--json")[0] == 0
+        assert rw("patient", "show", "P1", "--json")[0] == 0
+        code, err = rw("evaluate")  # a writer does wait, and says so
+        assert code == 1 and "try again" in err
+    finally:
+        release.set()
+        holder.join()
