@@ -7,9 +7,11 @@ Run from the repository root:
                                                 [--code DIR]
 
 ``--patients`` patients get ``--years`` of minute data each (generic CSV, 10 walking hours a
-day); every ``evaluate`` then rebuilds every one of those days. While it runs, an ``ingest`` of a folder of
-``--files`` one-day files for a second patient, then a second ``evaluate``, are started and
-timed. Each is also timed alone first (the baseline: process start-up included). ``--code``
+day); every ``evaluate`` then rebuilds every one of those days. While it runs, an ``ingest``
+of a folder of ``--files`` one-day files for a second patient, then a second ``evaluate``, are
+started and timed; then a probe process commits a one-row UPDATE every 50 ms during a long
+evaluate and reports how long each waited for the write lock. Last, two processes ingest the same folder
+at once. Each is also timed alone first (the baseline: process start-up included). ``--code``
 runs another checkout's code (e.g. a ``git archive`` of an older commit) for a before/after.
 """
 
@@ -51,12 +53,31 @@ def run(code: Path, env: dict[str, str], *argv: str) -> tuple[float, int, str]:
     return time.perf_counter() - start, done.returncode, lines[-1] if lines else ""
 
 
+#: The probe: one-row write transactions every 50 ms for argv[2] seconds; prints the waits.
+PROBE = """
+import statistics, sys, time
+from sqlalchemy import text
+from storage import database
+url, waits = sys.argv[1], []
+end = time.monotonic() + float(sys.argv[2])
+while time.monotonic() < end:
+    start = time.perf_counter()
+    with database.session_scope(url) as session:
+        session.execute(text("UPDATE patients SET tz = tz WHERE id = 'other'"))
+    waits.append(time.perf_counter() - start)
+    time.sleep(0.05)
+print(f"{len(waits)} writes, wait median {statistics.median(waits) * 1000:.1f} ms, "
+      f"p95 {sorted(waits)[int(len(waits) * 0.95)] * 1000:.1f} ms, max {max(waits) * 1000:.0f} ms")
+"""
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--patients", type=int, default=10)
     parser.add_argument("--years", type=int, default=4)
     parser.add_argument("--files", type=int, default=20)
     parser.add_argument("--code", type=Path, default=REPO)
+    parser.add_argument("--keep", type=Path, help="copy the database here at the end")
     args = parser.parse_args()
     rng = np.random.default_rng(7)
     with tempfile.TemporaryDirectory(prefix="rw-bench-conc-") as tmp:
@@ -116,6 +137,14 @@ def main() -> int:
                           f"{len(statuses)} stored)")
                 except (ValueError, KeyError):
                     print(f"  (a later ingest printed no JSON: {out.stderr[-200:]!r})")
+        long = subprocess.Popen([sys.executable, "-m", "rehabwatch.cli", "evaluate"],
+                                cwd=args.code, env=env, stdout=subprocess.DEVNULL)
+        time.sleep(1.0)
+        probe = subprocess.run([sys.executable, "-c", PROBE, env["RW_DATABASE_URL"], "4"],
+                               cwd=args.code, env=env, capture_output=True, text=True)
+        long.wait()
+        print(f"write probe during a long evaluate: {probe.stdout.strip()}"
+              f"{probe.stderr.strip()[-200:]}")
         twice = root / "twice"
         twice.mkdir()
         for k in range(args.files):
@@ -134,6 +163,10 @@ def main() -> int:
         print(f"the same {args.files} files ingested by two processes at once: "
               f"{statuses.count('stored')} stored, {statuses.count('duplicate')} duplicate, "
               f"other: {[s for s in statuses if s not in ('stored', 'duplicate')]}")
+        if args.keep:
+            import shutil
+
+            shutil.copy(root / "rw.db", args.keep)
     return 0
 
 

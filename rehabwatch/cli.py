@@ -5,8 +5,9 @@ the output is one JSON document on stdout; errors go to stderr with exit code 1 
 errors, from argparse). Only :class:`schemas.errors.RehabwatchError` is caught: an operator's
 mistake is one clear line, a bug is a traceback. Every id an argument names is checked by
 :mod:`schemas.identifiers`, every date and length is bounded, and text that came from a user
-or a file is printed through :func:`schemas.identifiers.printable`. Each command imports what it needs, so
-``rehabwatch --help`` starts without the database, the parsers, the broker client or numpy.
+or a file is printed through :func:`schemas.identifiers.printable`. Each command imports what
+it needs, so ``rehabwatch --help`` starts without the database, the parsers, the broker
+client or numpy.
 """
 
 from __future__ import annotations
@@ -178,7 +179,7 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
         if not args.json:
             print(printable(_ingest_line(doc), 2000), file=sys.stderr if bad else sys.stdout)
     if args.json:
-        print(json.dumps({"uploads": results}, indent=2))
+        print(json.dumps(_finite({"uploads": results}), indent=2, allow_nan=False))
     return 1 if failed else 0
 
 
@@ -188,7 +189,8 @@ def _upload_doc(path: Path, out: UploadOutcome) -> dict[str, Any]:
                 "reason": out.reason}
     doc = {"file": str(path), "upload_id": out.upload_id, "status": out.status,
            "format": out.format, "reason": out.reason, "records": out.records,
-           "grids": len(out.grids), "steps": round(out.steps), "skipped": out.skipped,
+           "grids": len(out.grids), "skipped": out.skipped,
+           "steps": round(out.steps) if math.isfinite(out.steps) else None,
            "days_changed": len(out.changed_days), "published": out.published}
     if out.publish_error:
         doc["publish_error"] = out.publish_error
@@ -346,7 +348,7 @@ def cmd_notify(args: argparse.Namespace, settings: Settings) -> int:
 def _notification_line(row: dict[str, Any]) -> str:
     when = (f"next attempt {row['next_attempt_at']:%Y-%m-%d %H:%M} UTC"
             if row["next_attempt_at"] else "no attempt left")
-    error = f": {row['last_error']}" if row["last_error"] else ""
+    error = f": {printable(row['last_error'], 300)}" if row["last_error"] else ""
     return (f"{row['id']} {row['state']} route {row['route']}, {row['rule']} ({row['kind']}), "
             f"alert {row['alert_id']}, {row['attempts']} attempts, {when}{error}")
 

@@ -42,13 +42,16 @@ from storage.summary_cache import SummaryCache
 from storage.tables import Patient
 
 #: What :meth:`Service.evaluate_all` does per transaction: the days of one patient it
-#: summarizes, and the patients it judges. Each writing transaction holds SQLite's one write
+#: summarizes, and the patients it judges. A writing transaction holds SQLite's one write
 #: lock, so these bound how long an ingest or the stream worker waits meanwhile (measured in
 #: BENCHMARKS.md, "Concurrent use"); they also bound the memory of one pass.
-SUMMARIZE_CHUNK_DAYS = 60
+SUMMARIZE_CHUNK_DAYS = 120
 EVALUATE_CHUNK = 50
 #: Called in the transaction that logs an upload, with its id and status (the API's audit).
 UploadLogged = Callable[[Session, int, str], None]
+#: Times a chunk of summaries is rebuilt outside the write lock before, if another command
+#: keeps writing the patient's summaries meanwhile, it is rebuilt under it.
+REBUILD_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -173,9 +176,10 @@ class Service:
         """Store ``day_grids`` and rebuild the summary of every (patient, day) they touch, in
         one transaction: the grids overlaid on what is stored and each touched day's grids
         gathered (reading only those of other sources), the days summarized, and only then
-        the writes (the grids, then the summaries in one statement), so on SQLite the write
-        lock, which one writer holds at a time, is held for the writes alone. Once committed,
-        the summaries go to the cache too (:meth:`SummaryCache.wrote`)."""
+        the writes (the grids, then the summaries in one statement), the patients locked
+        first so that what was read is still what is stored when it is written (on SQLite
+        the transaction holds the write lock from its start). Once committed, the summaries go
+        to the cache too (:meth:`SummaryCache.wrote`)."""
         with database.session_scope(self.url) as session:
             patients.lock(session, {g.patient_id for g in day_grids})
             plan = grids.plan_grids(session, day_grids)
@@ -240,9 +244,7 @@ class Service:
             with database.session_scope(self.url, write=False) as session:
                 days = summaries.days_to_rebuild(session, pid, day)
             for i in range(0, len(days), SUMMARIZE_CHUNK_DAYS):
-                with database.session_scope(self.url) as session:
-                    patients.lock(session, [pid])
-                    summarize_days(session, {(pid, d) for d in days[i:i + SUMMARIZE_CHUNK_DAYS]})
+                self._rebuild(pid, days[i:i + SUMMARIZE_CHUNK_DAYS])
             counts["days"] += len(days)
         ids = list(as_of_by)
         for i in range(0, len(ids), EVALUATE_CHUNK):
@@ -252,6 +254,23 @@ class Service:
                     counts[event.kind] += 1
         counts["patients"] = len(ids)
         return counts
+
+    def _rebuild(self, patient_id: str, days: Collection[date]) -> None:
+        """Rebuild the stored summaries of the patient's ``days``: read and computed in a
+        read-only transaction, written in a short one if no other command wrote the
+        patient's summaries in between (their ``summaries_rev``), else tried again."""
+        for _ in range(REBUILD_TRIES):
+            with database.session_scope(self.url, write=False) as session:
+                rev = patients.summaries_rev(session, patient_id)
+                found, gone = rebuilt_days(session, patient_id, days)
+            with database.session_scope(self.url) as session:
+                patients.lock(session, [patient_id])
+                if patients.summaries_rev(session, patient_id) == rev:
+                    write_rebuilt(session, patient_id, found, gone)
+                    return
+        with database.session_scope(self.url) as session:
+            patients.lock(session, [patient_id])
+            write_rebuilt(session, patient_id, *rebuilt_days(session, patient_id, days))
 
     # -- reads and actions -----------------------------------------------------------------
 
@@ -324,8 +343,7 @@ def care_plan(session: Session, patient: Patient) -> CarePlan:
 
 def summarize_plan(session: Session, plan: grids.GridWrite) -> list[DailySummary]:
     """The summary of every (patient, day) ``plan`` touches, as it will be once written: its
-    own grids and the other stored ones of those days (read, not written: on SQLite the
-    write lock, which one writer holds at a time, is then held for the writes alone)."""
+    own grids and the other stored ones of those days (read, not written)."""
     days = grids.day_grids(session, plan)
     return summarize_grids(g for key in sorted(days) for g in days[key])
 
@@ -337,11 +355,24 @@ def summarize_days(session: Session, days: Collection[tuple[str, date]]) -> None
     for pid, day in days:
         by_patient.setdefault(pid, set()).add(day)
     for pid, wanted in by_patient.items():
-        stored = [g for g in grids.stored_grids(session, pid, min(wanted), max(wanted))
-                  if g.local_date in wanted]
-        found = summarize_grids(stored)
-        summaries.upsert_summaries(session, found)
-        summaries.delete_days(session, pid, wanted - {s.local_date for s in found})
+        write_rebuilt(session, pid, *rebuilt_days(session, pid, wanted))
+
+
+def rebuilt_days(session: Session, patient_id: str, days: Collection[date]
+                 ) -> tuple[list[DailySummary], set[date]]:
+    """The summaries of the patient's ``days`` from their stored grids, and the days among
+    them left without grids."""
+    wanted = set(days)
+    stored = [g for g in grids.stored_grids(session, patient_id, min(wanted), max(wanted))
+              if g.local_date in wanted]
+    found = summarize_grids(stored)
+    return found, wanted - {s.local_date for s in found}
+
+
+def write_rebuilt(session: Session, patient_id: str, found: Sequence[DailySummary],
+                  gone: Collection[date]) -> None:
+    summaries.upsert_summaries(session, found)
+    summaries.delete_days(session, patient_id, gone)
 
 
 def evaluate_patients(session: Session, as_of: Mapping[str, date], params: RuleParams,

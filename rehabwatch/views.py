@@ -65,4 +65,5 @@ def alerts_text(docs: list[dict[str, Any]]) -> str:
     if not docs:
         return "no alerts"
     return "\n".join(f"[{d['status']}] {d['severity']:<7} {d['patient_id']} {d['rule']} "
-                     f"({d['audience']}) {d['id']}\n    {printable(d['message'], 1000)}" for d in docs)
+                     f"({d['audience']}) {d['id']}\n    {printable(d['message'], 1000)}"
+                     for d in docs)

@@ -10,10 +10,12 @@ milliseconds for up to :data:`LOCK_WAIT_S`, and a process that just committed a 
 lets a waiting ingest in between two of them. (SQLite's own busy handler polls every 100 ms
 after the first few tries: a waiter would almost never hit the microseconds between two
 transactions of a busy writer, and waited for the whole run.) A read-only unit
-(``write=False``) never waits: WAL lets it read beside a writer. On PostgreSQL a unit waits at most :data:`LOCK_WAIT_S` for a
-row lock (``lock_timeout``, unless the URL or the server sets one); the rows that must not
-be raced (a patient's uploads and evaluation) are locked by the storage module that writes
-them. A lock that outlasts the wait is :class:`DatabaseUnavailable`, saying to retry.
+(``write=False``) never waits: WAL lets it read beside a writer.
+
+On PostgreSQL a unit waits at most :data:`LOCK_WAIT_S` for a row lock (``lock_timeout``,
+unless the URL or the server sets one); a unit that must not be raced (an upload, an
+evaluation, an alert action) first locks its patients' rows (:func:`storage.patients.lock`).
+A lock that outlasts the wait is :class:`DatabaseUnavailable`, saying to try again.
 """
 
 from __future__ import annotations
@@ -50,8 +52,8 @@ HEAD = "0007"
 LOCK_WAIT_S = 10.0
 #: SQLite: the pause before a write transaction that follows this process's last one
 #: closer than this (seconds), and the longest pause between two tries for the write lock.
-HANDOFF_S = 0.005
-_RETRY_S = 0.003
+HANDOFF_S = 0.002
+_RETRY_S = 0.001
 #: Execution option of a read-only unit (no ``BEGIN IMMEDIATE`` on SQLite).
 _READ_ONLY = "rehabwatch_read_only"
 #: When this process last committed a write transaction on SQLite (time.monotonic()).
@@ -128,7 +130,7 @@ def _sqlite_begin(wait_s: float) -> Callable[[Connection], None]:
                     if not (isinstance(exc.orig, sqlite3.OperationalError)
                             and "locked" in str(exc.orig) and time.monotonic() < deadline):
                         raise
-                time.sleep(random.uniform(0.0005, _RETRY_S))
+                time.sleep(random.uniform(_RETRY_S / 5, _RETRY_S))
         finally:
             conn.exec_driver_sql(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
     return begin

@@ -7,7 +7,10 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Row, func, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+
+from schemas.errors import UsageError
 
 from storage.sql import one_of, update_each
 from storage.tables import Patient, expire_loaded_patients, table_of
@@ -19,10 +22,15 @@ def get(session: Session, patient_id: str) -> Patient | None:
 
 def add(session: Session, patient_id: str, procedure: str, start_date: date, tz: str,
         team: str, overrides: Mapping[str, Any]) -> Patient:
+    """Enrol a patient; :class:`UsageError` if the id is taken (also when another command
+    enrolled it a moment ago: the primary key decides)."""
     patient = Patient(id=patient_id, procedure=procedure, start_date=start_date, tz=tz,
                       team=team, overrides=dict(overrides))
     session.add(patient)
-    session.flush()
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        raise UsageError(f"patient {patient_id} already exists") from exc
     return patient
 
 
@@ -54,6 +62,13 @@ def rows(session: Session, patient_ids: Collection[str]) -> list[Row[Any]]:
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(key_share=True)
     return list(session.execute(query))
+
+
+def summaries_rev(session: Session, patient_id: str) -> int:
+    """How many times the patient's summaries have been written (see
+    :mod:`storage.summary_cache`)."""
+    return int(session.scalar(select(Patient.summaries_rev).where(Patient.id == patient_id))
+               or 0)
 
 
 def mark_evaluated(session: Session, through: Mapping[str, date]) -> None:

@@ -67,19 +67,20 @@ def test_the_same_files_ingested_twice_at_once_are_stored_once(
             10 + k for k in range(6))
 
 
-#: Run first in the long evaluate's process: every summarizing transaction takes 0.25 s
-#: longer and covers 10 days, and a file marks when the first one began.
+#: Run first in the long evaluate's process: every chunk of summaries covers 10 days and
+#: takes 0.25 s longer to write, holding the write lock (SQLite) or the patient's row
+#: (PostgreSQL) meanwhile; a file marks when the first one began.
 SLOW = """
 import time
 from pathlib import Path
 import rehabwatch.service as service
 service.SUMMARIZE_CHUNK_DAYS = 10
-_summarize = service.summarize_days
-def slow(session, days):
+_write = service.write_rebuilt
+def slow(*args):
     Path({marker!r}).touch()
     time.sleep(0.25)
-    _summarize(session, days)
-service.summarize_days = slow
+    _write(*args)
+service.write_rebuilt = slow
 """
 
 
@@ -174,3 +175,52 @@ def test_a_lock_past_the_wait_is_one_line_without_a_traceback(
     holder.join()
     assert proc.returncode == 1
     assert err.count("\n") == 1 and err.startswith("rehabwatch: ") and "try again" in err, err
+
+
+def test_summaries_rebuilt_while_an_ingest_writes_are_rebuilt_again(
+        rw: Any, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """evaluate computes a chunk of summaries outside the write lock; an ingest that writes
+    the patient's summaries in between makes it compute them again, never store stale ones."""
+    import rehabwatch.service as service
+    from rehabwatch.settings import load
+
+    def daily(name: str, steps: list[int]) -> Path:
+        path = tmp_path / name
+        path.write_text("timestamp,steps,duration_s\n" + "".join(
+            f"{START + timedelta(days=k)}T00:00:00,{n},86400\n" for k, n in enumerate(steps)))
+        return path
+
+    assert rw("ingest", str(daily("first.csv", [1000, 2000, 3000])), "--patient", "P1")[0] == 0
+    computed = service.rebuilt_days
+
+    def racing(session: Any, patient_id: str, days: Any) -> Any:
+        found = computed(session, patient_id, days)
+        if not racing.done:  # type: ignore[attr-defined]
+            racing.done = True  # type: ignore[attr-defined]
+            assert rw("ingest", str(daily("later.csv", [1500])), "--patient", "P1")[0] == 0
+        return found
+    racing.done = False  # type: ignore[attr-defined]
+    monkeypatch.setattr(service, "rebuilt_days", racing)
+    service.Service(load())._rebuild("P1", [START + timedelta(days=k) for k in range(3)])
+    code, doc = rw("summary", "P1", "--json")
+    assert [d["steps"] for d in doc["days"]] == [1500, 2000, 3000]
+
+
+def test_reading_commands_never_wait_for_a_writer(
+        rw: Any, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """While another process holds the write lock (SQLite) or the patient's row
+    (PostgreSQL), commands that only read answer at once (a 0.5 s wait would fail them)."""
+    monkeypatch.setenv("RW_DATABASE_URL", short_wait(database_url, 0.5))
+    held, release = threading.Event(), threading.Event()
+    holder = threading.Thread(target=hold_lock, args=(database_url, 60.0, held, release))
+    holder.start()
+    held.wait(10)
+    try:
+        assert rw("summary", "P1", "--json")[0] == 0
+        assert rw("alerts", "--patient", "P1", "--json")[0] == 0
+        assert rw("patient", "show", "P1", "--json")[0] == 0
+        code, err = rw("evaluate")  # a writer does wait, and says so
+        assert code == 1 and "try again" in err
+    finally:
+        release.set()
+        holder.join()
