@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.base import ParseContext, ParseResult, PatientSeries
-from ingest.csv_table import (batches, drop_cut_last_line, head_lines, numbers, read_chunks,
+from ingest.csv_table import (CHUNK_ROWS, batches, drop_cut_last_line, head_lines, numbers, read_chunks,
                               tail_text)
 from ingest.errors import CorruptFile, UnsupportedFormat
 from ingest.timestamps import drop_dst_gap, local_days_to_utc, patient_local_to_utc, reject_lines
@@ -107,7 +107,7 @@ class _Reading:
         tz = self.ctx.tz_for(self.ctx.patient_id)
         start = self._utc_seconds(frame["timestamp"].str.strip(), tz)
         if resolution != DAY:
-            return start, np.full(len(frame), resolution, dtype=np.int32)
+            return start, np.zeros(0, dtype=np.int32)  # the resolution: filled in by finish
         reject_lines(pd.Series(np.isnan(start), index=frame.index), self.filename,
                      "a daily row at a local midnight that daylight saving skips")
         days = pd.to_datetime(start, unit="s", utc=True).tz_convert(tz).tz_localize(None)
@@ -154,21 +154,23 @@ class _Reading:
         counted, two different values for one time rejected."""
         if not self.starts or self.resolution is None:
             return
-        start = np.concatenate(self.starts)
-        duration = np.concatenate(self.durations)
+        start = _concatenate(self.starts)
+        duration = (_concatenate(self.durations) if self.resolution == DAY
+                    else np.broadcast_to(np.int32(self.resolution), start.shape))
         measures = {name: (None if self.measures[0][name] is None else
-                           np.concatenate([m[name] for m in self.measures]))
-                    for name in self.measures[0]}
-        devices = np.concatenate(self.devices) if self.devices else None
-        self.starts, self.durations, self.measures, self.devices = [], [], [], []
+                           _concatenate([cast(np.ndarray, m.pop(name)) for m in self.measures]))
+                    for name in list(self.measures[0])}
+        devices = _concatenate(self.devices) if self.devices else None
         keep = drop_dst_gap(start, cast(np.ndarray, measures["steps"]), result)
         keep &= ~_repeats(start, duration, measures, devices, self.filename, result)
         if not keep.all():
-            start, duration, devices = start[keep], duration[keep], (
-                None if devices is None else devices[keep])
-            measures = {k: (None if v is None else v[keep]) for k, v in measures.items()}
+            start = _compact(start, keep)
+            duration = (_compact(duration, keep) if self.resolution == DAY
+                        else np.broadcast_to(np.int32(self.resolution), start.shape))
+            devices = None if devices is None else _compact(devices, keep)
+            measures = {k: (None if v is None else _compact(v, keep))
+                        for k, v in measures.items()}
         result.records = int(start.shape[0])
-        start = start.astype(np.int64)
         if devices is None:
             result.series.append(PatientSeries(self.ctx.patient_id, IntervalBatch(
                 Source(kind="csv", device="csv"), self.resolution, start, duration,
@@ -180,17 +182,41 @@ class _Reading:
             start, duration, measures, owner_of=lambda _: self.ctx.patient_id))
 
 
+def _concatenate(parts: list[np.ndarray]) -> np.ndarray:
+    """The chunks' arrays as one, the list emptied as it goes (one copy alive, not two)."""
+    whole = np.concatenate(parts)
+    parts.clear()
+    return whole
+
+
+def _compact(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``values[keep]`` moved to the front of ``values`` itself, a chunk at a time (a copy of
+    the whole would double the upload's biggest arrays for a few dropped rows)."""
+    kept = 0
+    for at in range(0, values.shape[0], CHUNK_ROWS):
+        piece = values[at:at + CHUNK_ROWS][keep[at:at + CHUNK_ROWS]]
+        values[kept:kept + piece.shape[0]] = piece
+        kept += piece.shape[0]
+    return values[:kept]
+
+
 def _repeats(start: np.ndarray, duration: np.ndarray, measures: dict[str, np.ndarray | None],
              devices: np.ndarray | None, filename: str, result: ParseResult) -> np.ndarray:
     """Mask of rows repeating an earlier row's device and time with the same values (left
     out, counted); CorruptFile when the values differ."""
-    if devices is None and bool((start[1:] > start[:-1]).all()):
+    timed = start[~np.isnan(start)] if np.isnan(start).any() else start  # DST gaps: NaN
+    if devices is None and bool((timed[1:] > timed[:-1]).all()):
         return np.zeros(start.shape[0], dtype=bool)  # in time order: nothing repeats
+    del timed
     order = (np.argsort(start, kind="stable") if devices is None
              else np.lexsort((start, devices)))
-    same = start[order[1:]] == start[order[:-1]]
+    ordered = start[order]
+    same = ordered[1:] == ordered[:-1]
+    del ordered
     if devices is not None:
-        same &= devices[order[1:]] == devices[order[:-1]]
+        ordered_devices = devices[order]
+        same &= ordered_devices[1:] == ordered_devices[:-1]
+        del ordered_devices
     later, earlier = order[1:][same], order[:-1][same]
     equal = duration[later] == duration[earlier]
     for values in measures.values():

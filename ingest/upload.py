@@ -97,6 +97,7 @@ def parse_upload(stream: BinaryIO, ctx: ParseContext, fmt: str, digest: str,
     result = fmt_parser.parse(stream, ctx)
     screen.screen(result, ctx, bounds, now)
     grids = _grids(result, ctx, digest, bounds)
+    result.series = []  # binned: the intervals are not needed while the grids are stored
     screen.note(result, grids, ctx.filename or "upload")
     return result, grids
 
