@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from ingest.base import ParseContext, ParseResult, PatientSeries
-from ingest.csv_table import (CHUNK_ROWS, batches, drop_cut_last_line, head_lines, numbers, read_chunks,
-                              tail_text)
+from ingest.csv_table import (batches, compact, concatenate, drop_cut_last_line, head_lines,
+                              numbers, read_chunks, repeats, tail_text)
 from ingest.errors import CorruptFile, UnsupportedFormat
-from ingest.timestamps import drop_dst_gap, local_days_to_utc, patient_local_to_utc, reject_lines
+from ingest.timestamps import LocalClock, drop_dst_gap, local_days_to_utc, reject_lines
 from schemas.binning import IntervalBatch
 from schemas.daygrid import DAY, MINUTE, NOT_WORN, RESOLUTIONS, WEAR_UNKNOWN, WORN, Source
 
@@ -81,7 +81,7 @@ class _Reading:
     measures: list[dict[str, np.ndarray | None]] = field(default_factory=list)
     devices: list[np.ndarray] = field(default_factory=list)
     device_names: dict[str, int] = field(default_factory=dict)
-    fall_back_seen: set[int] = field(default_factory=set)
+    clock: LocalClock = field(default_factory=LocalClock)
 
     def add(self, frame: pd.DataFrame) -> None:
         if frame.empty:
@@ -129,46 +129,28 @@ class _Reading:
         reject_lines(stamps.isna(), self.filename, "a timestamp that is not ISO-8601")
         if style:
             return stamps.dt.as_unit("s").astype("int64").to_numpy(dtype=np.float64)
-        return self._local_to_utc(stamps.to_numpy(dtype="datetime64[s]"), tz)
-
-    def _local_to_utc(self, naive: np.ndarray, tz: str) -> np.ndarray:
-        """:func:`patient_local_to_utc` across chunks: a repeated fall-back time already
-        read in an earlier chunk is its second (standard-time) occurrence here."""
-        utc = patient_local_to_utc(naive, tz)
-        index = pd.DatetimeIndex(naive)
-        twice = index.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").isna() & ~np.isnan(utc)
-        if twice.any():
-            values = naive[twice].astype(np.int64)
-            again = np.isin(values, np.fromiter(self.fall_back_seen, np.int64))
-            if again.any():
-                later = index[twice][again].tz_localize(tz, ambiguous=np.zeros(int(again.sum()),
-                                                                                bool))
-                fixed = utc[twice]
-                fixed[again] = later.as_unit("s").asi8
-                utc[twice] = fixed
-            self.fall_back_seen.update(values.tolist())
-        return utc
+        return self.clock.to_utc(stamps.to_numpy(dtype="datetime64[s]"), tz)
 
     def finish(self, result: ParseResult) -> None:
         """The rows as series of ``result``: DST-gap rows and exact repeats left out and
         counted, two different values for one time rejected."""
         if not self.starts or self.resolution is None:
             return
-        start = _concatenate(self.starts)
-        duration = (_concatenate(self.durations) if self.resolution == DAY
+        start = concatenate(self.starts)
+        duration = (concatenate(self.durations) if self.resolution == DAY
                     else np.broadcast_to(np.int32(self.resolution), start.shape))
         measures = {name: (None if self.measures[0][name] is None else
-                           _concatenate([cast(np.ndarray, m.pop(name)) for m in self.measures]))
+                           concatenate([cast(np.ndarray, m.pop(name)) for m in self.measures]))
                     for name in list(self.measures[0])}
-        devices = _concatenate(self.devices) if self.devices else None
+        devices = concatenate(self.devices) if self.devices else None
         keep = drop_dst_gap(start, cast(np.ndarray, measures["steps"]), result)
-        keep &= ~_repeats(start, duration, measures, devices, self.filename, result)
+        keep &= ~repeats(start, duration, measures, devices, self.filename, result)
         if not keep.all():
-            start = _compact(start, keep)
-            duration = (_compact(duration, keep) if self.resolution == DAY
+            start = compact(start, keep)
+            duration = (compact(duration, keep) if self.resolution == DAY
                         else np.broadcast_to(np.int32(self.resolution), start.shape))
-            devices = None if devices is None else _compact(devices, keep)
-            measures = {k: (None if v is None else _compact(v, keep))
+            devices = None if devices is None else compact(devices, keep)
+            measures = {k: (None if v is None else compact(v, keep))
                         for k, v in measures.items()}
         result.records = int(start.shape[0])
         if devices is None:
@@ -180,58 +162,6 @@ class _Reading:
         result.series.extend(batches(
             devices, lambda code: Source(kind="csv", device=names[int(code)]), self.resolution,
             start, duration, measures, owner_of=lambda _: self.ctx.patient_id))
-
-
-def _concatenate(parts: list[np.ndarray]) -> np.ndarray:
-    """The chunks' arrays as one, the list emptied as it goes (one copy alive, not two)."""
-    whole = np.concatenate(parts)
-    parts.clear()
-    return whole
-
-
-def _compact(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """``values[keep]`` moved to the front of ``values`` itself, a chunk at a time (a copy of
-    the whole would double the upload's biggest arrays for a few dropped rows)."""
-    kept = 0
-    for at in range(0, values.shape[0], CHUNK_ROWS):
-        piece = values[at:at + CHUNK_ROWS][keep[at:at + CHUNK_ROWS]]
-        values[kept:kept + piece.shape[0]] = piece
-        kept += piece.shape[0]
-    return values[:kept]
-
-
-def _repeats(start: np.ndarray, duration: np.ndarray, measures: dict[str, np.ndarray | None],
-             devices: np.ndarray | None, filename: str, result: ParseResult) -> np.ndarray:
-    """Mask of rows repeating an earlier row's device and time with the same values (left
-    out, counted); CorruptFile when the values differ."""
-    timed = start[~np.isnan(start)] if np.isnan(start).any() else start  # DST gaps: NaN
-    if devices is None and bool((timed[1:] > timed[:-1]).all()):
-        return np.zeros(start.shape[0], dtype=bool)  # in time order: nothing repeats
-    del timed
-    order = (np.argsort(start, kind="stable") if devices is None
-             else np.lexsort((start, devices)))
-    ordered = start[order]
-    same = ordered[1:] == ordered[:-1]
-    del ordered
-    if devices is not None:
-        ordered_devices = devices[order]
-        same &= ordered_devices[1:] == ordered_devices[:-1]
-        del ordered_devices
-    later, earlier = order[1:][same], order[:-1][same]
-    equal = duration[later] == duration[earlier]
-    for values in measures.values():
-        if values is not None:
-            a, b = values[later], values[earlier]
-            equal &= (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b
-    if not equal.all():
-        at = pd.Timestamp(start[later[~equal][0]], unit="s", tz="UTC").isoformat()
-        raise CorruptFile(f"{filename}: two different values for the same time (conflicting "
-                          f"duplicate rows) on {int((~equal).sum())} row(s), e.g. at {at}")
-    repeated = np.zeros(start.shape[0], dtype=bool)
-    repeated[later] = True
-    if later.shape[0]:
-        result.skip("duplicate row", int(later.shape[0]))
-    return repeated
 
 
 def _resolution(frame: pd.DataFrame, filename: str) -> int:

@@ -13,6 +13,7 @@ repeats each hour once per subject).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -129,6 +130,31 @@ def patient_local_to_utc(naive: np.ndarray, tz: str) -> np.ndarray:
     later = _epochs(uniq.tz_localize(tz, ambiguous=np.zeros(len(uniq), bool), nonexistent="NaT"))
     rank = pd.Series(codes).groupby(codes).cumcount().to_numpy()
     return np.where(rank == 0, first[codes], later[codes])
+
+
+@dataclass
+class LocalClock:
+    """:func:`patient_local_to_utc` over a file read in chunks: a repeated fall-back time
+    already read in an earlier chunk is its second (standard-time) occurrence here, as it
+    would be in one pass."""
+
+    seen: set[tuple[str, int]] = field(default_factory=set)
+
+    def to_utc(self, naive: np.ndarray, tz: str) -> np.ndarray:
+        utc = patient_local_to_utc(naive, tz)
+        index = pd.DatetimeIndex(naive)
+        twice = index.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").isna() & ~np.isnan(utc)
+        if twice.any():
+            values = naive[twice].astype(np.int64)
+            again = np.array([(tz, int(v)) in self.seen for v in values], dtype=bool)
+            if again.any():
+                later = index[twice][again].tz_localize(tz, ambiguous=np.zeros(int(again.sum()),
+                                                                                bool))
+                fixed = utc[twice]
+                fixed[again] = later.as_unit("s").asi8
+                utc[twice] = fixed
+            self.seen.update((tz, int(v)) for v in values)
+        return utc
 
 
 def _epochs(index: pd.DatetimeIndex) -> np.ndarray:
