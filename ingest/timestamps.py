@@ -60,6 +60,25 @@ def parse_local_stamps(texts: pd.Series, filename: str, date_order: str | None) 
     return stamps.to_numpy(dtype="datetime64[s]")[codes]
 
 
+def date_order_of(dates: list[str], filename: str, given: str | None) -> str | None:
+    """The date order of a file's distinct date texts, read ahead of its rows so that a file
+    read in chunks is read in one order: detected (``given`` only where the dates cannot
+    tell), or ``given`` for year-first or unreadable dates (the rows' own parse then names
+    the lines at fault)."""
+    parts = pd.Series(dates, dtype=object).str.extract(_STAMP)
+    readable = parts["a"].notna().to_numpy()
+    parts = parts[readable].reset_index(drop=True)
+    uniq = np.array(dates, dtype=object)[readable]
+    iso = parts["a"].str.len() == 4
+    if parts.empty or iso.all():
+        return given
+    if iso.any():
+        raise CorruptFile(f"{filename}: mixes year-first and year-last dates "
+                          f"({_example(uniq, iso)!r} and {_example(uniq, ~iso)!r})")
+    return detect_date_order(parts["a"].astype(int), parts["b"].astype(int), uniq, filename,
+                             given)
+
+
 def _example(uniq: np.ndarray, bad: pd.Series) -> str:
     return str(uniq[np.flatnonzero(bad.to_numpy())[0]]) if bad.any() else ""
 
