@@ -36,7 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pandas as pd
@@ -48,6 +48,7 @@ from ingest.csv_table import (batches, compact, concatenate, drop_cut_last_line,
 from ingest.errors import UnknownSubject, UnsupportedFormat
 from ingest.timestamps import (LocalClock, date_order_of, drop_dst_gap, local_days_to_utc,
                                parse_local_stamps, reject_lines)
+from schemas.binning import IntervalBatch
 from schemas.daygrid import DAY, HOUR, MINUTE, NOT_WORN, WEAR_MINUTES_HR, WORN, Source
 
 SOURCE = Source(kind="fitbit", device="fitbit")
@@ -258,8 +259,8 @@ class _Reading:
             start, duration, owners = (compact(start, keep), compact(duration, keep),
                                        compact(owners, keep))
             values = values[keep]
-        names = np.array(list(self.owner_names), dtype=object)
-        result.series.extend(_series(self.table, names[owners], start, duration, values))
+        result.series.extend(_series(self.table, owners, list(self.owner_names), start,
+                                     duration, values))
 
     def check_subjects(self) -> None:
         """UnknownSubject when no Id of the file is mapped (one Id without a map is the
@@ -281,26 +282,30 @@ def _wear_minutes(owners: np.ndarray, days: np.ndarray, minutes: np.ndarray,
         result.day_extra[key] = {WEAR_MINUTES_HR: f"{float(value):g}"}
 
 
-def _series(table: Table, owners: np.ndarray, start: np.ndarray, duration: np.ndarray,
-            values: np.ndarray) -> list[PatientSeries]:
-    """Patient series of ``table``; wide rows are split into their 60 minutes."""
+def _series(table: Table, owners: np.ndarray, names: list[str], start: np.ndarray,
+            duration: np.ndarray, values: np.ndarray) -> list[PatientSeries]:
+    """Patient series of ``table`` (``owners``: codes of ``names``); wide rows are split into
+    their 60 minutes. One patient's rows stay as they are (no sorted copy)."""
     if table.wide:
         start = (start[:, None] + np.arange(60) * MINUTE).ravel()
         owners, values = np.repeat(owners, 60), values.reshape(-1, 1)
         duration = np.full(len(start), MINUTE)
     measures = _measures(table, values)
+    if len(names) == 1:
+        return [PatientSeries(names[0], IntervalBatch(SOURCE, table.resolution_s, start,
+                                                      duration, **cast(dict[str, Any], measures)))]
     return list(batches(owners, lambda _: SOURCE, table.resolution_s, start, duration,
-                        measures, owner_of=str))
+                        measures, owner_of=lambda code: names[int(code)]))
 
 
 def _measures(table: Table, values: np.ndarray) -> dict[str, np.ndarray | None]:
     """Grid measures of the first value column (or the SedentaryMinutes column)."""
-    nan = np.full(len(values), np.nan)
     first = values[:, 0]
     if table.measure == "steps":
         sedentary = (values[:, table.values.index("SedentaryMinutes")] * MINUTE
                      if "SedentaryMinutes" in table.values else None)
         return {"steps": first, "sedentary_s": sedentary}
+    nan = np.full(len(values), np.nan)
     if table.measure == "intensity":
         return {"steps": nan, "sedentary_s": np.where(first == 0, MINUTE, 0.0)}
     if table.measure == "sedentary_minutes":
