@@ -128,7 +128,7 @@ WORKLOADS: dict[str, tuple[str, str, str, Writer]] = {
     "garmin-connect": ("Garmin Connect chart, 96 buckets a day repeated", "garmin-connect",
                        "c.json", grown("garmin_chart", 15_300)),
     "google-fit": ("Google Fit REST step points cycled", "google-fit", "r.json",
-                   grown("google_rest", 262)),
+                   grown("google_rest", 290)),
     "apple-health": ("Apple Health export.xml (bench/apple_export.py)", "apple-health",
                      "export.xml", apple),
     "fit": ("FIT activity file chained with copies of itself", "fit", "a.fit", fit_chain),

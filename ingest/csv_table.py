@@ -21,8 +21,8 @@ from ingest.timestamps import reject_lines
 from schemas.binning import IntervalBatch
 from schemas.daygrid import Source
 
-#: Rows read at a time by :func:`read_chunks` (some 30 MB of strings).
-CHUNK_ROWS = 250_000
+#: Rows read at a time by :func:`read_chunks` (some 15 MB of strings, 100 MB while parsed).
+CHUNK_ROWS = 100_000
 
 
 def decode(data: bytes, filename: str) -> str:
@@ -67,20 +67,23 @@ def _checked(frame: pd.DataFrame, filename: str, header_line: int,
     return frame[~blank.all(axis=1)]
 
 
-def read_chunks(stream: BinaryIO, filename: str, rows: int | None = None
-                ) -> Iterator[tuple[pd.DataFrame, bool]]:
-    """The table of a binary CSV stream (UTF-8, BOM allowed; header on line 1), ``rows``
-    rows at a time, each chunk as :func:`read_table` gives it and whether it is the last.
-    The file is never held whole: a 200 MB CSV read as one table of strings takes ten times
-    its size."""
+def read_chunks(stream: BinaryIO, filename: str, header_line: int = 1,
+                columns: Sequence[str] | None = None) -> Iterator[tuple[pd.DataFrame, bool]]:
+    """The table of a binary CSV stream (UTF-8, BOM allowed; header on ``header_line``),
+    :data:`CHUNK_ROWS` rows at a time (only ``columns`` if given), each chunk as
+    :func:`read_table` gives it and whether it is the last. The file is never held whole: a
+    200 MB CSV read as one table of strings takes ten times its size. The stream is left
+    at its start."""
+    stream.seek(0)
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     try:
         reader = pd.read_csv(text, dtype=str, keep_default_na=False, skip_blank_lines=False,
-                             chunksize=rows or CHUNK_ROWS)
+                             skiprows=header_line - 1, chunksize=CHUNK_ROWS,
+                             usecols=list(columns) if columns else None)
         chunk = next(reader, None)
         while chunk is not None:
             following = next(reader, None)
-            yield _checked(chunk, filename, 1, None), following is None
+            yield _checked(chunk, filename, header_line, None), following is None
             chunk = following
     except UnicodeDecodeError as exc:
         raise CorruptFile(f"{filename}: not UTF-8 text") from exc
@@ -88,6 +91,7 @@ def read_chunks(stream: BinaryIO, filename: str, rows: int | None = None
         raise CorruptFile(f"{filename}: not a well-formed CSV table ({exc})") from exc
     finally:
         text.detach()  # the caller's stream stays open
+        stream.seek(0)
 
 
 def tail_text(stream: BinaryIO, size: int = 1 << 16) -> str:
@@ -155,3 +159,56 @@ def batches(groups: np.ndarray, source_of: Callable[[str], Source], resolution_s
         yield PatientSeries(owner_of(group), IntervalBatch(
             source_of(group), resolution_s, start[rows].astype(np.int64),
             duration[rows].astype(np.int64), **picked))
+
+
+def concatenate(parts: list[np.ndarray]) -> np.ndarray:
+    """The chunks' arrays as one, the list emptied as it goes (one copy alive, not two)."""
+    whole = np.concatenate(parts)
+    parts.clear()
+    return whole
+
+
+def compact(values: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``values[keep]`` moved to the front of ``values`` itself, a chunk at a time (a copy of
+    the whole would double the upload's biggest arrays for a few dropped rows)."""
+    kept = 0
+    for at in range(0, values.shape[0], CHUNK_ROWS):
+        piece = values[at:at + CHUNK_ROWS][keep[at:at + CHUNK_ROWS]]
+        values[kept:kept + piece.shape[0]] = piece
+        kept += piece.shape[0]
+    return values[:kept]
+
+
+def repeats(start: np.ndarray, duration: np.ndarray, measures: dict[str, np.ndarray | None],
+             devices: np.ndarray | None, filename: str, result: ParseResult) -> np.ndarray:
+    """Mask of rows repeating an earlier row's group (a device, a subject: int codes) and
+    time with the same values (left out, counted as ``duplicate row``); CorruptFile when the
+    values differ. Works on the number arrays of a whole file read in chunks."""
+    timed = start[~np.isnan(start)] if np.isnan(start).any() else start  # DST gaps: NaN
+    if devices is None and bool((timed[1:] > timed[:-1]).all()):
+        return np.zeros(start.shape[0], dtype=bool)  # in time order: nothing repeats
+    del timed
+    order = (np.argsort(start, kind="stable") if devices is None
+             else np.lexsort((start, devices)))
+    ordered = start[order]
+    same = ordered[1:] == ordered[:-1]
+    del ordered
+    if devices is not None:
+        ordered_devices = devices[order]
+        same &= ordered_devices[1:] == ordered_devices[:-1]
+        del ordered_devices
+    later, earlier = order[1:][same], order[:-1][same]
+    equal = duration[later] == duration[earlier]
+    for values in measures.values():
+        if values is not None:
+            a, b = values[later], values[earlier]
+            equal &= (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b
+    if not equal.all():
+        at = pd.Timestamp(start[later[~equal][0]], unit="s", tz="UTC").isoformat()
+        raise CorruptFile(f"{filename}: two different values for the same time (conflicting "
+                          f"duplicate rows) on {int((~equal).sum())} row(s), e.g. at {at}")
+    repeated = np.zeros(start.shape[0], dtype=bool)
+    repeated[later] = True
+    if later.shape[0]:
+        result.skip("duplicate row", int(later.shape[0]))
+    return repeated

@@ -33,20 +33,22 @@ is stored whole or not at all).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import pandas as pd
 
 from ingest.base import ParseContext, ParseResult, PatientSeries
-from ingest.csv_table import (batches, decode, drop_cut_last_line, drop_exact_duplicates,
-                              head_lines, numbers, read_table, reject_repeated_times)
+from ingest.csv_table import (batches, compact, concatenate, drop_cut_last_line,
+                              drop_exact_duplicates, head_lines, numbers, read_chunks,
+                              reject_repeated_times, repeats, tail_text)
 from ingest.errors import UnknownSubject, UnsupportedFormat
-from ingest.timestamps import (drop_dst_gap, local_days_to_utc, parse_local_stamps,
-                               patient_local_to_utc, reject_lines)
+from ingest.timestamps import (LocalClock, date_order_of, drop_dst_gap, local_days_to_utc,
+                               parse_local_stamps, reject_lines)
+from schemas.binning import IntervalBatch
 from schemas.daygrid import DAY, HOUR, MINUTE, NOT_WORN, WEAR_MINUTES_HR, WORN, Source
 
 SOURCE = Source(kind="fitbit", device="fitbit")
@@ -141,9 +143,11 @@ class FitbitCsvParser:
         return SNIFF_SCORE if _header(head_lines(head)) else 0
 
     def parse(self, stream: BinaryIO, ctx: ParseContext) -> ParseResult:
-        data = stream.read()
+        """Read in chunks of rows (:func:`read_chunks`), after one pass over the time column
+        alone for the file's date order; each chunk is reduced to number arrays at once."""
         filename = ctx.filename or "upload"
-        found = _header(head_lines(data))
+        found = _header(head_lines(stream.read(4096)))
+        stream.seek(0)
         if found is None:
             raise UnsupportedFormat(f"{filename}: no Fitabase table header on its first lines")
         header_line, table = found
@@ -152,36 +156,122 @@ class FitbitCsvParser:
                                     "data rehabwatch uses; upload minute, hourly or daily steps, "
                                     "minute intensities, wear time or sync events instead")
         result = ParseResult(self.name)
-        text = decode(data, filename)
-        del data  # the text alone from here (a large file is held once, not twice)
-        frame = drop_exact_duplicates(drop_cut_last_line(
-            read_table(text, filename, header_line), text, result), result)
-        del text
-        _parse_table(table, frame, ctx, filename, result)
+        dates: set[str] = set()
+        for frame, _ in read_chunks(stream, filename, header_line, [table.time_column]):
+            dates.update(frame[table.time_column].str.extract(r"^\s*([^\sT]+)", expand=False)
+                         .dropna().unique())
+        reading = _Reading(table, ctx, filename, date_order_of(sorted(dates), filename,
+                                                               ctx.date_order))
+        tail = tail_text(stream)
+        for frame, last in read_chunks(stream, filename, header_line):
+            frame = drop_cut_last_line(frame, tail, result) if last else frame
+            reading.add(drop_exact_duplicates(frame, result), result)
+        reading.finish(result)
         return result
 
 
-def _parse_table(table: Table, frame: pd.DataFrame, ctx: ParseContext, filename: str,
-                 result: ParseResult) -> None:
-    """Fill ``result`` from the checked rows of ``table``."""
-    stamps = parse_local_stamps(frame[table.time_column], filename, ctx.date_order)
-    if table.measure == "sync":
-        _sync_events(frame, stamps, ctx, filename, result)
-        return
-    values = numbers(frame, list(table.values), filename, upper=table.upper)
-    owners = _owners(frame, ctx, filename, result)
-    keep = owners != ""
-    result.records += int(keep.sum())
-    if table.measure == "wear_minutes":  # export ranges pad unworn days with zeros: no data
-        keep &= values[:, 0] > 0
-    start, duration, keep_rows = _localize(table, stamps[keep], owners[keep], values[keep], ctx,
-                                           result)
-    owners, values = owners[keep][keep_rows], values[keep][keep_rows]
-    reject_repeated_times(pd.DataFrame({"owner": owners, "start": start},
-                                       index=frame.index[keep][keep_rows]), filename)
-    result.series.extend(_series(table, owners, start, duration, values))
-    if table.measure == "wear_minutes":
-        _wear_minutes(owners, stamps[keep][keep_rows], values[:, 0], result)
+@dataclass
+class _Reading:
+    """Rows of one table read so far, as arrays (owners as codes of ``owner_names``)."""
+
+    table: Table
+    ctx: ParseContext
+    filename: str
+    date_order: str | None
+    starts: list[np.ndarray] = field(default_factory=list)
+    durations: list[np.ndarray] = field(default_factory=list)
+    values: list[np.ndarray] = field(default_factory=list)
+    owners: list[np.ndarray] = field(default_factory=list)
+    owner_names: dict[str, int] = field(default_factory=dict)
+    ids: set[str] = field(default_factory=set)
+    unmapped: int = 0
+    clock: LocalClock = field(default_factory=LocalClock)
+
+    def add(self, frame: pd.DataFrame, result: ParseResult) -> None:
+        if frame.empty:
+            return
+        table = self.table
+        stamps = parse_local_stamps(frame[table.time_column], self.filename, self.date_order)
+        if table.measure == "sync":
+            _sync_events(frame, stamps, self._owners(frame), result)
+            return
+        values = numbers(frame, list(table.values), self.filename, upper=table.upper)
+        owners = self._owners(frame)
+        keep = owners != ""
+        self.unmapped += int((~keep).sum())
+        result.records += int(keep.sum())
+        if table.measure == "wear_minutes":  # export ranges pad unworn days with zeros: no data
+            keep &= values[:, 0] > 0
+        stamps, owners, values = stamps[keep], owners[keep], values[keep]
+        start = np.empty(len(stamps))
+        duration = np.full(len(stamps), table.resolution_s, dtype=np.int32)
+        for owner in pd.unique(owners):
+            rows = owners == owner
+            if table.resolution_s == DAY:
+                start[rows], duration[rows] = local_days_to_utc(stamps[rows],
+                                                                self.ctx.tz_for(owner))
+            else:
+                start[rows] = self.clock.to_utc(stamps[rows], self.ctx.tz_for(owner))
+        timed = ~np.isnan(start)  # rows in a DST gap are dropped (and counted) by finish
+        reject_repeated_times(pd.DataFrame({"owner": owners[timed], "start": start[timed]},
+                                           index=frame.index[keep][timed]), self.filename)
+        if table.measure == "wear_minutes":
+            _wear_minutes(owners, stamps, values[:, 0], result)
+        codes = np.array([self.owner_names.setdefault(o, len(self.owner_names))
+                          for o in owners], dtype=np.int32)
+        self.starts.append(start)
+        self.durations.append(duration)
+        self.values.append(values)
+        self.owners.append(codes)
+
+    def _owners(self, frame: pd.DataFrame) -> np.ndarray:
+        """Patient id of each row ("" for rows of subjects the id map does not name); a file
+        without an id map belongs to the uploader (checked to hold one Id by finish)."""
+        ctx = self.ctx
+        if "Id" not in frame.columns:
+            subject = Path(self.filename).name.split("_")[0]
+            return np.full(len(frame), ctx.id_map.get(subject, ctx.patient_id), dtype=object)
+        ids = frame["Id"].str.strip()
+        reject_lines(ids == "", self.filename, "an empty Id")
+        codes, found_ids = pd.factorize(ids.to_numpy(dtype=object))
+        self.ids.update(found_ids)
+        owners = [ctx.id_map.get(i, "") if ctx.id_map else ctx.patient_id for i in found_ids]
+        return np.array(owners, dtype=object)[codes]
+
+    def finish(self, result: ParseResult) -> None:
+        """The subject rule over the whole file, then the rows as series: DST-gap rows and
+        repeats left out and counted, two different rows for one time rejected."""
+        self.check_subjects()
+        if self.unmapped:
+            result.skip("subject Id not mapped to a patient", self.unmapped)
+        if not self.starts:
+            return
+        start, duration = concatenate(self.starts), concatenate(self.durations)
+        values, owners = concatenate(self.values), concatenate(self.owners)
+        steps = (values.sum(axis=1) if self.table.measure == "steps"
+                 else np.zeros(values.shape[0]))
+        keep = drop_dst_gap(start, steps, result)
+        del steps
+        columns = {str(i): values[:, i] for i in range(values.shape[1])}
+        keep &= ~repeats(start, duration, cast(dict[str, np.ndarray | None], columns), owners,
+                         self.filename, result)
+        if not keep.all():
+            start, duration, owners = (compact(start, keep), compact(duration, keep),
+                                       compact(owners, keep))
+            values = values[keep]
+        result.series.extend(_series(self.table, owners, list(self.owner_names), start,
+                                     duration, values))
+
+    def check_subjects(self) -> None:
+        """UnknownSubject when no Id of the file is mapped (one Id without a map is the
+        uploader's)."""
+        mapped = any(i in self.ctx.id_map for i in self.ids)
+        if not self.ids or mapped or (len(self.ids) == 1 and not self.ctx.id_map):
+            return
+        found = sorted(self.ids)
+        raise UnknownSubject(f"{self.filename}: none of the subject Ids in this file is mapped "
+                             f"to a patient (found {len(found)}: {', '.join(found[:20])}"
+                             f"{' ...' if len(found) > 20 else ''}); give an Id-to-patient map")
 
 
 def _wear_minutes(owners: np.ndarray, days: np.ndarray, minutes: np.ndarray,
@@ -192,64 +282,30 @@ def _wear_minutes(owners: np.ndarray, days: np.ndarray, minutes: np.ndarray,
         result.day_extra[key] = {WEAR_MINUTES_HR: f"{float(value):g}"}
 
 
-def _owners(frame: pd.DataFrame, ctx: ParseContext, filename: str,
-            result: ParseResult) -> np.ndarray:
-    """Patient id of each row ("" for rows of subjects the id map does not name)."""
-    if "Id" not in frame.columns:
-        subject = Path(filename).name.split("_")[0]
-        return np.full(len(frame), ctx.id_map.get(subject, ctx.patient_id), dtype=object)
-    ids = frame["Id"].str.strip()
-    reject_lines(ids == "", filename, "an empty Id")
-    codes, found_ids = pd.factorize(ids.to_numpy(dtype=object))
-    owners = np.array([ctx.id_map.get(i, "") for i in found_ids], dtype=object)[codes]
-    if not owners.any():
-        found = sorted(found_ids)
-        if len(found) == 1 and not ctx.id_map:
-            return np.full(len(frame), ctx.patient_id, dtype=object)
-        raise UnknownSubject(f"{filename}: none of the subject Ids in this file is mapped to a "
-                             f"patient (found {len(found)}: {', '.join(found[:20])}"
-                             f"{' ...' if len(found) > 20 else ''}); give an Id-to-patient map")
-    if (owners == "").any():
-        result.skip("subject Id not mapped to a patient", int((owners == "").sum()))
-    return owners
-
-
-def _localize(table: Table, stamps: np.ndarray, owners: np.ndarray, values: np.ndarray,
-              ctx: ParseContext, result: ParseResult) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start, duration) in UTC seconds of each row kept, and the mask of rows kept."""
-    start = np.empty(len(stamps))
-    duration = np.full(len(stamps), table.resolution_s)
-    for owner in pd.unique(owners):
-        rows = owners == owner
-        if table.resolution_s == DAY:
-            start[rows], duration[rows] = local_days_to_utc(stamps[rows], ctx.tz_for(owner))
-        else:
-            start[rows] = patient_local_to_utc(stamps[rows], ctx.tz_for(owner))
-    steps = values.sum(axis=1) if table.measure == "steps" else np.zeros(len(values))
-    keep = drop_dst_gap(start, steps, result)
-    return start[keep].astype(np.int64), duration[keep].astype(np.int64), keep
-
-
-def _series(table: Table, owners: np.ndarray, start: np.ndarray, duration: np.ndarray,
-            values: np.ndarray) -> list[PatientSeries]:
-    """Patient series of ``table``; wide rows are split into their 60 minutes."""
+def _series(table: Table, owners: np.ndarray, names: list[str], start: np.ndarray,
+            duration: np.ndarray, values: np.ndarray) -> list[PatientSeries]:
+    """Patient series of ``table`` (``owners``: codes of ``names``); wide rows are split into
+    their 60 minutes. One patient's rows stay as they are (no sorted copy)."""
     if table.wide:
         start = (start[:, None] + np.arange(60) * MINUTE).ravel()
         owners, values = np.repeat(owners, 60), values.reshape(-1, 1)
         duration = np.full(len(start), MINUTE)
     measures = _measures(table, values)
+    if len(names) == 1:
+        return [PatientSeries(names[0], IntervalBatch(SOURCE, table.resolution_s, start,
+                                                      duration, **cast(dict[str, Any], measures)))]
     return list(batches(owners, lambda _: SOURCE, table.resolution_s, start, duration,
-                        measures, owner_of=str))
+                        measures, owner_of=lambda code: names[int(code)]))
 
 
 def _measures(table: Table, values: np.ndarray) -> dict[str, np.ndarray | None]:
     """Grid measures of the first value column (or the SedentaryMinutes column)."""
-    nan = np.full(len(values), np.nan)
     first = values[:, 0]
     if table.measure == "steps":
         sedentary = (values[:, table.values.index("SedentaryMinutes")] * MINUTE
                      if "SedentaryMinutes" in table.values else None)
         return {"steps": first, "sedentary_s": sedentary}
+    nan = np.full(len(values), np.nan)
     if table.measure == "intensity":
         return {"steps": nan, "sedentary_s": np.where(first == 0, MINUTE, 0.0)}
     if table.measure == "sedentary_minutes":
@@ -257,10 +313,9 @@ def _measures(table: Table, values: np.ndarray) -> dict[str, np.ndarray | None]:
     return {"steps": nan, "worn": np.where(first > 0, WORN, NOT_WORN).astype(np.int8)}
 
 
-def _sync_events(frame: pd.DataFrame, stamps: np.ndarray, ctx: ParseContext, filename: str,
+def _sync_events(frame: pd.DataFrame, stamps: np.ndarray, owners: np.ndarray,
                  result: ParseResult) -> None:
     """Sync times of each row's patient; SyncDateUTC is UTC, unlike every other time."""
-    owners = _owners(frame, ctx, filename, result)
     keep = owners != ""
     result.records += int(keep.sum())
     result.sync_times.extend(

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 
 from ingest.base import ParseContext, ParseResult, PatientSeries
-from ingest.csv_table import (batches, drop_cut_last_line, head_lines, numbers, read_chunks,
-                              tail_text)
+from ingest.csv_table import (batches, compact, concatenate, drop_cut_last_line, head_lines,
+                              numbers, read_chunks, repeats, tail_text)
 from ingest.errors import CorruptFile, UnsupportedFormat
-from ingest.timestamps import drop_dst_gap, local_days_to_utc, patient_local_to_utc, reject_lines
+from ingest.timestamps import LocalClock, drop_dst_gap, local_days_to_utc, reject_lines
 from schemas.binning import IntervalBatch
 from schemas.daygrid import DAY, MINUTE, NOT_WORN, RESOLUTIONS, WEAR_UNKNOWN, WORN, Source
 
@@ -81,7 +81,7 @@ class _Reading:
     measures: list[dict[str, np.ndarray | None]] = field(default_factory=list)
     devices: list[np.ndarray] = field(default_factory=list)
     device_names: dict[str, int] = field(default_factory=dict)
-    fall_back_seen: set[int] = field(default_factory=set)
+    clock: LocalClock = field(default_factory=LocalClock)
 
     def add(self, frame: pd.DataFrame) -> None:
         if frame.empty:
@@ -107,7 +107,7 @@ class _Reading:
         tz = self.ctx.tz_for(self.ctx.patient_id)
         start = self._utc_seconds(frame["timestamp"].str.strip(), tz)
         if resolution != DAY:
-            return start, np.full(len(frame), resolution, dtype=np.int32)
+            return start, np.zeros(0, dtype=np.int32)  # the resolution: filled in by finish
         reject_lines(pd.Series(np.isnan(start), index=frame.index), self.filename,
                      "a daily row at a local midnight that daylight saving skips")
         days = pd.to_datetime(start, unit="s", utc=True).tz_convert(tz).tz_localize(None)
@@ -129,46 +129,30 @@ class _Reading:
         reject_lines(stamps.isna(), self.filename, "a timestamp that is not ISO-8601")
         if style:
             return stamps.dt.as_unit("s").astype("int64").to_numpy(dtype=np.float64)
-        return self._local_to_utc(stamps.to_numpy(dtype="datetime64[s]"), tz)
-
-    def _local_to_utc(self, naive: np.ndarray, tz: str) -> np.ndarray:
-        """:func:`patient_local_to_utc` across chunks: a repeated fall-back time already
-        read in an earlier chunk is its second (standard-time) occurrence here."""
-        utc = patient_local_to_utc(naive, tz)
-        index = pd.DatetimeIndex(naive)
-        twice = index.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").isna() & ~np.isnan(utc)
-        if twice.any():
-            values = naive[twice].astype(np.int64)
-            again = np.isin(values, np.fromiter(self.fall_back_seen, np.int64))
-            if again.any():
-                later = index[twice][again].tz_localize(tz, ambiguous=np.zeros(int(again.sum()),
-                                                                                bool))
-                fixed = utc[twice]
-                fixed[again] = later.as_unit("s").asi8
-                utc[twice] = fixed
-            self.fall_back_seen.update(values.tolist())
-        return utc
+        return self.clock.to_utc(stamps.to_numpy(dtype="datetime64[s]"), tz)
 
     def finish(self, result: ParseResult) -> None:
         """The rows as series of ``result``: DST-gap rows and exact repeats left out and
         counted, two different values for one time rejected."""
         if not self.starts or self.resolution is None:
             return
-        start = np.concatenate(self.starts)
-        duration = np.concatenate(self.durations)
+        start = concatenate(self.starts)
+        duration = (concatenate(self.durations) if self.resolution == DAY
+                    else np.broadcast_to(np.int32(self.resolution), start.shape))
         measures = {name: (None if self.measures[0][name] is None else
-                           np.concatenate([m[name] for m in self.measures]))
-                    for name in self.measures[0]}
-        devices = np.concatenate(self.devices) if self.devices else None
-        self.starts, self.durations, self.measures, self.devices = [], [], [], []
+                           concatenate([cast(np.ndarray, m.pop(name)) for m in self.measures]))
+                    for name in list(self.measures[0])}
+        devices = concatenate(self.devices) if self.devices else None
         keep = drop_dst_gap(start, cast(np.ndarray, measures["steps"]), result)
-        keep &= ~_repeats(start, duration, measures, devices, self.filename, result)
+        keep &= ~repeats(start, duration, measures, devices, self.filename, result)
         if not keep.all():
-            start, duration, devices = start[keep], duration[keep], (
-                None if devices is None else devices[keep])
-            measures = {k: (None if v is None else v[keep]) for k, v in measures.items()}
+            start = compact(start, keep)
+            duration = (compact(duration, keep) if self.resolution == DAY
+                        else np.broadcast_to(np.int32(self.resolution), start.shape))
+            devices = None if devices is None else compact(devices, keep)
+            measures = {k: (None if v is None else compact(v, keep))
+                        for k, v in measures.items()}
         result.records = int(start.shape[0])
-        start = start.astype(np.int64)
         if devices is None:
             result.series.append(PatientSeries(self.ctx.patient_id, IntervalBatch(
                 Source(kind="csv", device="csv"), self.resolution, start, duration,
@@ -178,34 +162,6 @@ class _Reading:
         result.series.extend(batches(
             devices, lambda code: Source(kind="csv", device=names[int(code)]), self.resolution,
             start, duration, measures, owner_of=lambda _: self.ctx.patient_id))
-
-
-def _repeats(start: np.ndarray, duration: np.ndarray, measures: dict[str, np.ndarray | None],
-             devices: np.ndarray | None, filename: str, result: ParseResult) -> np.ndarray:
-    """Mask of rows repeating an earlier row's device and time with the same values (left
-    out, counted); CorruptFile when the values differ."""
-    if devices is None and bool((start[1:] > start[:-1]).all()):
-        return np.zeros(start.shape[0], dtype=bool)  # in time order: nothing repeats
-    order = (np.argsort(start, kind="stable") if devices is None
-             else np.lexsort((start, devices)))
-    same = start[order[1:]] == start[order[:-1]]
-    if devices is not None:
-        same &= devices[order[1:]] == devices[order[:-1]]
-    later, earlier = order[1:][same], order[:-1][same]
-    equal = duration[later] == duration[earlier]
-    for values in measures.values():
-        if values is not None:
-            a, b = values[later], values[earlier]
-            equal &= (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b
-    if not equal.all():
-        at = pd.Timestamp(start[later[~equal][0]], unit="s", tz="UTC").isoformat()
-        raise CorruptFile(f"{filename}: two different values for the same time (conflicting "
-                          f"duplicate rows) on {int((~equal).sum())} row(s), e.g. at {at}")
-    repeated = np.zeros(start.shape[0], dtype=bool)
-    repeated[later] = True
-    if later.shape[0]:
-        result.skip("duplicate row", int(later.shape[0]))
-    return repeated
 
 
 def _resolution(frame: pd.DataFrame, filename: str) -> int:

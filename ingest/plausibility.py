@@ -20,6 +20,8 @@ E = evidence) are settings (``RW_PLAUSIBLE_*``, see README.md and docs/plausibil
   further ahead has not happened yet (a clock set years ahead would pin alerts there).
 * an interval longer than :data:`MAX_INTERVAL_S` (two days): no format we read measures a span
   longer than a (25-hour) day, and one such interval would spread over every day it spans.
+* more than :data:`MAX_GRIDS_PER_UPLOAD` day grids in one upload: the file is refused as too
+  large (split it), since one sparse row per day and device costs a whole day grid.
 * a count or posture value that is negative or not finite (``inf``, ``1e400``), and posture
   seconds longer than their interval; NaN stays "not measured".
 
@@ -33,6 +35,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+#: Day grids (source-days) one upload may hold: 27 years of one device, a month of 300
+#: subjects. Each is 1,440 slots; sparse rows over many devices could otherwise make
+#: millions of them from a file within the size limit.
+MAX_GRIDS_PER_UPLOAD = 10_000
 #: Longest interval any format measures (a 25-hour DST day, with room): two days, in seconds.
 MAX_INTERVAL_S = 2 * 86400
 

@@ -13,6 +13,7 @@ repeats each hour once per subject).
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,25 @@ def parse_local_stamps(texts: pd.Series, filename: str, date_order: str | None) 
     reject_lines(pd.Series(stamps.isna().to_numpy()[codes], index=texts.index), filename,
                  f"impossible date/time (e.g. {_example(uniq, stamps.isna())!r})")
     return stamps.to_numpy(dtype="datetime64[s]")[codes]
+
+
+def date_order_of(dates: list[str], filename: str, given: str | None) -> str | None:
+    """The date order of a file's distinct date texts, read ahead of its rows so that a file
+    read in chunks is read in one order: detected (``given`` only where the dates cannot
+    tell), or ``given`` for year-first or unreadable dates (the rows' own parse then names
+    the lines at fault)."""
+    parts = pd.Series(dates, dtype=object).str.extract(_STAMP)
+    readable = parts["a"].notna().to_numpy()
+    parts = parts[readable].reset_index(drop=True)
+    uniq = np.array(dates, dtype=object)[readable]
+    iso = parts["a"].str.len() == 4
+    if parts.empty or iso.all():
+        return given
+    if iso.any():
+        raise CorruptFile(f"{filename}: mixes year-first and year-last dates "
+                          f"({_example(uniq, iso)!r} and {_example(uniq, ~iso)!r})")
+    return detect_date_order(parts["a"].astype(int), parts["b"].astype(int), uniq, filename,
+                             given)
 
 
 def _example(uniq: np.ndarray, bad: pd.Series) -> str:
@@ -129,6 +149,31 @@ def patient_local_to_utc(naive: np.ndarray, tz: str) -> np.ndarray:
     later = _epochs(uniq.tz_localize(tz, ambiguous=np.zeros(len(uniq), bool), nonexistent="NaT"))
     rank = pd.Series(codes).groupby(codes).cumcount().to_numpy()
     return np.where(rank == 0, first[codes], later[codes])
+
+
+@dataclass
+class LocalClock:
+    """:func:`patient_local_to_utc` over a file read in chunks: a repeated fall-back time
+    already read in an earlier chunk is its second (standard-time) occurrence here, as it
+    would be in one pass."""
+
+    seen: set[tuple[str, int]] = field(default_factory=set)
+
+    def to_utc(self, naive: np.ndarray, tz: str) -> np.ndarray:
+        utc = patient_local_to_utc(naive, tz)
+        index = pd.DatetimeIndex(naive)
+        twice = index.tz_localize(tz, ambiguous="NaT", nonexistent="NaT").isna() & ~np.isnan(utc)
+        if twice.any():
+            values = naive[twice].astype(np.int64)
+            again = np.array([(tz, int(v)) in self.seen for v in values], dtype=bool)
+            if again.any():
+                later = index[twice][again].tz_localize(tz, ambiguous=np.zeros(int(again.sum()),
+                                                                                bool))
+                fixed = utc[twice]
+                fixed[again] = later.as_unit("s").asi8
+                utc[twice] = fixed
+            self.seen.update((tz, int(v)) for v in values)
+        return utc
 
 
 def _epochs(index: pd.DatetimeIndex) -> np.ndarray:

@@ -12,7 +12,7 @@ from typing import BinaryIO, cast
 from ingest import screen
 from ingest.base import ParseContext, ParseResult
 from ingest.errors import TooLarge
-from ingest.plausibility import Plausibility
+from ingest.plausibility import MAX_GRIDS_PER_UPLOAD, Plausibility
 from ingest.registry import SNIFF_BYTES, detect, parser
 from schemas.binning import bin_batch
 from schemas.daygrid import DAY, DayGrid
@@ -97,6 +97,7 @@ def parse_upload(stream: BinaryIO, ctx: ParseContext, fmt: str, digest: str,
     result = fmt_parser.parse(stream, ctx)
     screen.screen(result, ctx, bounds, now)
     grids = _grids(result, ctx, digest, bounds)
+    result.series = []  # binned: the intervals are not needed while the grids are stored
     screen.note(result, grids, ctx.filename or "upload")
     return result, grids
 
@@ -109,6 +110,10 @@ def _grids(result: ParseResult, ctx: ParseContext, digest: str,
     for series in result.series:
         tz = ctx.tz_for(series.patient_id)
         binned = bin_batch(series.batch, series.patient_id, tz, origin=digest)
+        if len(by_key) + len(binned) > MAX_GRIDS_PER_UPLOAD:
+            raise TooLarge(f"{ctx.filename or 'upload'}: holds more than "
+                           f"{MAX_GRIDS_PER_UPLOAD:,} days of data (days x devices x "
+                           "patients); split the export into smaller periods")
         for grid in screen.drop_crowded_days(binned, series.batch, bounds, result):
             key = (grid.patient_id, grid.source.key, grid.local_date, grid.resolution_s)
             by_key[key] = by_key[key].overlay(grid) if key in by_key else grid

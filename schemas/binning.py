@@ -53,6 +53,8 @@ class IntervalBatch:
 
 #: Intervals binned at a time: about 100 MB of working arrays.
 BIN_CHUNK = 1 << 20
+#: Local days given slots at a time (128 days of minutes: 184,320 slots).
+GROUP_DAYS = 128
 
 
 def _days_touched(start: np.ndarray, end: np.ndarray) -> list[date]:
@@ -144,15 +146,37 @@ def _add(a: DayGrid, b: DayGrid) -> DayGrid:
 
 def _bin_slice(batch: IntervalBatch, part: slice, patient_id: str, tz: str,
                origin: str) -> list[DayGrid]:
-    """Day grids of the intervals ``part`` of ``batch``."""
+    """Day grids of the intervals ``part`` of ``batch``, :data:`GROUP_DAYS` days at a time
+    (sparse data over decades would otherwise need slots for all its days at once)."""
     start = np.asarray(batch.start[part], dtype=np.float64)
     dur = np.maximum(np.asarray(batch.duration[part], dtype=np.float64), 0.0)
     end = start + dur
-    edges, days = _edges(_days_touched(start, end), tz, batch.resolution_s)
+    days = _days_touched(start, end)
+    grids: list[DayGrid] = []
+    for at in range(0, len(days), GROUP_DAYS):
+        group = days[at:at + GROUP_DAYS]
+        low, high = day_bounds(group[0], tz)[0], day_bounds(group[-1], tz)[1]
+        inside = np.flatnonzero(np.where(dur > 0, (end > low) & (start < high),
+                                         (start >= low) & (start < high)))
+        if inside.shape[0]:
+            rows = inside + (part.start or 0)
+            grids += _bin_days(batch, rows, group, patient_id, tz, origin)
+    return grids
+
+
+def _bin_days(batch: IntervalBatch, rows: np.ndarray, wanted: list[date], patient_id: str,
+              tz: str, origin: str) -> list[DayGrid]:
+    """Day grids of the days ``wanted`` from the intervals ``rows`` of ``batch`` (each
+    overlaps them; parts outside them are cut off)."""
+    start = np.asarray(batch.start[rows], dtype=np.float64)
+    dur = np.maximum(np.asarray(batch.duration[rows], dtype=np.float64), 0.0)
+    end = start + dur
+    edges, days = _edges(wanted, tz, batch.resolution_s)
     n_slots = edges.shape[0] - 1
 
-    k0 = np.searchsorted(edges, start, side="right") - 1
-    k1 = np.where(dur > 0, np.searchsorted(edges, end, side="left") - 1, k0)
+    k0 = np.maximum(np.searchsorted(edges, start, side="right") - 1, 0)
+    k1 = np.where(dur > 0, np.minimum(np.searchsorted(edges, end, side="left") - 1,
+                                      n_slots - 1), k0)
     pieces = k1 - k0 + 1
     row = np.repeat(np.arange(start.shape[0]), pieces)
     slot = k0[row] + (np.arange(row.shape[0]) - np.repeat(np.cumsum(pieces) - pieces, pieces))
@@ -163,7 +187,7 @@ def _bin_slice(batch: IntervalBatch, part: slice, patient_id: str, tz: str,
     def spread(values: np.ndarray | None) -> np.ndarray | None:
         if values is None:
             return None
-        v = np.asarray(values[part], dtype=np.float64)[row]
+        v = np.asarray(values[rows], dtype=np.float64)[row]
         known = ~np.isnan(v)
         sums = np.bincount(slot[known], weights=(v * share)[known], minlength=n_slots)
         counts = np.bincount(slot[known], minlength=n_slots)
@@ -172,7 +196,7 @@ def _bin_slice(batch: IntervalBatch, part: slice, patient_id: str, tz: str,
     binned = {name: spread(getattr(batch, name)) for name in MEASURES}
     worn = np.full(n_slots, WEAR_UNKNOWN, np.int8)
     if batch.worn is not None:
-        w = batch.worn[part][row]
+        w = batch.worn[rows][row]
         worn[np.bincount(slot[w == NOT_WORN], minlength=n_slots) > 0] = NOT_WORN
         worn[np.bincount(slot[w == WORN], minlength=n_slots) > 0] = WORN
     touched = np.bincount(slot, minlength=n_slots) > 0

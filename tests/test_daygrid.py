@@ -61,8 +61,8 @@ def test_binning_preserves_totals(rows: list[tuple[int, int, float]], tz: str, r
        st.integers(1, 5), st.lists(st.sampled_from([1, 0, -1]), min_size=40, max_size=40))
 def test_binning_in_chunks_equals_binning_at_once(rows: list[tuple[int, int, float]], tz: str,
                                                   res: int, chunk: int, wear: list[int]) -> None:
-    """Grids of a day binned from several chunks are added up: the same grids as one pass,
-    days far apart included (only days with data get slots)."""
+    """Grids of a day binned from several chunks (of intervals, of days) are added up: the
+    same grids as one pass, days far apart included (only days with data get slots)."""
     import schemas.binning as binning
 
     base = datetime(2024, 3, 28, tzinfo=timezone.utc).timestamp()
@@ -71,11 +71,12 @@ def test_binning_in_chunks_equals_binning_at_once(rows: list[tuple[int, int, flo
                           np.array([r[2] for r in rows]), sedentary_s=np.zeros(len(rows)),
                           worn=np.array(wear[:len(rows)], dtype=np.int8))
     whole = bin_batch(batch, "p1", tz)
-    saved, binning.BIN_CHUNK = binning.BIN_CHUNK, chunk
+    saved = binning.BIN_CHUNK, binning.GROUP_DAYS
+    binning.BIN_CHUNK, binning.GROUP_DAYS = chunk, chunk  # also days binned 1-5 at a time
     try:
         pieces = bin_batch(batch, "p1", tz)
     finally:
-        binning.BIN_CHUNK = saved
+        binning.BIN_CHUNK, binning.GROUP_DAYS = saved
     assert [g.local_date for g in pieces] == [g.local_date for g in whole]
     for a, b in zip(whole, pieces):
         assert np.allclose(a.steps, b.steps, equal_nan=True, rtol=1e-9, atol=1e-6)

@@ -297,3 +297,37 @@ def test_random_text_raises_only_ingest_errors(body: str) -> None:
         PARSER.parse(io.BytesIO(FITABASE_HEADER + body.encode()), ParseContext("p1", "UTC", "x.csv"))
     except IngestError:
         pass
+
+
+@pytest.mark.parametrize("name", [
+    "fitbit/fitabase_export_actiwearcheck/name5_minuteStepsNarrow_20190730_20230830.csv",
+    "fitbit/fitabase_export_actiwearcheck/name5_fitbitWearTimeViaHR_20190730_20230830.csv"])
+def test_reading_in_chunks_gives_what_one_pass_gives(name: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    import ingest.csv_table as csv_table
+
+    path = device_file(name)
+    whole = PARSER.parse(io.BytesIO(path.read_bytes()), context(path, "America/Chicago"))
+    monkeypatch.setattr(csv_table, "CHUNK_ROWS", 997)
+    chunked = PARSER.parse(io.BytesIO(path.read_bytes()), context(path, "America/Chicago"))
+    assert (whole.records, whole.skipped, whole.day_extra) == (
+        chunked.records, chunked.skipped, chunked.day_extra)
+    for a, b in zip(whole.series, chunked.series, strict=True):
+        assert a.batch.start.tolist() == b.batch.start.tolist()
+        assert np.array_equal(a.batch.steps, b.batch.steps, equal_nan=True)
+
+
+def test_the_date_order_is_the_whole_files(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Early rows fit both orders, a later chunk's say D/M/Y: every row is read D/M/Y; a
+    later chunk with year-first dates is a mix."""
+    import ingest.csv_table as csv_table
+
+    monkeypatch.setattr(csv_table, "CHUNK_ROWS", 1)
+    text = "Id,ActivityHour,StepTotal\n7,01/02/2016 0:00,5\n7,13/02/2016 0:00,6\n"
+    assert parse(text).series[0].batch.start.tolist() == [epoch("2016-02-01"),
+                                                         epoch("2016-02-13")]
+    with pytest.raises(CorruptFile, match="mixes year-first"):
+        parse(text + "7,2016-02-14 0:00,1\n")
+    with pytest.raises(CorruptFile, match="conflicting"):
+        parse(text + "7,01/02/2016 0:00,9\n")
+    assert parse(text + "7,01/02/2016 0:00,5\n").skipped == {"duplicate row": 1}

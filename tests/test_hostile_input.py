@@ -338,3 +338,15 @@ def test_the_size_limit_is_checked_before_reading_and_counted_on_a_stream() -> N
         within_limit(io.BufferedReader(Pipe(data)), 1 << 20, "f.csv")
     with pytest.raises(TooLarge, match="above the 1,048,576-byte limit"):
         within_limit(io.BytesIO(data), 1 << 20, "f.csv")
+
+
+def test_an_upload_of_too_many_source_days_is_refused() -> None:
+    """One row a day on each of many devices costs a whole day grid per row."""
+    from ingest.errors import TooLarge
+
+    rows = "".join(f"2026-{m:02d}-{d:02d}T10:00:00,5,dev{k}\n"
+                   for k in range(40) for m in range(1, 12) for d in range(1, 29))
+    data = ("timestamp,steps,device\n" + rows).encode()
+    with pytest.raises(TooLarge, match="more than 10,000 days of data"):
+        parse_upload(io.BytesIO(data), ParseContext("p1", TZ, "x.csv"), "csv", "d",
+                     DEFAULT_BOUNDS, NOW)
