@@ -96,11 +96,15 @@ def _alerts(session: object, now: datetime) -> tuple[str, str]:
 
 
 @contextmanager
-def api_stack(database_url: str, **api: object) -> Iterator[ApiStack]:
-    """A seeded, migrated database served on a free port (``api``: ApiSettings fields)."""
+def api_stack(database_url: str, base: Settings | None = None, **api: object
+              ) -> Iterator[ApiStack]:
+    """A seeded, migrated database served on a free port: ``base`` settings (default: the
+    defaults) with ``api`` (ApiSettings fields) changed."""
     database.upgrade(database_url)
-    settings = Settings(database_url=database_url,
-                        api=dataclasses.replace(ApiSettings(port=0), **api))  # type: ignore[arg-type]
+    base = base or Settings()
+    settings = dataclasses.replace(
+        base, database_url=database_url,
+        api=dataclasses.replace(base.api, port=0, **api))  # type: ignore[arg-type]
     stack = seed(settings)
     with background(settings) as url:
         stack.url = url

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date, timedelta
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 
 from rehabwatch.accounts import Accounts
 from rehabwatch.demo import DemoPatient, write_export
+from rehabwatch.settings import Settings
 from storage import audit, database
 from tests.api_server import SETUP, ApiStack, api_stack
 from tests.conftest import device_file
@@ -219,22 +222,38 @@ def test_bad_upload_requests_are_4xx(stack: ApiStack, kwargs: dict[str, object],
     assert answer.status_code == status and answer.json()["error"], answer.text
 
 
-def test_an_oversized_upload_is_413_before_its_body_is_read(tmp_path: Path) -> None:
-    import socket
-    from urllib.parse import urlsplit
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiStack]:
+    """A server taking uploads of at most 1 MB."""
+    with api_stack(f"sqlite:///{tmp_path_factory.mktemp('small') / 'rw.db'}",
+                   Settings(max_upload_mb=1)) as stack:
+        yield stack
 
-    with api_stack(f"sqlite:///{tmp_path / 'rw.db'}") as stack:
-        host_port = urlsplit(stack.url)
-        limit = stack.settings.max_upload_bytes
-        with socket.create_connection((host_port.hostname, host_port.port)) as conn:
-            conn.sendall((f"POST /api/v1/patients/P1/uploads HTTP/1.1\r\nHost: x\r\n"
-                          f"Authorization: Bearer {stack.tokens['admin']}\r\n"
-                          "Content-Type: multipart/form-data; boundary=b\r\n"
-                          f"Content-Length: {limit * 2}\r\n\r\n").encode())
-            answer = conn.recv(4096).decode()  # answered without a byte of the body
-        assert answer.startswith("HTTP/1.1 413")
-        with stack.client("admin") as client:
-            assert client.get("/api/v1/patients/P1/uploads").json() == {"uploads": []}
+
+def test_an_oversized_upload_is_413_before_its_body_is_read(small: ApiStack) -> None:
+    where = urlsplit(small.url)
+    with socket.create_connection((where.hostname, where.port)) as conn:
+        conn.sendall((f"POST /api/v1/patients/P1/uploads HTTP/1.1\r\nHost: x\r\n"
+                      f"Authorization: Bearer {small.tokens['admin']}\r\n"
+                      "Content-Type: multipart/form-data; boundary=b\r\n"
+                      f"Content-Length: {small.settings.max_upload_bytes * 2}\r\n\r\n").encode())
+        answer = conn.recv(4096).decode()  # answered without a byte of the body
+    assert answer.startswith("HTTP/1.1 413") and "at most 1 MB (RW_MAX_UPLOAD_MB)" in answer
+    with small.client("admin") as client:
+        assert client.get("/api/v1/patients/P1/uploads").json() == {"uploads": []}
+
+
+def test_an_oversized_chunked_upload_is_cut_off_while_it_is_read(small: ApiStack) -> None:
+    def body() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+        for _ in range(40):  # 2.5 MB, over the 1 MB limit
+            yield b"timestamp,steps\n" * 4096
+
+    with small.client("admin") as client:
+        answer = client.post("/api/v1/patients/P1/uploads", content=body(),
+                             headers={"content-type": "multipart/form-data; boundary=b"})
+        assert answer.status_code == 413 and "RW_MAX_UPLOAD_MB" in answer.json()["error"]
+        assert client.get("/api/v1/patients/P1/uploads").json() == {"uploads": []}
 
 
 # -- alerts ----------------------------------------------------------------------------------
