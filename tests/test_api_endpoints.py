@@ -10,17 +10,14 @@ import socket
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import numpy as np
 import pytest
 
 from rehabwatch.accounts import Accounts
-from rehabwatch.demo import DemoPatient, write_export
 from rehabwatch.settings import Settings
 from storage import audit, database
-from tests.api_server import SETUP, ApiStack, api_stack
+from tests.api_server import FIT_WALK, SETUP, ApiStack, api_stack, underactive_export
 from tests.conftest import device_file
 
-FIT_WALK = "fit/activity/garmin-fenix-5-walk.fit"
 FITBIT_MINUTES = "fitbit/fitabase_export_actiwearcheck/name5_minuteStepsNarrow_20190730_20230830.csv"
 
 
@@ -33,13 +30,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiStack]:
 def entries(stack: ApiStack, action: str) -> list[audit.AuditRow]:
     with database.session_scope(stack.settings.database_url) as session:
         return [r for r in audit.listed(session) if r.action == action]
-
-
-def underactive_export(path: Path, start: date) -> Path:
-    """A generated CSV export (the demo's generator) whose patient walks far below target."""
-    write_export(DemoPatient("X", "microdiscectomy", "Europe/London", "underactive"), start,
-                 date.today() - timedelta(days=1), path, np.random.default_rng(7))
-    return path
 
 
 def new_patient(stack: ApiStack, pid: str, start: date | None = None) -> None:
