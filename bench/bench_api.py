@@ -33,7 +33,9 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
@@ -146,7 +148,7 @@ def seed_cohort(settings: Settings, tmp: Path) -> list[str]:
 
 
 async def load_test(url: str, token: str, ids: list[str], clients: int, total: int
-                    ) -> dict[str, float]:
+                    ) -> dict[str, Any]:
     last = date.today() - timedelta(days=1)
     paths = []
     for pid in ids:
@@ -154,7 +156,7 @@ async def load_test(url: str, token: str, ids: list[str], clients: int, total: i
                   f"/api/v1/patients/{pid}/summaries?from={last - timedelta(days=29)}&to={last}",
                   f"/api/v1/patients/{pid}/targets", "/api/v1/alerts?team=cohort&limit=50"]
     latencies: list[float] = []
-    errors = 0
+    errors: Counter[str] = Counter()
     issued = 0
 
     async def one(client: httpx.AsyncClient) -> None:
@@ -165,9 +167,10 @@ async def load_test(url: str, token: str, ids: list[str], clients: int, total: i
             began = time.perf_counter()
             try:
                 answer = await client.get(path)
-                errors += answer.status_code != 200
-            except httpx.HTTPError:
-                errors += 1
+                if answer.status_code != 200:
+                    errors[f"{answer.status_code} {answer.json().get('error', '')[:80]}"] += 1
+            except httpx.HTTPError as exc:
+                errors[type(exc).__name__] += 1
             latencies.append(time.perf_counter() - began)
 
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
@@ -179,7 +182,8 @@ async def load_test(url: str, token: str, ids: list[str], clients: int, total: i
     latencies.sort()
     return {"requests": len(latencies), "wall_s": wall, "rps": len(latencies) / wall,
             "p50_ms": 1000 * latencies[len(latencies) // 2],
-            "p95_ms": 1000 * latencies[int(len(latencies) * 0.95)], "errors": errors}
+            "p95_ms": 1000 * latencies[int(len(latencies) * 0.95)],
+            "errors": sum(errors.values()), "kinds": dict(errors)}
 
 
 def memory_during_upload(url: str, pid: int, token: str, patient: str, export: Path
@@ -236,6 +240,35 @@ def memory_during_upload(url: str, pid: int, token: str, patient: str, export: P
             "status": status}  # type: ignore[dict-item]
 
 
+def load_section(result: dict[str, Any], clients: int) -> list[str]:
+    lines = ["", f"## {clients} concurrent clients, {PATIENTS} patients", "",
+             "| requests | wall s | requests/s | p50 ms | p95 ms | errors |",
+             "|---:|---:|---:|---:|---:|---:|",
+             f"| {result['requests']:.0f} | {result['wall_s']:.1f} | {result['rps']:.0f} | "
+             f"{result['p50_ms']:.0f} | {result['p95_ms']:.0f} | {result['errors']:.0f} |"]
+    return lines + (["", f"Errors: {result['kinds']}"] if result["kinds"] else [])
+
+
+def memory_section(url: str, pid: int, settings: Settings, tmp: Path,
+                   sizes: tuple[float, ...]) -> list[str]:
+    lines = ["", "## API process memory during an upload (Apple Health export.xml)", "",
+             "| file MB | status | RSS before | peak while sent | peak while parsed and stored "
+             "| after | send s | total s |", "|---:|---|---:|---:|---:|---:|---:|---:|"]
+    Service(settings).add_patient("M-1", "microdiscectomy", date(2019, 3, 1), "Europe/London",
+                                  "bench", {})
+    token, _ = Accounts(settings).create_token("patient", SETUP, "M-1")
+    for size in sizes:
+        xml = tmp / f"export-{size:g}.xml"
+        apple_export.write_export(xml, size, seed=int(size))
+        m = memory_during_upload(url, pid, token, "M-1", xml)
+        xml.unlink()
+        lines.append(f"| {m['size_mb']:.0f} | {m['status']} | {m['before']:.0f} | "
+                     f"{m['sending_peak']:.0f} | {m['parse_peak']:.0f} | {m['after']:.0f} | "
+                     f"{m['send_s']:.1f} | {m['total_s']:.1f} |")
+        print(lines[-1], flush=True)
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--export-mb", type=float, default=20)
@@ -243,7 +276,10 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--big-mb", type=float, default=200)
+    parser.add_argument("--parts", default="upload,load,memory",
+                        help="which of upload, load, memory to run (comma-separated)")
     args = parser.parse_args()
+    parts = set(args.parts.split(","))
     out: list[str] = [f"# HTTP API benchmark ({date.today()})", "",
                       f"`.venv/bin/python -m bench.bench_api --export-mb {args.export_mb:g} "
                       f"--rounds {args.rounds} --clients {args.clients} --requests "
@@ -265,46 +301,32 @@ def main() -> None:
         out += [f"## Upload of a {export.stat().st_size / 1e6:.1f} MB export to its alert", "",
                 "| path | round | response s | alert readable s |", "|---|---:|---:|---:|"]
         with worker(env), api_process(env, tmp / "api.log") as (url, proc):
-            upload_to_alert(url, stream, "W-0", export, start)  # warm-up: the worker joins
-            for r in range(args.rounds):
+            if "upload" in parts:
+                upload_to_alert(url, stream, "W-0", export, start)  # warm-up: worker joins
+            for r in range(args.rounds if "upload" in parts else 0):
                 resp, alert = upload_to_alert(url, stream, f"S-{r}", export, start)
                 out.append(f"| broker + worker | {r + 1} | {resp:.2f} | {alert:.2f} |")
                 print(out[-1], flush=True)
             with api_process(no_broker, tmp / "api-batch.log") as (batch_url, _):
-                upload_to_alert(batch_url, batch, "W-1", export, start)  # warm-up
-                for r in range(args.rounds):
+                for r in range(args.rounds + 1 if "upload" in parts else 0):
                     resp, alert = upload_to_alert(batch_url, batch, f"B-{r}", export, start)
-                    out.append(f"| no broker (evaluated before answering) | {r + 1} | "
+                    if r == 0:
+                        continue  # warm-up
+                    out.append(f"| no broker (evaluated before answering) | {r} | "
                                f"{resp:.2f} | {alert:.2f} |")
                     print(out[-1], flush=True)
-            staff, _ = Accounts(batch).create_token("clinician", SETUP, teams=["cohort"])
-            result = asyncio.run(load_test(url, staff, ids, args.clients, args.requests))
-            out += ["", f"## {args.clients} concurrent clients, {PATIENTS} patients", "",
-                    "| requests | wall s | requests/s | p50 ms | p95 ms | errors |",
-                    "|---:|---:|---:|---:|---:|---:|",
-                    f"| {result['requests']:.0f} | {result['wall_s']:.1f} | "
-                    f"{result['rps']:.0f} | {result['p50_ms']:.0f} | {result['p95_ms']:.0f} | "
-                    f"{result['errors']:.0f} |"]
-            print(out[-1], flush=True)
-            out += ["", "## API process memory during an upload (Apple Health export.xml)", "",
-                    "| file MB | status | RSS before | peak while sent | peak while parsed "
-                    "and stored | after | send s | total s |",
-                    "|---:|---|---:|---:|---:|---:|---:|---:|"]
-            Service(batch).add_patient("M-1", "microdiscectomy", date(2019, 3, 1),
-                                       "Europe/London", "bench", {})
-            token, _ = Accounts(batch).create_token("patient", SETUP, "M-1")
-            for size in (args.export_mb, args.big_mb):
-                xml = tmp / f"export-{size:g}.xml"
-                apple_export.write_export(xml, size, seed=int(size))
-                m = memory_during_upload(url, proc.pid, token, "M-1", xml)
-                xml.unlink()
-                out.append(f"| {m['size_mb']:.0f} | {m['status']} | {m['before']:.0f} | "
-                           f"{m['sending_peak']:.0f} | {m['parse_peak']:.0f} | "
-                           f"{m['after']:.0f} | {m['send_s']:.1f} | {m['total_s']:.1f} |")
+            if "load" in parts:
+                time.sleep(15)  # the worker may still be writing the uploads' last days
+                staff, _ = Accounts(batch).create_token("clinician", SETUP, teams=["cohort"])
+                out += load_section(asyncio.run(load_test(url, staff, ids, args.clients,
+                                                          args.requests)), args.clients)
                 print(out[-1], flush=True)
+            if "memory" in parts:
+                out += memory_section(url, proc.pid, batch, tmp, (args.export_mb, args.big_mb))
     text = "\n".join(out) + "\n"
     print(text)
-    RESULTS.write_text(text)
+    if parts == {"upload", "load", "memory"}:
+        RESULTS.write_text(text)
 
 
 if __name__ == "__main__":
