@@ -154,7 +154,7 @@ def cohort_page(request: Request, caller: Caller = allow(*STAFF_ROLES), team: st
         within_pct=(f"{cohort.within / cohort.with_target:.0%}" if cohort.with_target
                     else "–"),
         states=list(DayState), grid_first=first, band_class=band_class,
-        grid_summary=grid_summary, cell_title=cell_title)
+        grid_summary=grid_summary, cell_title=CellTitles())
 
 
 def band_class(row: CohortRow) -> str:
@@ -168,14 +168,25 @@ def band_class(row: CohortRow) -> str:
 
 def grid_summary(row: CohortRow) -> str:
     """The 30 days in words, for screen readers: ``30 days: 21 within target, 5 ...``."""
-    counts = {s: row.cells.count(str(int(s))) for s in DayState}
-    parts = [f"{n} {s.label}" for s, n in counts.items() if n]
+    parts = [f"{n} {s.label}" for s in DayState if (n := row.cells.count(str(int(s))))]
     return f"Last {len(row.cells)} days: " + ", ".join(parts)
 
 
-def cell_title(row: CohortRow, index: int, cell: str) -> str:
-    day = row.first_day + timedelta(days=index)
-    return f"{day.strftime('%a %d %b')}: {DayState(int(cell)).label}"
+class CellTitles:
+    """Each grid cell's tooltip (``Tue 02 Dec: below target``), made once per page for each
+    first day and state (a page has 3,000 cells and one or two first days)."""
+
+    def __init__(self) -> None:
+        self._days: dict[object, list[str]] = {}
+        self._labels = {str(int(s)): s.label for s in DayState}
+
+    def __call__(self, row: CohortRow, index: int, cell: str) -> str:
+        days = self._days.get(row.first_day)
+        if days is None:
+            days = self._days[row.first_day] = [
+                (row.first_day + timedelta(days=i)).strftime("%a %d %b")
+                for i in range(len(row.cells))]
+        return f"{days[index]}: {self._labels[cell]}"
 
 
 @api.get("/cohort")
