@@ -73,7 +73,8 @@ def patient_context(request: Request, caller: Caller, patient_id: str, days: int
             "protocol_value": lambda name: (f"{protocol[name].value:,.0f}"
                                             if protocol[name] else "none"),
             "states": list(DayState),
-            "uploads": page.uploads, **extra}
+            "uploads": page.uploads,
+            "valid_7d": sum(d.steps is not None for d in page.days[-7:]), **extra}
 
 
 @router.get("/patients/{patient_id}")

@@ -22,6 +22,7 @@
   function marks(u) {  // phase changes (dashed) and alerts opened (triangles)
     var ctx = u.ctx, top = u.bbox.top, bottom = u.bbox.top + u.bbox.height;
     ctx.save();
+    ctx.textAlign = "left"; ctx.textBaseline = "alphabetic";
     ctx.font = (11 * devicePixelRatio) + "px system-ui, sans-serif";
     data.phases.forEach(function (m) {
       var x = Math.max(u.valToPos(m[0] - 0.5, "x", true), u.bbox.left);
