@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from rehabwatch.api.app import create_app
+from rehabwatch.api.app import create_app, served
 from rehabwatch.settings import Settings
 from schemas.errors import UsageError
 
@@ -20,7 +20,7 @@ START_TIMEOUT_S = 20.0
 
 
 def config(settings: Settings) -> uvicorn.Config:
-    return uvicorn.Config(create_app(settings), host=settings.api.host, port=settings.api.port,
+    return uvicorn.Config(served(create_app(settings)), host=settings.api.host, port=settings.api.port,
                           access_log=False, log_level=settings.stream.loglevel,
                           proxy_headers=True, lifespan="off", timeout_graceful_shutdown=5)
 
