@@ -132,7 +132,7 @@ def audit_each(session: Session, at: datetime, actor: str, role: str, action: st
     """One audit entry per patient of ``patient_ids`` (a page that showed their data), in
     one INSERT: a page of a cohort shows hundreds of patients."""
     if patient_ids:
-        session.execute(insert(AuditRow), [
+        session.execute(insert(table_of(AuditRow)), [
             {"at": at, "actor": actor[:100], "role": role, "action": action,
              "patient_id": pid, "target": "", "address": address[:64], "outcome": "ok",
              "detail": {}} for pid in patient_ids])
