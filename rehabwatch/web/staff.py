@@ -65,7 +65,7 @@ def _sign_in_form(request: Request, status: int = 200, **context: Any) -> HTMLRe
 
 def _safe_next(target: str) -> str:
     """Only a path of this site (never ``//host`` or a scheme) is followed after sign-in."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
 @router.post("/sign-in", dependencies=[public()])
