@@ -136,3 +136,9 @@ def audit_each(session: Session, at: datetime, actor: str, role: str, action: st
             {"at": at, "actor": actor[:100], "role": role, "action": action,
              "patient_id": pid, "target": "", "address": address[:64], "outcome": "ok",
              "detail": {}} for pid in patient_ids])
+
+
+def teams_of(session: Session, patient_ids: Collection[str]) -> dict[str, str]:
+    """Each patient's team."""
+    return {pid: team for pid, team in session.execute(
+        select(Patient.id, Patient.team).where(one_of(Patient.id, patient_ids)))}
