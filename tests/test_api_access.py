@@ -136,3 +136,12 @@ def test_docs_pages_are_off_they_would_load_assets_from_elsewhere(stack: ApiStac
         assert client.get("/openapi.json").json()["info"]["title"] == "rehabwatch"
 
 
+
+
+def test_credentials_are_checked_before_the_query(stack: ApiStack) -> None:
+    with stack.client() as client:
+        assert client.get("/api/v1/patients/P1/summaries",
+                          params={"bogus": "1"}).status_code == 401
+    with stack.client("other_clinician") as client:
+        assert client.get("/api/v1/patients/P1/summaries",
+                          params={"bogus": "1"}).status_code == 404

@@ -15,7 +15,7 @@ none, and a test walks every route with every kind of caller. In order, a reques
    -> 403 without it;
 3. scoped: a patient or alert the caller may not see -> 404, whatever the role;
 4. role-checked -> 403;
-5. checked for query parameters the route does not take -> 422.
+5. checked for query parameters the route does not take -> 400.
 """
 
 from __future__ import annotations
@@ -60,8 +60,8 @@ class Guard:
         self.rule = rule
 
     async def __call__(self, request: Request) -> Caller | None:
-        _refuse_unknown_query(request)
         if self.rule.public:
+            _refuse_unknown_query(request)
             return None
         caller = await run_in_threadpool(authenticate, request)
         if caller.via == "session" and request.method not in SAFE_METHODS:
@@ -70,6 +70,7 @@ class Guard:
             await run_in_threadpool(_check_scope, request, caller, self.rule.scope)
         if caller.role not in self.rule.roles:
             raise Forbidden(f"a {caller.role} may not do this")
+        _refuse_unknown_query(request)
         return caller
 
 
