@@ -189,20 +189,20 @@ class _Facts:
     @property
     def key(self) -> tuple[Any, ...]:
         p = self.patient
-        return (p.summaries_rev, self.today, self.synced, p.procedure, p.start_date,
-                tuple(sorted((p.overrides or {}).items())))
+        overrides = tuple(sorted(p.overrides.items())) if p.overrides else ()
+        return (p.summaries_rev, self.today, self.synced, p.procedure, p.start_date, overrides)
 
 
-def _facts(patient: Any, now: datetime, params: OverloadSpikeParams) -> _Facts:
-    zone = ZoneInfo(patient.tz)
-    today = now.astimezone(zone).date()
-    synced = patient.last_sync_at.astimezone(zone).date() if patient.last_sync_at else None
+def _facts(patient: Any, today: date, params: OverloadSpikeParams) -> _Facts:
+    synced = (patient.last_sync_at.astimezone(ZoneInfo(patient.tz)).date()
+              if patient.last_sync_at else None)
     return _Facts(patient, today, today - timedelta(days=GRID_DAYS + params.prior_days), synced)
 
 
 def _rows(session: Session, patients: list[Any], now: datetime, params: OverloadSpikeParams,
           memo: DaysMemo) -> list[CohortRow]:
-    everyone = [_facts(p, now, params) for p in patients]
+    todays = {tz: now.astimezone(ZoneInfo(tz)).date() for tz in {p.tz for p in patients}}
+    everyone = [_facts(p, todays[p.tz], params) for p in patients]
     known = {f.patient.id: memo.get(f.patient.id, f.key) for f in everyone}
     stale = [f for f in everyone if known[f.patient.id] is None]
     for f, facts in zip(stale, _day_facts(session, stale, params)):

@@ -72,11 +72,13 @@ UPLOADS_SHOWN = 50
 
 @dataclass(frozen=True)
 class InboxPage:
-    """The inbox: its alerts in order, the view, and the team's alert burden (clinician
-    alerts per patient-week over :data:`BURDEN_WINDOW`; None with no patient) from
-    ``opened`` alerts and ``enrolled`` patients; ``staff``: who alerts may be assigned to."""
+    """The inbox: its alerts in order, their patients' teams, the view, and the alert
+    burden (clinician alerts per patient-week over :data:`BURDEN_WINDOW`; None with no
+    patient) from ``opened`` alerts and ``enrolled`` patients; ``staff``: who alerts may be
+    assigned to."""
 
     alerts: list[ListedAlert]
+    teams: dict[str, str]
     view: str
     burden: float | None
     opened: int
@@ -121,9 +123,9 @@ class Dashboard:
             pages = max(1, -(-len(cohort.rows) // per_page))
             page = min(max(page, 1), pages)
             shown = cohort.rows[(page - 1) * per_page:page * per_page]
-            actor = caller.actor(address)
-            for row in (*shown, *cohort.never_sent):
-                record(session, actor, action, patient_id=row.patient_id)
+            reads.audit_each(session, datetime.now(timezone.utc), caller.name, caller.role,
+                             action, [r.patient_id for r in (*shown, *cohort.never_sent)],
+                             address)
         return CohortPage(cohort, shown, page, pages)
 
     def patient(self, caller: Caller, address: str, patient_id: str, window: int,
@@ -173,12 +175,13 @@ class Dashboard:
                                                             now - BURDEN_WINDOW)
             staff = [u.name for u in users.listed(session) if u.disabled_at is None
                      and u.role != ADMIN and (teams is None or teams & {t.team for t in u.teams})]
-            actor = caller.actor(address)
-            for pid in sorted({a.alert.patient_id for a in found}):
-                record(session, actor, "page.inbox", patient_id=pid)
+            shown = sorted({a.alert.patient_id for a in found})
+            teams_of = reads.teams_of(session, shown) if shown else {}
+            reads.audit_each(session, now, caller.name, caller.role, "page.inbox", shown,
+                             address)
         weeks = BURDEN_WINDOW.days / 7
         burden = opened / (enrolled * weeks) if enrolled else None
-        return InboxPage(found, view, burden, opened, enrolled, staff)
+        return InboxPage(found, teams_of, view, burden, opened, enrolled, staff)
 
     def own(self, caller: Caller, actor: Actor) -> OwnPage:
         """What the calling patient's own page shows (their last 7 days, today's targets,

@@ -13,9 +13,10 @@ from datetime import date, datetime
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Row, func, select, text
+from sqlalchemy import Row, func, insert, select, text
 from sqlalchemy.orm import Session
 
+from storage.api_tables import AuditRow
 from storage.sql import dialect_of, one_of
 from storage.tables import AlertRow, DailySummaryRow, Patient, Upload, table_of
 
@@ -124,3 +125,20 @@ def clinician_alerts_since(session: Session, teams: Collection[str] | None,
         AlertRow.opened_at >= since))
     enrolled = session.scalar(select(func.count()).select_from(patients.subquery()))
     return int(opened or 0), int(enrolled or 0)
+
+
+def audit_each(session: Session, at: datetime, actor: str, role: str, action: str,
+               patient_ids: Sequence[str], address: str) -> None:
+    """One audit entry per patient of ``patient_ids`` (a page that showed their data), in
+    one INSERT: a page of a cohort shows hundreds of patients."""
+    if patient_ids:
+        session.execute(insert(table_of(AuditRow)), [
+            {"at": at, "actor": actor[:100], "role": role, "action": action,
+             "patient_id": pid, "target": "", "address": address[:64], "outcome": "ok",
+             "detail": {}} for pid in patient_ids])
+
+
+def teams_of(session: Session, patient_ids: Collection[str]) -> dict[str, str]:
+    """Each patient's team."""
+    return {pid: team for pid, team in session.execute(
+        select(Patient.id, Patient.team).where(one_of(Patient.id, patient_ids)))}

@@ -130,7 +130,7 @@ def test_patient_chart_band_and_target_edit(page: object, stack: WebStack) -> No
     accessible(page)
     shot(page, "patient")
     page.get_by_label("Daily steps, low").fill("1234")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Save targets").click()  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Save care plan").click()  # type: ignore[attr-defined]
     page.wait_for_load_state()  # type: ignore[attr-defined]
     assert "Care plan saved" in page.get_by_role("status").inner_text()  # type: ignore[attr-defined]
     card = page.locator(".card").nth(1).inner_text()  # type: ignore[attr-defined]

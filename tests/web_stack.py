@@ -1,14 +1,12 @@
-"""The dashboard for browser tests: a stored cohort (tests.cohort_db) served by the real app
-on uvicorn (127.0.0.1, a free port), staff users to sign in with, a patient's token, and one
-Chromium (the system's, driven by Playwright) that fails the test on any request to anything
-but the app and on any console error."""
+"""The dashboard for browser tests: a stored cohort (tests.cohort_db) judged by the rules,
+served by the real app on uvicorn (127.0.0.1, a free port), staff users to sign in with and a
+patient's token; where the system's Chromium is and how to launch it."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,7 +32,6 @@ class WebStack:
     enrolled: list[Enrolled]
     patient_token: str = ""
     patient_id: str = ""
-    problems: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -51,5 +48,5 @@ def web_stack(database_url: str, patients: int = 36, days: int = 60) -> Iterator
     accounts.add_user("root", "admin", [], PASSWORD, SETUP)
     on_track = next(e for e in enrolled if e.profile == "on_track")
     token, _ = accounts.create_token("patient", SETUP, on_track.patient_id, [])
-    with background(dataclasses.replace(settings)) as url:
+    with background(settings) as url:
         yield WebStack(url, settings, enrolled, token, on_track.patient_id)

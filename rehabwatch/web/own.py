@@ -19,13 +19,14 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse
 
 from rehabwatch.access import PATIENT, Caller
+from rehabwatch.api.models import errors
 from rehabwatch.api.rules import actor_of, allow, public
 from rehabwatch.web.routing import PageRoute, render
 from rehabwatch.web.staff import dashboard_of
 from schemas.records import DailySummary, DayTargets
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
-api = APIRouter(prefix="/api/v1", tags=["patient"])
+api = APIRouter(prefix="/api/v1", tags=["patient"], responses=errors())
 #: Share of the low bound under which the words say "a few short walks" rather than "close".
 CLOSE = 0.7
 

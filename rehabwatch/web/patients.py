@@ -4,9 +4,11 @@ clinicians) and the uploads."""
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Form, Request
 from fastapi.concurrency import run_in_threadpool
@@ -22,6 +24,7 @@ from rehabwatch.web.routing import PageRoute, render
 from rehabwatch.web.staff import dashboard_of
 from schemas.alert_records import AlertStatus
 from schemas.errors import UsageError
+from schemas.protocol import procedures
 from schemas.records import DayTargets
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -73,7 +76,9 @@ def patient_context(request: Request, caller: Caller, patient_id: str, days: int
             "protocol_value": lambda name: (f"{protocol[name].value:,.0f}"
                                             if protocol[name] else "none"),
             "states": list(DayState),
-            "uploads": page.uploads, **extra}
+            "uploads": page.uploads,
+            "valid_7d": sum(d.steps is not None for d in page.days[-7:]),
+            "procedures": sorted(procedures()), **extra}
 
 
 @router.get("/patients/{patient_id}")
@@ -94,14 +99,42 @@ def _override(name: str, raw: str) -> float | None:
     return float(raw)
 
 
+def _plan_fields(procedure: str, start_date: str, tz: str, shown: tuple[str, str, str]
+                 ) -> dict[str, Any]:
+    """The plan fields the form changed from what it showed (``shown``), checked."""
+    procedure, start_date, tz = (new if new != old else ""
+                                 for new, old in zip((procedure, start_date, tz), shown))
+    changes: dict[str, Any] = {}
+    if procedure:
+        if procedure not in procedures():
+            raise UsageError(f"unknown procedure {procedure!r}")
+        changes["procedure"] = procedure
+    if start_date:
+        try:
+            changes["start_date"] = date.fromisoformat(start_date)
+        except ValueError:
+            raise UsageError(f"start date {start_date!r} is not a date (YYYY-MM-DD)") from None
+    if tz:
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise UsageError(f"{tz!r} is not a time zone (e.g. Europe/London)") from None
+        changes["tz"] = tz
+    return changes
+
+
 @router.post("/patients/{patient_id}/plan")
-async def edit_targets(request: Request, patient_id: str,
-                       caller: Caller = allow(*EDITORS, scope="patient"),
-                       steps_low: str = Form("", max_length=12),
-                       steps_high: str = Form("", max_length=12),
-                       stationary_bout_max_min: str = Form("", max_length=12),
-                       days: int = Form(WINDOWS[0])) -> RedirectResponse:
-    """Set or clear the patient's target overrides (the API's plan edit, audited)."""
+async def edit_plan(request: Request, patient_id: str,
+                    caller: Caller = allow(*EDITORS, scope="patient"),
+                    steps_low: str = Form("", max_length=12),
+                    steps_high: str = Form("", max_length=12),
+                    stationary_bout_max_min: str = Form("", max_length=12),
+                    procedure: str = Form("", max_length=32),
+                    start_date: str = Form("", max_length=10), tz: str = Form("", max_length=64),
+                    shown: str = Form("", max_length=120),
+                    days: int = Form(WINDOWS[0])) -> RedirectResponse:
+    """Set the procedure, start date and zone, and set or clear the target overrides (the
+    API's plan edit, audited)."""
     given = {"steps_low": steps_low, "steps_high": steps_high,
              "stationary_bout_max_min": stationary_bout_max_min}
     overrides = {name: value for name, raw in given.items()
@@ -109,9 +142,15 @@ async def edit_targets(request: Request, patient_id: str,
     if "steps_low" in overrides and "steps_high" in overrides \
             and overrides["steps_high"] <= overrides["steps_low"]:
         raise UsageError("the high bound of daily steps must be above the low bound")
+    was = (shown.split("|") + ["", "", ""])[:3]
+    changes = {**_plan_fields(procedure, start_date, tz, (was[0], was[1], was[2])),
+               "overrides": overrides}
     await run_in_threadpool(request.app.state.clinic.edit_plan, caller,
-                            actor_of(request, caller), patient_id, {"overrides": overrides})
-    said = ", ".join(f"{dict(TARGET_FIELDS)[k].lower()} {v:,.0f}" for k, v in overrides.items())
+                            actor_of(request, caller), patient_id, changes)
+    said = ", ".join([*(f"{k.replace('_', ' ')} {v}" for k, v in changes.items()
+                        if k != "overrides"),
+                      *(f"{dict(TARGET_FIELDS)[k].lower()} {v:,.0f}"
+                        for k, v in overrides.items())])
     return RedirectResponse(f"/patients/{patient_id}?" + urlencode(
         {"days": days if days in WINDOWS else WINDOWS[0],
          "saved": said or "protocol targets"}), status_code=303)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import math
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Form, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from alerts.day_states import DayState
 from rehabwatch import credentials
 from rehabwatch.access import STAFF_ROLES, Caller, Throttled, Unauthenticated
+from rehabwatch.api.models import errors
 from rehabwatch.api.rules import COOKIE, address_of, allow, public
 from rehabwatch.cohort import ALERT_STATES, SORTS, CohortRow, Filters
 from rehabwatch.dashboard import PER_PAGE, Dashboard
@@ -26,7 +27,7 @@ from schemas.errors import UsageError
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 #: Stylesheet, scripts, icon and the vendored uPlot (with its licence), for anyone.
 router.mount("/static", StaticFiles(directory=STATIC), name="static")
-api = APIRouter(prefix="/api/v1", tags=["dashboard"])
+api = APIRouter(prefix="/api/v1", tags=["dashboard"], responses=errors())
 
 #: The sign-in form's own CSRF cookie (double submit: no session exists yet).
 SIGNIN_COOKIE = "rw_signin"
@@ -64,7 +65,7 @@ def _sign_in_form(request: Request, status: int = 200, **context: Any) -> HTMLRe
 
 def _safe_next(target: str) -> str:
     """Only a path of this site (never ``//host`` or a scheme) is followed after sign-in."""
-    return target if target.startswith("/") and not target.startswith("//") else "/"
+    return target if target.startswith("/") and not target.startswith(("//", "/\\")) else "/"
 
 
 @router.post("/sign-in", dependencies=[public()])
@@ -154,7 +155,7 @@ def cohort_page(request: Request, caller: Caller = allow(*STAFF_ROLES), team: st
         within_pct=(f"{cohort.within / cohort.with_target:.0%}" if cohort.with_target
                     else "–"),
         states=list(DayState), grid_first=first, band_class=band_class,
-        grid_summary=grid_summary, cell_title=cell_title)
+        grid_summary=grid_summary, cell_title=CellTitles())
 
 
 def band_class(row: CohortRow) -> str:
@@ -168,32 +169,49 @@ def band_class(row: CohortRow) -> str:
 
 def grid_summary(row: CohortRow) -> str:
     """The 30 days in words, for screen readers: ``30 days: 21 within target, 5 ...``."""
-    counts = {s: row.cells.count(str(int(s))) for s in DayState}
-    parts = [f"{n} {s.label}" for s, n in counts.items() if n]
+    parts = [f"{n} {s.label}" for s in DayState if (n := row.cells.count(str(int(s))))]
     return f"Last {len(row.cells)} days: " + ", ".join(parts)
 
 
-def cell_title(row: CohortRow, index: int, cell: str) -> str:
-    day = row.first_day + timedelta(days=index)
-    return f"{day.strftime('%a %d %b')}: {DayState(int(cell)).label}"
+class CellTitles:
+    """Each grid cell's tooltip (``Tue 02 Dec: below target``), made once per page for each
+    first day and state (a page has 3,000 cells and one or two first days)."""
+
+    def __init__(self) -> None:
+        self._days: dict[object, list[str]] = {}
+        self._labels = {str(int(s)): s.label for s in DayState}
+
+    def __call__(self, row: CohortRow, index: int, cell: str) -> str:
+        days = self._days.get(row.first_day)
+        if days is None:
+            days = self._days[row.first_day] = [
+                (row.first_day + timedelta(days=i)).strftime("%a %d %b")
+                for i in range(len(row.cells))]
+        return f"{days[index]}: {self._labels[cell]}"
+
+
+Sort = Literal["attention", "patient", "phase", "median", "valid", "upload", "wear", "alerts"]
+AlertState = Literal["open", "acknowledged", "snoozed", "none"]
+Text = Annotated[str | None, Query(max_length=64)]
 
 
 @api.get("/cohort")
-def cohort_json(request: Request, caller: Caller = allow(*STAFF_ROLES), team: str = "",
-                procedure: str = "", phase: str = "", alert_state: str = "",
-                sort: str = "attention", dir: str = "asc", page: int = 1,
-                per_page: int = PER_PAGE) -> dict[str, Any]:
+def cohort_json(request: Request, caller: Caller = allow(*STAFF_ROLES), team: Text = None,
+                procedure: Text = None, phase: Text = None,
+                alert_state: Annotated[AlertState | None, Query()] = None,
+                sort: Annotated[Sort, Query()] = "attention",
+                dir: Annotated[Literal["asc", "desc"], Query()] = "asc",
+                page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+                per_page: Annotated[int, Query(ge=1, le=500)] = PER_PAGE) -> dict[str, Any]:
     """The cohort overview, one page of it: one row per patient of the caller's teams, with
     the 30 days' states (``day_states``: codes, oldest first, ending yesterday in the
     patient's zone; ``state_names`` says what each code means), patients who never sent
-    data apart; filters by team, procedure, phase and alert state (open, acknowledged,
-    snoozed, none)."""
-    if not 1 <= per_page <= 500:
-        raise UsageError("per_page is between 1 and 500")
-    key, descending = _sort(sort, dir)
+    data apart (``never_sent``); filters by team, procedure, phase and alert state (open:
+    an alert nobody acknowledged; acknowledged; snoozed; none). ``days_since_upload`` and
+    ``days_since_valid_day`` are null for "never"."""
     found = dashboard_of(request).cohort(
-        caller, address_of(request), _filters(team, procedure, phase, alert_state), key,
-        descending, page, per_page, action="cohort.read")
+        caller, address_of(request), Filters(team, procedure, phase, alert_state), sort,
+        dir == "desc", page, per_page, action="cohort.read")
     cohort = found.cohort
     return {"page": found.page, "pages": found.pages, "per_page": per_page,
             "total": len(cohort.rows),

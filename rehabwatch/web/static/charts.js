@@ -22,6 +22,7 @@
   function marks(u) {  // phase changes (dashed) and alerts opened (triangles)
     var ctx = u.ctx, top = u.bbox.top, bottom = u.bbox.top + u.bbox.height;
     ctx.save();
+    ctx.textAlign = "left"; ctx.textBaseline = "alphabetic";
     ctx.font = (11 * devicePixelRatio) + "px system-ui, sans-serif";
     data.phases.forEach(function (m) {
       var x = Math.max(u.valToPos(m[0] - 0.5, "x", true), u.bbox.left);
@@ -30,7 +31,7 @@
         ctx.beginPath(); ctx.moveTo(x, top); ctx.lineTo(x, bottom); ctx.stroke();
       }
       ctx.fillStyle = "#1a1a1a"; ctx.setLineDash([]);
-      ctx.fillText(m[1], x + 4 * devicePixelRatio, top + 12 * devicePixelRatio);
+      ctx.fillText(m[1], x + 6 * devicePixelRatio, top + 12 * devicePixelRatio);
     });
     data.alerts.forEach(function (a) {
       var x = u.valToPos(a[0], "x", true), y = top + 18 * devicePixelRatio, s = 6 * devicePixelRatio;
@@ -57,7 +58,7 @@
     var options = Object.assign({
       width: width(el), height: height,
       scales: {x: {time: false, range: [-0.6, n - 0.4]},
-               y: {range: function (u, min, max) { return [0, Math.max(max, opts && opts.floor || 0) * 1.08]; }}},
+               y: {range: function (u, min, max) { return [0, Math.max(max, opts && opts.floor || 0) * 1.18]; }}},
       axes: [xAxis(), {size: 55, values: function (u, splits) { return splits.map(function (v) { return v.toLocaleString("en"); }); }}],
       series: [{label: "day", value: function (u, i) { return i === null ? "–" : data.labels[i]; }}].concat(series.map(function (s) {
         var out = Object.assign({}, s); delete out.data;

@@ -25,6 +25,9 @@
     if (status === "duplicate") { return "Already received: nothing new in this file"; }
     return "Not accepted";
   }
+  function plain(reason) {  // the API's reason without what only the command line can do
+    return (reason || "").replace(/;\s*pass --format.*$/, "").replace(/^[^:]*:\s*not a format/, "not a format");
+  }
   function when(iso, tz) {
     return new Date(iso).toLocaleString("en-GB", {timeZone: tz, dateStyle: "medium", timeStyle: "short"});
   }
@@ -40,7 +43,7 @@
     doc.uploads.forEach(function (u) {
       var row = body.insertRow();
       cell(row, when(u.received_at, doc.tz)); cell(row, u.filename);
-      cell(row, words(u.status, u.reason, u.days)); cell(row, u.reason || "");
+      cell(row, words(u.status, u.reason, u.days)); cell(row, plain(u.reason));
     });
   }
   function load() {
@@ -63,7 +66,7 @@
         var u = answer.doc.uploads[0];
         var ok = u.status === "stored" || u.status === "partial";
         out.className = ok ? "notice" : "problem";
-        text(out, words(u.status, u.reason, u.days.length) + (u.reason ? ". " + u.reason : ".") +
+        text(out, words(u.status, u.reason, u.days.length) + (u.reason ? ": " + plain(u.reason) : ".") +
           (ok && u.days.length ? " Days: " + u.days[0] + (u.days.length > 1 ? " to " + u.days[u.days.length - 1] : "") + "." : ""));
         $("upload-form").reset();
         return load();
