@@ -63,7 +63,7 @@ def enrol_and_ingest(settings: Settings, exports: Path, now: datetime | None = N
         except UsageError:
             pass  # enrolled by an earlier run
         files = write_exports(p, plan_days(p, now), exports / p.id)
-        grids, steps = 0, 0.0
+        grids, steps, again = 0, 0.0, 0
         for path in files:
             with path.open("rb") as stream:
                 out = service.ingest(stream, ParseContext(p.id, "", path.name))
@@ -72,9 +72,12 @@ def enrol_and_ingest(settings: Settings, exports: Path, now: datetime | None = N
                       file=sys.stderr)
                 return 1
             grids, steps = grids + len(out.grids), steps + out.steps
+            again += out.status == "duplicate"
+        stored = f"{grids} day grids, {steps:,.0f} steps" + (
+            f" ({again} stored before)" if again else "")
         print(f"{p.id}  {p.procedure:<15} {p.team:<11} {p.tz:<19} start {p.start_date}  "
-              f"{p.story:<11} {p.export or 'no data':<12} {len(files)} file(s), "
-              f"{grids} day grids, {steps:,.0f} steps", flush=True)
+              f"{p.story:<11} {p.export or 'no data':<12} {len(files)} file(s), {stored}",
+              flush=True)
     return 0
 
 
