@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import datetime, timezone
 from functools import partial
@@ -32,7 +33,8 @@ from ingest.base import ParseContext
 from rehabwatch import stack, views
 from rehabwatch.access import Actor
 from rehabwatch.accounts import Accounts
-from rehabwatch.demo_cohort import TEAMS, cohort, plan_days, yesterday
+from rehabwatch.demo_cohort import (EXPECTED, TEAMS, DemoPatient, cohort, plan_days,
+                                    yesterday)
 from rehabwatch.demo_exports import write_exports
 from rehabwatch.publish import publish_checks
 from rehabwatch.service import Service
@@ -47,15 +49,14 @@ WAIT_S = 180.0  # for the worker to judge everyone
 QUIET_S = 3.0  # alerts unchanged this long: the worker is done
 
 
-def enrol_and_ingest(settings: Settings, exports: Path, now: datetime | None = None,
-                     stop: threading.Event | None = None) -> int:
-    """Enrol the cohort (those not enrolled yet), write their exports and ingest each file as
-    ``rehabwatch ingest`` does (format detected from the bytes): with a broker, the stored
+def enrol_and_ingest(settings: Settings, exports: Path, patients: Sequence[DemoPatient],
+                     now: datetime, stop: threading.Event | None = None) -> int:
+    """Enrol ``patients`` (those not enrolled yet), write their exports and ingest each file
+    as ``rehabwatch ingest`` does (format detected from the bytes): with a broker, the stored
     day grids are published for the worker; without, the days are summarized at once.
     Stops early (exit code 0) once ``stop`` is set."""
     service = Service(settings)
-    now = now or datetime.now(timezone.utc)
-    for p in cohort(now):
+    for p in patients:
         if stop is not None and stop.is_set():
             return 0
         try:
@@ -101,20 +102,26 @@ def enrol_demo(settings: Settings, api_url: str, stop: threading.Event,
     """``make demo`` and ``rehabwatch up --demo``, on the running stack: the demo user (its
     name and password printed, with the page to open), then the cohort enrolled and its
     exports (in ``exports``, else a temporary folder) ingested, which publishes their day
-    grids to the worker, and a missing-data check sent for everyone silent for 48 hours, as
-    the worker's own scan sends them (its first is only due after ``RW_MISSING_DATA_SCAN_S``).
-    A thread says when every patient is judged."""
+    grids to the worker. The patients whose stories raise alerts go first, then a missing-data
+    check is sent for everyone silent for 48 hours, as the worker's own scan sends them (its
+    first is only due after ``RW_MISSING_DATA_SCAN_S``), then the patients on track: so the
+    alerts are on the inbox before the last files are in. A thread says when every patient is
+    judged."""
     name, password = add_demo_user(settings)
     print(f"RW_DEMO_USER={name}\nRW_DEMO_PASSWORD={password}\n\nOpen {api_url}/ and sign "
           f"in as {name} with the password above. Ctrl-C stops the demo.\n", flush=True)
+    now = datetime.now(timezone.utc)
+    raising = [p for p in cohort(now) if EXPECTED[p.story]]
+    quiet = [p for p in cohort(now) if not EXPECTED[p.story]]
     with ExitStack() as cleanup:
         folder = exports or Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
-        if code := enrol_and_ingest(settings, folder, stop=stop):
+        if code := enrol_and_ingest(settings, folder, raising, now, stop):
             return code
-    service = Service(settings)
-    checks = [AlertCheck(pid, day, "missing-data")
-              for pid, day in service.silent(datetime.now(timezone.utc))]
-    publish_checks(settings.kafka_url, checks, settings.stream.topics)
+        checks = [AlertCheck(pid, day, "missing-data")
+                  for pid, day in Service(settings).silent(datetime.now(timezone.utc))]
+        publish_checks(settings.kafka_url, checks, settings.stream.topics)
+        if code := enrol_and_ingest(settings, folder, quiet, now, stop):
+            return code
     threading.Thread(target=_announce, args=(settings.database_url, api_url),
                      daemon=True, name="demo-judged").start()
     return 0
@@ -169,7 +176,8 @@ def run(out: Path, batch: bool = False, settings: Settings | None = None) -> int
             settings = dataclasses.replace(settings, api=dataclasses.replace(settings.api, port=0))
         return stack.run_up(settings, partial(enrol_demo, exports=out / "exports"))
     database.upgrade(settings.database_url)
-    if code := enrol_and_ingest(settings, out / "exports"):
+    now = datetime.now(timezone.utc)
+    if code := enrol_and_ingest(settings, out / "exports", cohort(now), now):
         return code
     print("$ rehabwatch evaluate")
     Service(settings).evaluate_all()
