@@ -33,6 +33,7 @@ from ingest.base import ParseContext
 from rehabwatch import stack, views
 from rehabwatch.access import Actor
 from rehabwatch.accounts import Accounts
+from rehabwatch.broker import free_port
 from rehabwatch.demo_cohort import (EXPECTED, TEAMS, DemoPatient, cohort, plan_days,
                                     yesterday)
 from rehabwatch.demo_exports import write_exports
@@ -47,6 +48,7 @@ DEMO_USER = "demo-clinician"
 STARTED = monotonic()  # this module is imported as the demo starts
 WAIT_S = 180.0  # for the worker to judge everyone
 QUIET_S = 3.0  # alerts unchanged this long: the worker is done
+SESSION_TIMEOUT_S = 10.0
 
 
 def enrol_and_ingest(settings: Settings, exports: Path, patients: Sequence[DemoPatient],
@@ -171,10 +173,8 @@ def run(out: Path, batch: bool = False, settings: Settings | None = None) -> int
     print(f"demo database: {out / 'rehabwatch.db'}  (RW_DATABASE_URL={settings.database_url})",
           flush=True)
     if not batch:
-        if not _can_listen(settings.api.host, settings.api.port):
-            print(f"port {settings.api.port} is taken: the API gets a free one", flush=True)
-            settings = dataclasses.replace(settings, api=dataclasses.replace(settings.api, port=0))
-        return stack.run_up(settings, partial(enrol_demo, exports=out / "exports"))
+        return stack.run_up(stack_settings(settings),
+                            partial(enrol_demo, exports=out / "exports"))
     database.upgrade(settings.database_url)
     now = datetime.now(timezone.utc)
     if code := enrol_and_ingest(settings, out / "exports", cohort(now), now):
@@ -184,6 +184,23 @@ def run(out: Path, batch: bool = False, settings: Settings | None = None) -> int
     print("\n$ rehabwatch alerts")
     print(views.alerts_text([views.alert_doc(a) for a in Service(settings).alerts()]))
     return 0
+
+
+def stack_settings(settings: Settings) -> Settings:
+    """``settings`` for the demo's stack: a free port for the API and for the worker's
+    metrics where theirs is taken (a demo should not fail for want of port 8000), and a
+    session timeout of :data:`SESSION_TIMEOUT_S` at most: the stack's one worker then joins
+    its group in about 3 s instead of 15 s (the broker holds a first join for a time that
+    grows with the timeout; measured with the embedded broker)."""
+    api, stream = settings.api, settings.stream
+    if not _can_listen(api.host, api.port):
+        print(f"port {api.port} is taken: the API gets a free one", flush=True)
+        api = dataclasses.replace(api, port=0)
+    if not _can_listen(stream.web_host, stream.web_port):
+        stream = dataclasses.replace(stream, web_port=free_port())
+    stream = dataclasses.replace(
+        stream, session_timeout_s=min(stream.session_timeout_s, SESSION_TIMEOUT_S))
+    return dataclasses.replace(settings, api=api, stream=stream)
 
 
 def _can_listen(host: str, port: int) -> bool:
