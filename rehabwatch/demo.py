@@ -18,7 +18,6 @@ import dataclasses
 import secrets
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -96,7 +95,7 @@ def add_demo_user(settings: Settings) -> tuple[str, str]:
             return name, password
         except UsageError:
             continue  # made by an earlier run
-    raise UsageError(f"99 demo users exist already; start the demo on a new database")
+    raise UsageError("99 demo users exist already; start the demo on a new database")
 
 
 def enrol_demo(settings: Settings, api_url: str, stop: threading.Event,
@@ -117,7 +116,7 @@ def enrol_demo(settings: Settings, api_url: str, stop: threading.Event,
     quiet = [p for p in cohort(now) if not EXPECTED[p.story]]
     with ExitStack() as cleanup:
         folder = exports or Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
-        if code := enrol_and_ingest(settings, folder, raising, now, stop):
+        if (code := enrol_and_ingest(settings, folder, raising, now, stop)) or stop.is_set():
             return code
         checks = [AlertCheck(pid, day, "missing-data")
                   for pid, day in Service(settings).silent(datetime.now(timezone.utc))]
@@ -138,14 +137,11 @@ def _announce(database_url: str, api_url: str) -> None:
           f"the start. See {api_url}/ (Ctrl-C stops the demo)", flush=True)
 
 
-def wait_until_judged(database_url: str, worker: subprocess.Popen[bytes] | None = None) -> int:
+def wait_until_judged(database_url: str) -> int:
     """Wait until every patient is judged through their own yesterday and the alerts have
-    stopped changing; 1 if ``worker`` exited or :data:`WAIT_S` passed first."""
+    stopped changing; 1 if :data:`WAIT_S` passed first."""
     deadline, last_seen, quiet_since = monotonic() + WAIT_S, -1, monotonic()
     while monotonic() < deadline:
-        if worker is not None and worker.poll() is not None:
-            print(f"the worker exited with code {worker.returncode}", file=sys.stderr)
-            return 1
         now = datetime.now(timezone.utc)
         with database.session_scope(database_url) as session:
             rows = patients.rows(session, patients.ids_and_zones(session))
