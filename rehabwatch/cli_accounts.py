@@ -40,8 +40,8 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
 
     api = dataclasses.replace(settings.api, host=args.host or settings.api.host,
                               port=settings.api.port if args.port is None else args.port)
-    print(f"RW_API_URL=http://{api.host}:{api.port}", flush=True)
-    serve(dataclasses.replace(settings, api=api))
+    serve(dataclasses.replace(settings, api=api),
+          lambda url: print(f"RW_API_URL={url}", flush=True))
     return 0
 
 
@@ -117,7 +117,7 @@ def register(sub: Any, adder: Callable[[Any], Adder], iso_date: Callable[[str], 
     user_cmd, token_cmd = partial(cmd_user, emit), partial(cmd_token, emit)
     api = add("api", cmd_api, "serve the HTTP API (blocks; Ctrl-C stops)")
     api.add_argument("--host", help="address to listen on (default RW_API_HOST, 127.0.0.1)")
-    api.add_argument("--port", type=int, help="port (default RW_API_PORT, 8000)")
+    api.add_argument("--port", type=int, help="port (default RW_API_PORT, 8000; 0: a free one)")
     user = sub.add_parser("user", help="staff users of the API").add_subparsers(
         dest="user_command", required=True)
     uadd = adder(user)("add", user_cmd, "add a staff user (password from a prompt or stdin)")

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 
@@ -22,12 +23,16 @@ from rehabwatch import credentials
 from rehabwatch.access import Actor
 from rehabwatch.accounts import Accounts
 from rehabwatch.api.server import background
+from rehabwatch.demo_cohort import DemoPatient, plan_days
+from rehabwatch.demo_exports import write_csv
 from rehabwatch.service import Service
 from rehabwatch.settings import ApiSettings, Settings
 from schemas.alert_records import Alert, AlertStatus, Severity, Transition
 from storage import alerts, database, tokens
 
 PASSWORD = "correct horse battery staple"
+#: A real device file (Garmin FIT walk) for uploads.
+FIT_WALK = "fit/activity/garmin-fenix-5-walk.fit"
 CALLERS = ("anonymous", "patient", "other_patient", "clinician", "other_clinician",
            "monitoring", "admin", "expired", "revoked")
 SETUP = Actor("tests", "cli")
@@ -96,12 +101,24 @@ def _alerts(session: object, now: datetime) -> tuple[str, str]:
 
 
 @contextmanager
-def api_stack(database_url: str, **api: object) -> Iterator[ApiStack]:
-    """A seeded, migrated database served on a free port (``api``: ApiSettings fields)."""
+def api_stack(database_url: str, base: Settings | None = None, **api: object
+              ) -> Iterator[ApiStack]:
+    """A seeded, migrated database served on a free port: ``base`` settings (default: the
+    defaults) with ``api`` (ApiSettings fields) changed."""
     database.upgrade(database_url)
-    settings = Settings(database_url=database_url,
-                        api=dataclasses.replace(ApiSettings(port=0), **api))  # type: ignore[arg-type]
+    base = base or Settings()
+    settings = dataclasses.replace(
+        base, database_url=database_url,
+        api=dataclasses.replace(base.api, port=0, **api))  # type: ignore[arg-type]
     stack = seed(settings)
     with background(settings) as url:
         stack.url = url
         yield stack
+
+
+def underactive_export(path: Path, start: date) -> Path:
+    """A generated CSV export (the demo's generator) whose patient walks far below target."""
+    patient = DemoPatient("X", "microdiscectomy", start, "Europe/London", "north",
+                          "underactive", "csv")
+    days = plan_days(patient, datetime.now(timezone.utc))
+    return write_csv(patient, days, path.parent)[0].rename(path)

@@ -5,19 +5,19 @@ trail; and bad input answered 4xx with a reason (never 500, nothing written)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, timedelta
+import socket
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from rehabwatch.accounts import Accounts
-from rehabwatch.demo_cohort import DemoPatient, plan_days
-from rehabwatch.demo_exports import write_csv
+from rehabwatch.settings import Settings
 from storage import audit, database
-from tests.api_server import SETUP, ApiStack, api_stack
+from tests.api_server import FIT_WALK, SETUP, ApiStack, api_stack, underactive_export
 from tests.conftest import device_file
 
-FIT_WALK = "fit/activity/garmin-fenix-5-walk.fit"
 FITBIT_MINUTES = "fitbit/fitabase_export_actiwearcheck/name5_minuteStepsNarrow_20190730_20230830.csv"
 
 
@@ -30,13 +30,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiStack]:
 def entries(stack: ApiStack, action: str) -> list[audit.AuditRow]:
     with database.session_scope(stack.settings.database_url) as session:
         return [r for r in audit.listed(session) if r.action == action]
-
-
-def underactive_export(folder: Path, start: date) -> Path:
-    """A generated CSV export (the demo's generator) whose patient walks far below target."""
-    patient = DemoPatient("X-1", "microdiscectomy", start, "Europe/London", "north",
-                          "underactive", "csv")
-    return write_csv(patient, plan_days(patient, datetime.now(timezone.utc)), folder)[0]
 
 
 def new_patient(stack: ApiStack, pid: str, start: date | None = None) -> None:
@@ -172,7 +165,7 @@ def test_a_patient_uploads_their_own_export_and_it_is_judged(stack: ApiStack,
     start = date.today() - timedelta(days=49)
     new_patient(stack, "U-2", start)
     token, _ = Accounts(stack.settings).create_token("patient", SETUP, "U-2")
-    export = underactive_export(tmp_path, start)
+    export = underactive_export(tmp_path / "export.csv", start)
     with stack.client() as client:
         client.headers["Authorization"] = f"Bearer {token}"
         answer = client.post("/api/v1/patients/U-2/uploads",
@@ -219,22 +212,40 @@ def test_bad_upload_requests_are_4xx(stack: ApiStack, kwargs: dict[str, object],
     assert answer.status_code == status and answer.json()["error"], answer.text
 
 
-def test_an_oversized_upload_is_413_before_its_body_is_read(tmp_path: Path) -> None:
-    import socket
-    from urllib.parse import urlsplit
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiStack]:
+    """A server taking uploads of at most 1 MB."""
+    with api_stack(f"sqlite:///{tmp_path_factory.mktemp('small') / 'rw.db'}",
+                   Settings(max_upload_mb=1)) as stack:
+        yield stack
 
-    with api_stack(f"sqlite:///{tmp_path / 'rw.db'}") as stack:
-        host_port = urlsplit(stack.url)
-        limit = stack.settings.max_upload_bytes
-        with socket.create_connection((host_port.hostname, host_port.port)) as conn:
-            conn.sendall((f"POST /api/v1/patients/P1/uploads HTTP/1.1\r\nHost: x\r\n"
-                          f"Authorization: Bearer {stack.tokens['admin']}\r\n"
-                          "Content-Type: multipart/form-data; boundary=b\r\n"
-                          f"Content-Length: {limit * 2}\r\n\r\n").encode())
-            answer = conn.recv(4096).decode()  # answered without a byte of the body
-        assert answer.startswith("HTTP/1.1 413")
-        with stack.client("admin") as client:
-            assert client.get("/api/v1/patients/P1/uploads").json() == {"uploads": []}
+
+def test_an_oversized_upload_is_413_before_its_body_is_read(small: ApiStack) -> None:
+    where = urlsplit(small.url)
+    with socket.create_connection((where.hostname, where.port)) as conn:
+        conn.sendall((f"POST /api/v1/patients/P1/uploads HTTP/1.1\r\nHost: x\r\n"
+                      f"Authorization: Bearer {small.tokens['admin']}\r\n"
+                      "Content-Type: multipart/form-data; boundary=b\r\n"
+                      f"Content-Length: {small.settings.max_upload_bytes * 2}\r\n\r\n").encode())
+        answer = ""  # answered without a byte of the body
+        while "}" not in answer and (chunk := conn.recv(4096)):
+            answer += chunk.decode()
+    assert answer.startswith("HTTP/1.1 413") and "at most 1 MB (RW_MAX_UPLOAD_MB)" in answer
+    with small.client("admin") as client:
+        assert client.get("/api/v1/patients/P1/uploads").json() == {"uploads": []}
+
+
+def test_an_oversized_chunked_upload_is_cut_off_while_it_is_read(small: ApiStack) -> None:
+    def body() -> Iterator[bytes]:
+        yield b'--b\r\nContent-Disposition: form-data; name="file"; filename="a.csv"\r\n\r\n'
+        for _ in range(40):  # 2.5 MB, over the 1 MB limit
+            yield b"timestamp,steps\n" * 4096
+
+    with small.client("admin") as client:
+        answer = client.post("/api/v1/patients/P1/uploads", content=body(),
+                             headers={"content-type": "multipart/form-data; boundary=b"})
+        assert answer.status_code == 413 and "RW_MAX_UPLOAD_MB" in answer.json()["error"]
+        assert client.get("/api/v1/patients/P1/uploads").json() == {"uploads": []}
 
 
 # -- alerts ----------------------------------------------------------------------------------

@@ -137,3 +137,13 @@ def test_only_hashes_are_stored(stack: ApiStack) -> None:
     for token in stack.tokens.values():
         assert token.encode() not in raw
     assert PASSWORD.encode() not in raw
+
+
+def test_a_signed_in_upload_carries_the_csrf_token_as_a_form_field(stack: ApiStack) -> None:
+    export = {"file": ("a.csv", b"timestamp,steps\n2024-05-04T10:00:00Z,40\n")}
+    with stack.signed_in() as (client, csrf):
+        refused = client.post("/api/v1/patients/P1/uploads", files=export)
+        taken = client.post("/api/v1/patients/P1/uploads", files=export,
+                            data={"csrf_token": csrf})
+    assert refused.status_code == 403
+    assert taken.status_code == 200 and taken.json()["uploads"][0]["status"] == "stored"

@@ -5,6 +5,7 @@ that says no more than that (the traceback goes to the log, not to the client)."
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -12,6 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alerts.lifecycle import AlertError, InvalidTransition
 from ingest.errors import IngestError, TooLarge
@@ -21,6 +23,8 @@ from rehabwatch.api.routes.uploads import UnsupportedMedia
 from storage.database import StorageError
 
 log = logging.getLogger("rehabwatch.api")
+#: Largest JSON or form body of any route but uploads (which set their own limit).
+MAX_BODY = 1024 * 1024
 
 #: Most specific first: the status of each error family.
 STATUS: tuple[tuple[type[RehabwatchError], int], ...] = (
@@ -61,10 +65,15 @@ def _readable(error: Any) -> str:
     return f"{where}: {error.get('msg', 'invalid')}"
 
 
+def too_large(max_upload_mb: int) -> str:
+    return (f"the request body is too large: an upload takes at most {max_upload_mb} MB "
+            f"(RW_MAX_UPLOAD_MB), any other request {MAX_BODY // 1024} KB")
+
+
 async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     reason = {404: "no such route", 405: "method not allowed on this route",
-              413: "the request body is larger than this route takes"}.get(
+              413: too_large(request.app.state.settings.max_upload_mb)}.get(
         exc.status_code, str(exc.detail))
     return error_response(exc.status_code, reason, headers=dict(exc.headers or {}))
 
@@ -77,6 +86,36 @@ async def _bug(request: Request, exc: Exception) -> JSONResponse:
 def _template(request: Request) -> str:
     route = request.scope.get("route")
     return str(getattr(route, "path", "(unmatched)"))
+
+
+class JsonTooLarge:
+    """ASGI middleware: Starlette answers a declared ``Content-Length`` above a route's limit
+    with a plain-text 413 before the app runs; this sends it as our JSON error instead."""
+
+    def __init__(self, app: ASGIApp, max_upload_mb: int) -> None:
+        self.app, self.body = app, json.dumps({"error": too_large(max_upload_mb),
+                                               "details": []}).encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        replacing = False
+
+        async def sending(message: Message) -> None:
+            nonlocal replacing
+            if message["type"] == "http.response.start" and message["status"] == 413 and \
+                    dict(message.get("headers", [])).get(b"content-type", b"").startswith(
+                        b"text/plain"):
+                replacing = True
+                message = {**message, "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(self.body)).encode())]}
+            elif message["type"] == "http.response.body" and replacing:
+                message = {**message, "body": self.body, "more_body": False}
+            await send(message)
+
+        await self.app(scope, receive, sending)
 
 
 def install(app: FastAPI) -> None:

@@ -4,7 +4,7 @@ refused, ids follow :data:`schemas.identifiers.ID_PATTERN`, dates are real dates
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated
+from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Path, Query
@@ -13,6 +13,19 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from schemas.identifiers import ID_PATTERN
 from schemas.protocol import TARGET_NAMES, procedures
 
+#: Dates the API takes: far enough either way for any plan, near enough that date
+#: arithmetic (baseline windows, ranges) never leaves the calendar.
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+
+
+def _sane(value: date) -> date:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise ValueError(f"dates lie between {FIRST_DAY} and {LAST_DAY}")
+    return value
+
+
+Day = Annotated[date, AfterValidator(_sane)]
+DayQuery = Annotated[Day | None, Query(description="YYYY-MM-DD")]
 Id = Annotated[str, Field(pattern=f"^{ID_PATTERN}$", max_length=64)]
 Reason = Annotated[str, Field(max_length=2000)]
 PatientId = Annotated[str, Path(pattern=f"^{ID_PATTERN}$", max_length=64)]
@@ -50,6 +63,18 @@ Procedure = Annotated[str, Field(max_length=32), AfterValidator(_procedure)]
 Overrides = Annotated[dict[str, float], AfterValidator(_overrides)]
 
 
+class ErrorDoc(BaseModel):
+    """Every error answer: what went wrong, in words a person can act on."""
+
+    error: str
+    details: list[str] = Field(default_factory=list)
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of error answers (each an :class:`ErrorDoc`)."""
+    return {status: {"model": ErrorDoc} for status in (400, 401, 403, 404, 422, *statuses)}
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -57,7 +82,7 @@ class Strict(BaseModel):
 class NewPatient(Strict):
     id: Id
     procedure: Procedure
-    start_date: date = Field(description="surgery or programme start")
+    start_date: Day = Field(description="surgery or programme start")
     tz: Zone
     team: Id = "default"
     overrides: Overrides = Field(default_factory=dict,
@@ -68,7 +93,7 @@ class PlanEdit(Strict):
     """The plan fields to change (at least one); ``overrides`` replaces all overrides."""
 
     procedure: Procedure | None = None
-    start_date: date | None = None
+    start_date: Day | None = None
     tz: Zone | None = None
     team: Id | None = None
     overrides: Overrides | None = None
@@ -81,7 +106,7 @@ class Acknowledge(Strict):
 class Snooze(Strict):
     """Snooze until a day (``until``) or for ``days`` (1, 3 or 7), with a reason."""
 
-    until: date | None = None
+    until: Day | None = None
     days: int | None = Field(None, ge=1, le=30)
     reason: Reason = Field(min_length=1)
 

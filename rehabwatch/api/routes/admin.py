@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from rehabwatch.access import ADMIN, Caller
-from rehabwatch.api.models import Id, Limit
+from rehabwatch.api.models import DayQuery, Id, Limit, errors
 from rehabwatch import audit_trail
 from rehabwatch.api.rules import actor_of, allow
 
-router = APIRouter(prefix="/api/v1", tags=["admin"])
+router = APIRouter(prefix="/api/v1", tags=["admin"], responses=errors())
 Doc = dict[str, Any]
 
 
@@ -22,7 +22,7 @@ Doc = dict[str, Any]
 async def read_audit(request: Request, caller: Caller = allow(ADMIN),
                       patient: Annotated[Id | None, Query()] = None,
                       actor: Annotated[str | None, Query(max_length=100)] = None,
-                      date_from: Annotated[date | None, Query(alias="from")] = None,
+                      date_from: Annotated[DayQuery, Query(alias="from")] = None,
                       limit: Limit = 500) -> dict[str, list[Doc]]:
     """Audit entries, oldest first, by patient, actor and day (UTC)."""
     since = datetime.combine(date_from, time(), timezone.utc) if date_from else None

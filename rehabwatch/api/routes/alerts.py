@@ -12,14 +12,14 @@ from fastapi.concurrency import run_in_threadpool
 from alerts import lifecycle
 from rehabwatch.access import ROLES, STAFF_ROLES, Caller
 from rehabwatch.api.models import Acknowledge, AlertId, Assign, Id, Limit, Offset, Resolve, \
-    Snooze
+    Snooze, errors
 from rehabwatch.api.rules import actor_of, allow
 from rehabwatch.clinic import Page
 from schemas.alert_records import AlertStatus, Severity
 from schemas.errors import UsageError
 from storage.alert_lists import AlertFilter
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=errors(409))
 Doc = dict[str, Any]
 
 

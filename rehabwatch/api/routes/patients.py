@@ -3,21 +3,20 @@ force per day."""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from rehabwatch.access import ADMIN, CLINICIAN, ROLES, STAFF_ROLES, Caller
-from rehabwatch.api.models import Id, Limit, NewPatient, Offset, PatientId, PlanEdit
+from rehabwatch.api.models import (DayQuery, Id, Limit, NewPatient, Offset, PatientId, PlanEdit,
+                                   errors)
 from rehabwatch.api.rules import actor_of, allow
 from rehabwatch.clinic import Page
 from schemas.errors import UsageError
 
-router = APIRouter(prefix="/api/v1/patients", tags=["patients"])
+router = APIRouter(prefix="/api/v1/patients", tags=["patients"], responses=errors())
 Doc = dict[str, Any]
-DateQuery = Annotated[date | None, Query(description="YYYY-MM-DD")]
 
 
 @router.get("")
@@ -68,8 +67,8 @@ async def edit_plan(patient_id: PatientId, body: PlanEdit, request: Request,
 @router.get("/{patient_id}/summaries")
 async def summaries(patient_id: PatientId, request: Request,
                     caller: Caller = allow(*ROLES, scope="patient"),
-                    date_from: Annotated[DateQuery, Query(alias="from")] = None,
-                    date_to: Annotated[DateQuery, Query(alias="to")] = None
+                    date_from: Annotated[DayQuery, Query(alias="from")] = None,
+                    date_to: Annotated[DayQuery, Query(alias="to")] = None
                     ) -> dict[str, Any]:
     """Stored daily summaries (default: the last 90 days; at most 366)."""
     days = await run_in_threadpool(request.app.state.clinic.summaries,
@@ -80,8 +79,8 @@ async def summaries(patient_id: PatientId, request: Request,
 @router.get("/{patient_id}/targets")
 async def targets(patient_id: PatientId, request: Request,
                   caller: Caller = allow(*ROLES, scope="patient"),
-                  date_from: Annotated[DateQuery, Query(alias="from")] = None,
-                  date_to: Annotated[DateQuery, Query(alias="to")] = None) -> dict[str, Any]:
+                  date_from: Annotated[DayQuery, Query(alias="from")] = None,
+                  date_to: Annotated[DayQuery, Query(alias="to")] = None) -> dict[str, Any]:
     """The targets in force on each day (default: the last 28), each with its origin."""
     days = await run_in_threadpool(request.app.state.clinic.targets,
                                    actor_of(request, caller), patient_id, date_from, date_to)

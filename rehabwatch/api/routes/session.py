@@ -7,10 +7,11 @@ from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict, Field
 
 from rehabwatch.access import ROLES, STAFF_ROLES, Caller
+from rehabwatch.api.models import errors
 from rehabwatch.api.rules import COOKIE, address_of, allow, public
 from schemas.errors import UsageError
 
-router = APIRouter(prefix="/api/v1", tags=["session"])
+router = APIRouter(prefix="/api/v1", tags=["session"], responses=errors(429))
 
 
 class SignIn(BaseModel):

@@ -6,10 +6,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from rehabwatch import metrics
+from rehabwatch.api.models import errors
 from rehabwatch.api.rules import public
 from storage import database
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["system"], responses=errors(503))
 
 
 @router.get("/healthz", dependencies=[public()])

@@ -1,0 +1,309 @@
+"""HTTP API benchmark on the embedded stack (broker, a real stream worker and the API as its
+own ``rehabwatch api`` process, on SQLite), from a client on 127.0.0.1.
+
+    .venv/bin/python -m bench.bench_api [--export-mb 20] [--rounds 3] [--clients 50]
+                                        [--requests 3000] [--big-mb 200]
+
+1. **Upload to alert**: a generated ~20 MB export (the demo's generic CSV, minute rows of an
+   under-active patient over ~2 years) uploaded with a patient token: the response time, and
+   the time from the start of the upload until its ``underactivity`` alert is readable
+   through the API (polled every 50 ms), after one warm-up upload. With the broker, the day grids go to the stream and
+   the worker judges them; the same is measured with a second API process without a broker,
+   which evaluates the patient before it answers. Goal: under 5 s.
+2. **50 concurrent clients**: a clinician token, each client looping over a mix of reads
+   (a patient's plan, 30 days of summaries, their targets, the team's alert list) until
+   ``--requests`` have been answered: requests/s, p50/p95 latency, errors (anything but 200).
+   The client runs on the same two cores as the API, worker and broker.
+3. **Memory of the API process during a 200 MB upload** (a generated Apple Health
+   export.xml, streamed from disk by the client): resident memory sampled every 20 ms before,
+   while the body is sent, while it is parsed and stored, and after; the same for a 20 MB one.
+   Streamed to a spooled temp file, the body must not grow the process.
+
+Results go to stdout and bench/results-api.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+
+from bench import apple_export
+from ingest.base import ParseContext
+from rehabwatch.access import Actor
+from rehabwatch.accounts import Accounts
+from rehabwatch.broker import EmbeddedBroker, free_port
+from rehabwatch.demo_cohort import DemoPatient, plan_days
+from rehabwatch.demo_exports import write_csv
+from rehabwatch.service import Service
+from rehabwatch.settings import Settings, load
+from rehabwatch.stack import worker, worker_env
+from storage import database
+
+REPO = Path(__file__).resolve().parents[1]
+RESULTS = REPO / "bench" / "results-api.md"
+SETUP = Actor("bench", "cli")
+PATIENTS = 50
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+@contextmanager
+def api_process(env: dict[str, str], log: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    port = free_port()
+    with log.open("ab") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "rehabwatch.cli", "api", "--port",
+                                 str(port)], env=env, cwd=REPO, stdout=out,
+                                stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise RuntimeError(f"the API did not start: {log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        yield url, proc
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def underactive_csv(path: Path, size_mb: float) -> date:
+    """An under-active patient's minute export of about ``size_mb`` MB; the start date."""
+    days = max(60, int(size_mb * 1e6 / 29_500))  # ~29.5 kB per day of minute rows
+    start = date.today() - timedelta(days=days)
+    patient = DemoPatient("B", "microdiscectomy", start, "Europe/London", "bench",
+                          "underactive", "csv")
+    planned = plan_days(patient, datetime.now(timezone.utc), history_days=days)
+    write_csv(patient, planned, path.parent)[0].rename(path)
+    return start
+
+
+def upload_to_alert(url: str, settings: Settings, pid: str, export: Path, start: date
+                    ) -> tuple[float, float]:
+    """Seconds to the upload's response, and to its alert being readable."""
+    Service(settings).add_patient(pid, "microdiscectomy", start, "Europe/London", "bench", {})
+    token, _ = Accounts(settings).create_token("patient", SETUP, pid)
+    staff, _ = Accounts(settings).create_token("clinician", SETUP, teams=["bench"])
+    with httpx.Client(base_url=url, timeout=120) as client, export.open("rb") as body:
+        began = time.perf_counter()
+        answer = client.post(f"/api/v1/patients/{pid}/uploads",
+                             headers={"Authorization": f"Bearer {token}"},
+                             files={"file": (export.name, body)})
+        responded = time.perf_counter() - began
+        assert answer.status_code == 200 and answer.json()["uploads"][0]["status"] == "stored", \
+            answer.text
+        while True:
+            found = client.get("/api/v1/alerts", params={"patient": pid},
+                               headers={"Authorization": f"Bearer {staff}"}).json()["alerts"]
+            if any(a["rule"] == "underactivity" for a in found):
+                return responded, time.perf_counter() - began
+            if time.perf_counter() - began > 120:
+                raise RuntimeError("no underactivity alert after 120 s")
+            time.sleep(0.05)
+
+
+def seed_cohort(settings: Settings, tmp: Path) -> list[str]:
+    """Patients of team ``cohort`` with 60 days of data each (batch-ingested)."""
+    service = Service(settings)
+    start = date.today() - timedelta(days=60)
+    now = datetime.now(timezone.utc)
+    ids = [f"C-{i:03d}" for i in range(PATIENTS)]
+    for i, pid in enumerate(ids):
+        service.add_patient(pid, "microdiscectomy", start, "Europe/London", "cohort", {})
+        patient = DemoPatient(pid, "microdiscectomy", start, "Europe/London", "cohort",
+                              "underactive" if i % 5 == 0 else "on_track", "csv")
+        path = write_csv(patient, plan_days(patient, now, history_days=60), tmp)[0]
+        with path.open("rb") as stream:
+            service.ingest(stream, ParseContext(pid, "Europe/London", path.name))
+        path.unlink()
+    service.evaluate_all()
+    return ids
+
+
+async def load_test(url: str, token: str, ids: list[str], clients: int, total: int
+                    ) -> dict[str, float]:
+    last = date.today() - timedelta(days=1)
+    paths = []
+    for pid in ids:
+        paths += [f"/api/v1/patients/{pid}",
+                  f"/api/v1/patients/{pid}/summaries?from={last - timedelta(days=29)}&to={last}",
+                  f"/api/v1/patients/{pid}/targets", "/api/v1/alerts?team=cohort&limit=50"]
+    latencies: list[float] = []
+    errors = 0
+    issued = 0
+
+    async def one(client: httpx.AsyncClient) -> None:
+        nonlocal errors, issued
+        while issued < total:
+            path = paths[issued % len(paths)]
+            issued += 1
+            began = time.perf_counter()
+            try:
+                answer = await client.get(path)
+                errors += answer.status_code != 200
+            except httpx.HTTPError:
+                errors += 1
+            latencies.append(time.perf_counter() - began)
+
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits,
+                                 headers={"Authorization": f"Bearer {token}"}) as client:
+        began = time.perf_counter()
+        await asyncio.gather(*(one(client) for _ in range(clients)))
+        wall = time.perf_counter() - began
+    latencies.sort()
+    return {"requests": len(latencies), "wall_s": wall, "rps": len(latencies) / wall,
+            "p50_ms": 1000 * latencies[len(latencies) // 2],
+            "p95_ms": 1000 * latencies[int(len(latencies) * 0.95)], "errors": errors}
+
+
+def memory_during_upload(url: str, pid: int, token: str, patient: str, export: Path
+                         ) -> dict[str, float]:
+    """Resident MB of the API process: before, peak while the body is sent, peak while it
+    is parsed and stored (after the last byte, until the response), after."""
+    samples: list[tuple[float, float]] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append((time.perf_counter(), rss_mb(pid)))
+            time.sleep(0.02)
+
+    sent_at: list[float] = []
+
+    def body() -> Iterator[bytes]:
+        with export.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                yield chunk
+        sent_at.append(time.perf_counter())
+
+    boundary = "benchboundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; "
+            f"filename=\"export.xml\"\r\nContent-Type: application/xml\r\n\r\n").encode()
+    tail = f"\r\n--{boundary}--\r\n".encode()
+
+    def multipart() -> Iterator[bytes]:
+        yield head
+        yield from body()
+        yield tail
+
+    before = rss_mb(pid)
+    thread = threading.Thread(target=sample)
+    thread.start()
+    began = time.perf_counter()
+    with httpx.Client(base_url=url, timeout=600) as client:
+        answer = client.post(f"/api/v1/patients/{patient}/uploads", content=multipart(),
+                             headers={"Authorization": f"Bearer {token}",
+                                      "Content-Type": f"multipart/form-data; boundary={boundary}",
+                                      "Content-Length": str(len(head) + export.stat().st_size
+                                                            + len(tail))})
+    done = time.perf_counter()
+    time.sleep(0.5)
+    stop.set()
+    thread.join()
+    assert answer.status_code == 200, answer.text
+    status = answer.json()["uploads"][0]["status"]
+    sending = [mb for t, mb in samples if began <= t <= sent_at[0]]
+    parsing = [mb for t, mb in samples if sent_at[0] < t <= done]
+    return {"size_mb": export.stat().st_size / 1e6, "before": before,
+            "sending_peak": max(sending, default=before), "parse_peak": max(parsing, default=0),
+            "after": rss_mb(pid), "send_s": sent_at[0] - began, "total_s": done - began,
+            "status": status}  # type: ignore[dict-item]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--export-mb", type=float, default=20)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--big-mb", type=float, default=200)
+    args = parser.parse_args()
+    out: list[str] = [f"# HTTP API benchmark ({date.today()})", "",
+                      f"`.venv/bin/python -m bench.bench_api --export-mb {args.export_mb:g} "
+                      f"--rounds {args.rounds} --clients {args.clients} --requests "
+                      f"{args.requests} --big-mb {args.big_mb:g}`; load before the run: "
+                      f"{os.getloadavg()[0]:.1f}", ""]
+    with tempfile.TemporaryDirectory() as tmp_dir, EmbeddedBroker() as broker:
+        tmp = Path(tmp_dir)
+        url_db = f"sqlite:///{tmp / 'rw.db'}"
+        database.upgrade(url_db)
+        batch = Settings(database_url=url_db)
+        ids = seed_cohort(batch, tmp)
+        stream = load({"RW_DATABASE_URL": url_db, "RW_KAFKA_URL": broker.url})
+        env = worker_env(stream, RW_STREAM_DATADIR=str(tmp / "faust"),
+                         RW_WORKER_WEB_PORT=str(free_port()), RW_MAX_UPLOAD_MB="256",
+                         RW_LOG_LEVEL="warning")
+        no_broker = {k: v for k, v in env.items() if k != "RW_KAFKA_URL"}
+        export = tmp / "export.csv"
+        start = underactive_csv(export, args.export_mb)
+        out += [f"## Upload of a {export.stat().st_size / 1e6:.1f} MB export to its alert", "",
+                "| path | round | response s | alert readable s |", "|---|---:|---:|---:|"]
+        with worker(env), api_process(env, tmp / "api.log") as (url, proc):
+            upload_to_alert(url, stream, "W-0", export, start)  # warm-up: the worker joins
+            for r in range(args.rounds):
+                resp, alert = upload_to_alert(url, stream, f"S-{r}", export, start)
+                out.append(f"| broker + worker | {r + 1} | {resp:.2f} | {alert:.2f} |")
+                print(out[-1], flush=True)
+            with api_process(no_broker, tmp / "api-batch.log") as (batch_url, _):
+                upload_to_alert(batch_url, batch, "W-1", export, start)  # warm-up
+                for r in range(args.rounds):
+                    resp, alert = upload_to_alert(batch_url, batch, f"B-{r}", export, start)
+                    out.append(f"| no broker (evaluated before answering) | {r + 1} | "
+                               f"{resp:.2f} | {alert:.2f} |")
+                    print(out[-1], flush=True)
+            staff, _ = Accounts(batch).create_token("clinician", SETUP, teams=["cohort"])
+            result = asyncio.run(load_test(url, staff, ids, args.clients, args.requests))
+            out += ["", f"## {args.clients} concurrent clients, {PATIENTS} patients", "",
+                    "| requests | wall s | requests/s | p50 ms | p95 ms | errors |",
+                    "|---:|---:|---:|---:|---:|---:|",
+                    f"| {result['requests']:.0f} | {result['wall_s']:.1f} | "
+                    f"{result['rps']:.0f} | {result['p50_ms']:.0f} | {result['p95_ms']:.0f} | "
+                    f"{result['errors']:.0f} |"]
+            print(out[-1], flush=True)
+            out += ["", "## API process memory during an upload (Apple Health export.xml)", "",
+                    "| file MB | status | RSS before | peak while sent | peak while parsed "
+                    "and stored | after | send s | total s |",
+                    "|---:|---|---:|---:|---:|---:|---:|---:|"]
+            Service(batch).add_patient("M-1", "microdiscectomy", date(2019, 3, 1),
+                                       "Europe/London", "bench", {})
+            token, _ = Accounts(batch).create_token("patient", SETUP, "M-1")
+            for size in (args.export_mb, args.big_mb):
+                xml = tmp / f"export-{size:g}.xml"
+                apple_export.write_export(xml, size, seed=int(size))
+                m = memory_during_upload(url, proc.pid, token, "M-1", xml)
+                xml.unlink()
+                out.append(f"| {m['size_mb']:.0f} | {m['status']} | {m['before']:.0f} | "
+                           f"{m['sending_peak']:.0f} | {m['parse_peak']:.0f} | "
+                           f"{m['after']:.0f} | {m['send_s']:.1f} | {m['total_s']:.1f} |")
+                print(out[-1], flush=True)
+    text = "\n".join(out) + "\n"
+    print(text)
+    RESULTS.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
