@@ -49,8 +49,8 @@ class Actor:
 @dataclass(frozen=True)
 class Caller:
     """An authenticated caller. ``name`` is the staff user's name or ``token:<id>``;
-    ``via`` is ``token`` or ``session``; ``csrf_token`` is the session's (empty for
-    tokens); ``user_id`` the staff user's row, if a user signed in."""
+    ``via`` is ``token`` or ``session``; ``csrf_token`` and ``session_key`` (the cookie's
+    hash) are the session's (empty for tokens)."""
 
     name: str
     role: str
@@ -59,7 +59,6 @@ class Caller:
     via: str = "token"
     csrf_token: str = ""
     session_key: str = ""
-    user_id: int | None = None
 
     def actor(self, address: str) -> Actor:
         return Actor(self.name, self.role, address)

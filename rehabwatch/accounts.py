@@ -177,7 +177,7 @@ class Accounts:
             elif now - row.last_seen_at > TOUCH_EVERY:
                 staff_sessions.touch(session, row, now)
             caller = Caller(user.name, user.role, frozenset(t.team for t in user.teams), None,
-                            "session", row.csrf_token, row.secret_sha256, user.id)
+                            "session", row.csrf_token, row.secret_sha256)
         if timed_out:
             raise Unauthenticated("the session timed out: sign in again")
         return caller
@@ -222,7 +222,7 @@ class Accounts:
         row = staff_sessions.add(session, credentials.sha256_hex(cookie), user.id, csrf, now)
         staff_sessions.clear_failures(session, user.name, now - window)
         caller = Caller(user.name, user.role, frozenset(t.team for t in user.teams), None,
-                        "session", csrf, row.secret_sha256, user.id)
+                        "session", csrf, row.secret_sha256)
         record(session, caller.actor(address), "session.sign_in")
         return SignedIn(cookie, csrf, caller)
 

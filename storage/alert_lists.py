@@ -36,13 +36,12 @@ class AlertFilter:
 @dataclass(frozen=True)
 class ListedAlert:
     alert: Alert
-    team: str
     assignee: str | None
 
 
 def listed(session: Session, where: AlertFilter, limit: int, offset: int) -> list[ListedAlert]:
     """A page of the alerts ``where`` selects, oldest first."""
-    query = (select(AlertRow, Patient.team, AlertAssignmentRow.assignee)
+    query = (select(AlertRow, AlertAssignmentRow.assignee)
              .join(Patient, Patient.id == AlertRow.patient_id)
              .outerjoin(AlertAssignmentRow, AlertAssignmentRow.alert_id == AlertRow.id)
              .order_by(AlertRow.opened_at, AlertRow.id).limit(limit).offset(offset))
@@ -58,8 +57,8 @@ def listed(session: Session, where: AlertFilter, limit: int, offset: int) -> lis
         query = query.where(one_of(AlertRow.audience, where.audiences))
     if where.opened_before is not None:
         query = query.where(AlertRow.opened_at < where.opened_before)
-    return [ListedAlert(alert_from_row(row), team, assignee)
-            for row, team, assignee in session.execute(query)]
+    return [ListedAlert(alert_from_row(row), assignee)
+            for row, assignee in session.execute(query)]
 
 
 def assignment(session: Session, alert_id: str) -> AlertAssignmentRow | None:
