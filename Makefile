@@ -16,7 +16,7 @@ test: deps
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 bench: deps
-	for b in bench_startup bench_fit bench_fitbit bench_formats bench_summary bench_evaluate bench_rules burden bench_stream bench_api; do \
+	for b in bench_startup bench_fit bench_fitbit bench_formats bench_summary bench_evaluate bench_rules burden bench_stream bench_api bench_cohort bench_demo; do \
 	  $(BIN)/python -m bench.$$b || exit 1; done
 
 deps: $(STAMP) system-deps

@@ -37,18 +37,18 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 from bench import apple_export
 from ingest.base import ParseContext
 from rehabwatch.access import Actor
 from rehabwatch.accounts import Accounts
 from rehabwatch.broker import EmbeddedBroker, free_port
-from rehabwatch.demo import DemoPatient, write_export
+from rehabwatch.demo_cohort import DemoPatient, plan_days
+from rehabwatch.demo_exports import write_csv
 from rehabwatch.service import Service
 from rehabwatch.settings import Settings, load
 from rehabwatch.stack import worker, worker_env
@@ -99,8 +99,10 @@ def underactive_csv(path: Path, size_mb: float) -> date:
     """An under-active patient's minute export of about ``size_mb`` MB; the start date."""
     days = max(60, int(size_mb * 1e6 / 27_200))  # ~27 kB per day of minute rows
     start = date.today() - timedelta(days=days)
-    write_export(DemoPatient("B", PROCEDURE, "Europe/London", "underactive"), start,
-                 date.today() - timedelta(days=1), path, np.random.default_rng(3))
+    patient = DemoPatient("B", PROCEDURE, start, "Europe/London", "bench", "underactive",
+                          "csv")
+    planned = plan_days(patient, datetime.now(timezone.utc), history_days=days)
+    write_csv(patient, planned, path.parent)[0].rename(path)
     return start
 
 
@@ -132,14 +134,13 @@ def seed_cohort(settings: Settings, tmp: Path) -> list[str]:
     """Patients of team ``cohort`` with 60 days of data each (batch-ingested)."""
     service = Service(settings)
     start = date.today() - timedelta(days=60)
-    rng = np.random.default_rng(11)
+    now = datetime.now(timezone.utc)
     ids = [f"C-{i:03d}" for i in range(PATIENTS)]
     for i, pid in enumerate(ids):
         service.add_patient(pid, "microdiscectomy", start, "Europe/London", "cohort", {})
-        path = tmp / f"{pid}.csv"
-        write_export(DemoPatient(pid, "microdiscectomy", "Europe/London",
-                                 "underactive" if i % 5 == 0 else "on_track"),
-                     start, date.today() - timedelta(days=1), path, rng)
+        patient = DemoPatient(pid, "microdiscectomy", start, "Europe/London", "cohort",
+                              "underactive" if i % 5 == 0 else "on_track", "csv")
+        path = write_csv(patient, plan_days(patient, now, history_days=60), tmp)[0]
         with path.open("rb") as stream:
             service.ingest(stream, ParseContext(pid, "Europe/London", path.name))
         path.unlink()

@@ -364,10 +364,13 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_up(args: argparse.Namespace, settings: Settings) -> int:
-    from rehabwatch.demo import enrol_demo
     from rehabwatch.stack import run_up
 
-    return run_up(settings, enrol_demo if args.demo else None)
+    if args.demo:
+        from rehabwatch.demo import enrol_demo, stack_settings
+
+        return run_up(stack_settings(settings), enrol_demo)
+    return run_up(settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

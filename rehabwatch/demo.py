@@ -18,10 +18,10 @@ import dataclasses
 import secrets
 import shutil
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Sequence
 from contextlib import ExitStack
 from datetime import datetime, timezone
 from functools import partial
@@ -32,7 +32,9 @@ from ingest.base import ParseContext
 from rehabwatch import stack, views
 from rehabwatch.access import Actor
 from rehabwatch.accounts import Accounts
-from rehabwatch.demo_cohort import TEAMS, cohort, plan_days, yesterday
+from rehabwatch.broker import free_port
+from rehabwatch.demo_cohort import (EXPECTED, TEAMS, DemoPatient, cohort, plan_days,
+                                    yesterday)
 from rehabwatch.demo_exports import write_exports
 from rehabwatch.publish import publish_checks
 from rehabwatch.service import Service
@@ -45,17 +47,17 @@ DEMO_USER = "demo-clinician"
 STARTED = monotonic()  # this module is imported as the demo starts
 WAIT_S = 180.0  # for the worker to judge everyone
 QUIET_S = 3.0  # alerts unchanged this long: the worker is done
+SESSION_TIMEOUT_S = 10.0
 
 
-def enrol_and_ingest(settings: Settings, exports: Path, now: datetime | None = None,
-                     stop: threading.Event | None = None) -> int:
-    """Enrol the cohort (those not enrolled yet), write their exports and ingest each file as
-    ``rehabwatch ingest`` does (format detected from the bytes): with a broker, the stored
+def enrol_and_ingest(settings: Settings, exports: Path, patients: Sequence[DemoPatient],
+                     now: datetime, stop: threading.Event | None = None) -> int:
+    """Enrol ``patients`` (those not enrolled yet), write their exports and ingest each file
+    as ``rehabwatch ingest`` does (format detected from the bytes): with a broker, the stored
     day grids are published for the worker; without, the days are summarized at once.
     Stops early (exit code 0) once ``stop`` is set."""
     service = Service(settings)
-    now = now or datetime.now(timezone.utc)
-    for p in cohort(now):
+    for p in patients:
         if stop is not None and stop.is_set():
             return 0
         try:
@@ -63,7 +65,7 @@ def enrol_and_ingest(settings: Settings, exports: Path, now: datetime | None = N
         except UsageError:
             pass  # enrolled by an earlier run
         files = write_exports(p, plan_days(p, now), exports / p.id)
-        grids, steps = 0, 0.0
+        grids, steps, again = 0, 0.0, 0
         for path in files:
             with path.open("rb") as stream:
                 out = service.ingest(stream, ParseContext(p.id, "", path.name))
@@ -72,9 +74,12 @@ def enrol_and_ingest(settings: Settings, exports: Path, now: datetime | None = N
                       file=sys.stderr)
                 return 1
             grids, steps = grids + len(out.grids), steps + out.steps
+            again += out.status == "duplicate"
+        stored = f"{grids} day grids, {steps:,.0f} steps" + (
+            f" ({again} stored before)" if again else "")
         print(f"{p.id}  {p.procedure:<15} {p.team:<11} {p.tz:<19} start {p.start_date}  "
-              f"{p.story:<11} {p.export or 'no data':<12} {len(files)} file(s), "
-              f"{grids} day grids, {steps:,.0f} steps", flush=True)
+              f"{p.story:<11} {p.export or 'no data':<12} {len(files)} file(s), {stored}",
+              flush=True)
     return 0
 
 
@@ -90,7 +95,7 @@ def add_demo_user(settings: Settings) -> tuple[str, str]:
             return name, password
         except UsageError:
             continue  # made by an earlier run
-    raise UsageError(f"99 demo users exist already; start the demo on a new database")
+    raise UsageError("99 demo users exist already; start the demo on a new database")
 
 
 def enrol_demo(settings: Settings, api_url: str, stop: threading.Event,
@@ -98,20 +103,26 @@ def enrol_demo(settings: Settings, api_url: str, stop: threading.Event,
     """``make demo`` and ``rehabwatch up --demo``, on the running stack: the demo user (its
     name and password printed, with the page to open), then the cohort enrolled and its
     exports (in ``exports``, else a temporary folder) ingested, which publishes their day
-    grids to the worker, and a missing-data check sent for everyone silent for 48 hours, as
-    the worker's own scan sends them (its first is only due after ``RW_MISSING_DATA_SCAN_S``).
-    A thread says when every patient is judged."""
+    grids to the worker. The patients whose stories raise alerts go first, then a missing-data
+    check is sent for everyone silent for 48 hours, as the worker's own scan sends them (its
+    first is only due after ``RW_MISSING_DATA_SCAN_S``), then the patients on track: so the
+    alerts are on the inbox before the last files are in. A thread says when every patient is
+    judged."""
     name, password = add_demo_user(settings)
     print(f"RW_DEMO_USER={name}\nRW_DEMO_PASSWORD={password}\n\nOpen {api_url}/ and sign "
           f"in as {name} with the password above. Ctrl-C stops the demo.\n", flush=True)
+    now = datetime.now(timezone.utc)
+    raising = [p for p in cohort(now) if EXPECTED[p.story]]
+    quiet = [p for p in cohort(now) if not EXPECTED[p.story]]
     with ExitStack() as cleanup:
         folder = exports or Path(cleanup.enter_context(tempfile.TemporaryDirectory()))
-        if code := enrol_and_ingest(settings, folder, stop=stop):
+        if (code := enrol_and_ingest(settings, folder, raising, now, stop)) or stop.is_set():
             return code
-    service = Service(settings)
-    checks = [AlertCheck(pid, day, "missing-data")
-              for pid, day in service.silent(datetime.now(timezone.utc))]
-    publish_checks(settings.kafka_url, checks, settings.stream.topics)
+        checks = [AlertCheck(pid, day, "missing-data")
+                  for pid, day in Service(settings).silent(datetime.now(timezone.utc))]
+        publish_checks(settings.kafka_url, checks, settings.stream.topics)
+        if code := enrol_and_ingest(settings, folder, quiet, now, stop):
+            return code
     threading.Thread(target=_announce, args=(settings.database_url, api_url),
                      daemon=True, name="demo-judged").start()
     return 0
@@ -126,14 +137,11 @@ def _announce(database_url: str, api_url: str) -> None:
           f"the start. See {api_url}/ (Ctrl-C stops the demo)", flush=True)
 
 
-def wait_until_judged(database_url: str, worker: subprocess.Popen[bytes] | None = None) -> int:
+def wait_until_judged(database_url: str) -> int:
     """Wait until every patient is judged through their own yesterday and the alerts have
-    stopped changing; 1 if ``worker`` exited or :data:`WAIT_S` passed first."""
+    stopped changing; 1 if :data:`WAIT_S` passed first."""
     deadline, last_seen, quiet_since = monotonic() + WAIT_S, -1, monotonic()
     while monotonic() < deadline:
-        if worker is not None and worker.poll() is not None:
-            print(f"the worker exited with code {worker.returncode}", file=sys.stderr)
-            return 1
         now = datetime.now(timezone.utc)
         with database.session_scope(database_url) as session:
             rows = patients.rows(session, patients.ids_and_zones(session))
@@ -161,18 +169,34 @@ def run(out: Path, batch: bool = False, settings: Settings | None = None) -> int
     print(f"demo database: {out / 'rehabwatch.db'}  (RW_DATABASE_URL={settings.database_url})",
           flush=True)
     if not batch:
-        if not _can_listen(settings.api.host, settings.api.port):
-            print(f"port {settings.api.port} is taken: the API gets a free one", flush=True)
-            settings = dataclasses.replace(settings, api=dataclasses.replace(settings.api, port=0))
-        return stack.run_up(settings, partial(enrol_demo, exports=out / "exports"))
+        return stack.run_up(stack_settings(settings),
+                            partial(enrol_demo, exports=out / "exports"))
     database.upgrade(settings.database_url)
-    if code := enrol_and_ingest(settings, out / "exports"):
+    now = datetime.now(timezone.utc)
+    if code := enrol_and_ingest(settings, out / "exports", cohort(now), now):
         return code
     print("$ rehabwatch evaluate")
     Service(settings).evaluate_all()
     print("\n$ rehabwatch alerts")
     print(views.alerts_text([views.alert_doc(a) for a in Service(settings).alerts()]))
     return 0
+
+
+def stack_settings(settings: Settings) -> Settings:
+    """``settings`` for the demo's stack: a free port for the API and for the worker's
+    metrics where theirs is taken (a demo should not fail for want of port 8000), and a
+    session timeout of :data:`SESSION_TIMEOUT_S` at most: the stack's one worker then joins
+    its group in about 3 s instead of 15 s (the broker holds a first join for a time that
+    grows with the timeout; measured with the embedded broker)."""
+    api, stream = settings.api, settings.stream
+    if not _can_listen(api.host, api.port):
+        print(f"port {api.port} is taken: the API gets a free one", flush=True)
+        api = dataclasses.replace(api, port=0)
+    if not _can_listen(stream.web_host, stream.web_port):
+        stream = dataclasses.replace(stream, web_port=free_port())
+    stream = dataclasses.replace(
+        stream, session_timeout_s=min(stream.session_timeout_s, SESSION_TIMEOUT_S))
+    return dataclasses.replace(settings, api=api, stream=stream)
 
 
 def _can_listen(host: str, port: int) -> bool:

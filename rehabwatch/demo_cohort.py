@@ -121,13 +121,14 @@ def cohort(now: datetime, seed: int = SEED) -> list[DemoPatient]:
     return out
 
 
-def plan_days(patient: DemoPatient, now: datetime, seed: int = SEED) -> list[DemoDay]:
+def plan_days(patient: DemoPatient, now: datetime, seed: int = SEED,
+              history_days: int = HISTORY_DAYS) -> list[DemoDay]:
     """The days the patient's exports hold, up to their yesterday: from a week before the
-    start (at most :data:`HISTORY_DAYS` back), minus the days the story leaves out."""
+    start (at most ``history_days`` back), minus the days the story leaves out."""
     rng = np.random.default_rng([seed, zlib.crc32(patient.id.encode())])
     last = yesterday(patient.tz, now)
     first = max(patient.start_date - timedelta(days=PRE_START_DAYS),
-                last - timedelta(days=HISTORY_DAYS - 1))
+                last - timedelta(days=history_days - 1))
     plan = CarePlan(patient.id, patient.procedure, patient.start_date, patient.tz)
     zone = ZoneInfo(patient.tz)
     days = []

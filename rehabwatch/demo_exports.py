@@ -168,6 +168,7 @@ def _offset(seconds: int, colon: bool = True) -> str:
 # -- Apple Health ----------------------------------------------------------------------------
 
 WATCH = "Apple Watch"
+APPLE_HR_EVERY_S = 300  # background heart rate while worn (within the parser's 15-min bridge)
 WATCH_DEVICE = ("&lt;&lt;HKDevice: 0x2833c4e60&gt;, name:Apple Watch, manufacturer:Apple Inc., "
                 "model:Watch, hardware:Watch6,1, software:10.1&gt;")
 
@@ -175,8 +176,8 @@ WATCH_DEVICE = ("&lt;&lt;HKDevice: 0x2833c4e60&gt;, name:Apple Watch, manufactur
 def write_apple_health(patient: DemoPatient, days: Sequence[DemoDay],
                        folder: Path) -> list[Path]:
     """``export.xml`` as the Health app writes it: step samples of each walking stretch
-    (at most 10 minutes each) and heart rate every few minutes, dates in local time with
-    the offset."""
+    (at most 10 minutes each) and heart rate every 5 minutes while worn, dates in local time
+    with the offset."""
     out = folder / "export.xml"
     last = days[-1]
     exported = _apple(last.start_utc + 17 * 3600, last.utc_offset_s)
@@ -217,8 +218,7 @@ def _apple_heart(day: DemoDay) -> list[str]:
     return [_apple_record("HKQuantityTypeIdentifierHeartRate", "count/min", t, t,
                           str(64 + int(day.steps[(t - day.start_utc) // MINUTE]) // 4),
                           day.utc_offset_s)
-            for t in range(day.start_utc, day.start_utc + WAKING_MIN * MINUTE,
-                           HR_EVERY_MIN * MINUTE // 2)]
+            for t in range(day.start_utc, day.start_utc + WAKING_MIN * MINUTE, APPLE_HR_EVERY_S)]
 
 
 # -- activPAL --------------------------------------------------------------------------------

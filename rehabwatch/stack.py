@@ -41,9 +41,11 @@ def broker(settings: Settings) -> Iterator[Settings]:
 
 def worker_env(settings: Settings, **extra: str) -> dict[str, str]:
     """The environment of a worker subprocess of this stack: ours, with the stack's
-    database and broker (and ``extra`` RW_* variables)."""
+    database, broker, metrics port and session timeout (and ``extra`` RW_* variables)."""
     return {**os.environ, "RW_DATABASE_URL": settings.database_url,
-            "RW_KAFKA_URL": settings.kafka_url, **extra}
+            "RW_KAFKA_URL": settings.kafka_url,
+            "RW_WORKER_WEB_PORT": str(settings.stream.web_port),
+            "RW_KAFKA_SESSION_TIMEOUT_S": str(settings.stream.session_timeout_s), **extra}
 
 
 @contextmanager

@@ -18,13 +18,13 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import httpx
-import numpy as np
 
 from rehabwatch import credentials
 from rehabwatch.access import Actor
 from rehabwatch.accounts import Accounts
 from rehabwatch.api.server import background
-from rehabwatch.demo import DemoPatient, write_export
+from rehabwatch.demo_cohort import DemoPatient, plan_days
+from rehabwatch.demo_exports import write_csv
 from rehabwatch.service import Service
 from rehabwatch.settings import ApiSettings, Settings
 from schemas.alert_records import Alert, AlertStatus, Severity, Transition
@@ -118,6 +118,7 @@ def api_stack(database_url: str, base: Settings | None = None, **api: object
 
 def underactive_export(path: Path, start: date) -> Path:
     """A generated CSV export (the demo's generator) whose patient walks far below target."""
-    write_export(DemoPatient("X", "microdiscectomy", "Europe/London", "underactive"), start,
-                 date.today() - timedelta(days=1), path, np.random.default_rng(7))
-    return path
+    patient = DemoPatient("X", "microdiscectomy", start, "Europe/London", "north",
+                          "underactive", "csv")
+    days = plan_days(patient, datetime.now(timezone.utc))
+    return write_csv(patient, days, path.parent)[0].rename(path)
