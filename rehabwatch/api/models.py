@@ -4,7 +4,7 @@ refused, ids follow :data:`schemas.identifiers.ID_PATTERN`, dates are real dates
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Path, Query
@@ -73,6 +73,24 @@ class ErrorDoc(BaseModel):
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of error answers (each an :class:`ErrorDoc`)."""
     return {status: {"model": ErrorDoc} for status in (400, 401, 403, 404, 422, *statuses)}
+
+
+class FileOutcome(BaseModel):
+    """What became of one uploaded file."""
+
+    filename: str = Field(description="the file's label (its name's last segment)")
+    upload_id: int
+    status: Literal["stored", "partial", "duplicate", "rejected"]
+    format: str | None = Field(description="the format found (none if rejected unread)")
+    days: list[date] = Field(description="local days the file holds data for")
+    days_changed: int
+    reason: str = Field(description="why partial, duplicate or rejected; empty if stored")
+    published: int = Field(description="day grids handed to the stream (with a broker)")
+    publish_error: str | None
+
+
+class UploadAnswer(BaseModel):
+    uploads: list[FileOutcome]
 
 
 class Strict(BaseModel):
