@@ -3,7 +3,7 @@ refused, ids follow :data:`schemas.identifiers.ID_PATTERN`, dates are real dates
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -91,6 +91,42 @@ class FileOutcome(BaseModel):
 
 class UploadAnswer(BaseModel):
     uploads: list[FileOutcome]
+
+
+class UploadRow(BaseModel):
+    """One upload of the patient's upload log."""
+
+    upload_id: int
+    filename: str
+    status: Literal["stored", "partial", "duplicate", "rejected"]
+    format: str | None
+    reason: str
+    size_bytes: int
+    records: int
+    grids: int
+    steps: int
+    received_at: datetime
+
+
+class UploadLog(BaseModel):
+    uploads: list[UploadRow]
+
+
+class PatientRow(BaseModel):
+    """A patient as listed: plan, phase and week today, active alerts by severity."""
+
+    patient: str
+    team: str
+    procedure: str
+    start_date: date
+    tz: str
+    phase: str
+    week: int
+    open_alerts: dict[str, int]
+
+
+class PatientList(BaseModel):
+    patients: list[PatientRow]
 
 
 class Strict(BaseModel):

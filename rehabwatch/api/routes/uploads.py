@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from rehabwatch.access import ADMIN, CLINICIAN, MONITORING, PATIENT, Caller
-from rehabwatch.api.models import Limit, Offset, PatientId, UploadAnswer, errors
+from rehabwatch.api.models import Limit, Offset, PatientId, UploadAnswer, UploadLog, errors
 from rehabwatch.api.rules import CSRF_FIELD, actor_of, allow
 from rehabwatch.clinic import Page
 from rehabwatch.settings import Settings
@@ -72,7 +72,7 @@ def router_for(settings: Settings) -> APIRouter:
             await form.close()
         return {"uploads": results}
 
-    @router.get("/{patient_id}/uploads")
+    @router.get("/{patient_id}/uploads", response_model=UploadLog)
     async def list_uploads(patient_id: PatientId, request: Request,
                            caller: Caller = allow(PATIENT, CLINICIAN, MONITORING, ADMIN,
                                                   scope="patient"),
