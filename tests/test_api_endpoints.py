@@ -18,7 +18,8 @@ from storage import audit, database
 from tests.api_server import FIT_WALK, SETUP, ApiStack, api_stack, underactive_export
 from tests.conftest import device_file
 
-FITBIT_MINUTES = "fitbit/fitabase_export_actiwearcheck/name5_minuteStepsNarrow_20190730_20230830.csv"
+FITBIT_MINUTES = ("fitbit/fitabase_export_actiwearcheck/"
+                  "name5_minuteStepsNarrow_20190730_20230830.csv")
 
 
 @pytest.fixture(scope="module")
