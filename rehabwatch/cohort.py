@@ -162,6 +162,16 @@ class DaysMemo:
     def __init__(self, size: int = 50_000) -> None:
         self.size = size
         self._facts: dict[str, tuple[tuple[Any, ...], DayFacts]] = {}
+        #: Patients whose facts were computed anew since :meth:`settle` last said so.
+        self.fresh = 0
+
+    def settle(self, after: int) -> bool:
+        """True (once) when ``after`` or more patients' facts were computed anew: the moment
+        to move what the process holds for long out of the cyclic collector's reach."""
+        if self.fresh < after:
+            return False
+        self.fresh = 0
+        return True
 
     def get(self, pid: str, key: tuple[Any, ...]) -> DayFacts | None:
         found = self._facts.get(pid)
@@ -171,6 +181,7 @@ class DaysMemo:
         if len(self._facts) >= self.size and pid not in self._facts:
             self._facts.clear()
         self._facts[pid] = (key, facts)
+        self.fresh += 1
 
 
 @dataclass

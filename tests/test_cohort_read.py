@@ -107,3 +107,16 @@ def test_the_memo_reads_again_only_patients_whose_data_moved(database_url: str) 
     assert after["P00001"].states[-1] is DayState.OVERLOAD
     assert {p: r.cells for p, r in after.items() if p != "P00001"} == {
         p: r.cells for p, r in before.items() if p != "P00001"}
+
+
+def test_the_memo_says_once_when_many_patients_were_computed_anew() -> None:
+    from rehabwatch.cohort import DayFacts
+
+    memo = DaysMemo()
+    facts = DayFacts("graded loading", 3, 1000.0, 5000.0, 1200.0, 5, None, "4" * 30)
+    for k in range(3):
+        memo.put(f"P{k}", (k,), facts)
+    assert not memo.settle(4)
+    memo.put("P3", (3,), facts)
+    assert memo.settle(4) and not memo.settle(4)
+    assert memo.get("P3", (3,)) is facts and memo.get("P3", (4,)) is None
