@@ -1,14 +1,16 @@
 """HTTP API benchmark on the embedded stack (broker, a real stream worker and the API as its
 own ``rehabwatch api`` process, on SQLite), from a client on 127.0.0.1.
 
-    .venv/bin/python -m bench.bench_api [--export-mb 20] [--rounds 3] [--clients 50]
+    .venv/bin/python -m bench.bench_api [--export-mb 20] [--rounds 2] [--clients 50]
                                         [--requests 3000] [--big-mb 200]
+                                        [--parts upload,load,memory]
 
 1. **Upload to alert**: a generated ~20 MB export (the demo's generic CSV, minute rows of an
-   under-active patient over ~2 years of conservative management) uploaded with a patient token: the response time, and
-   the time from the start of the upload until its ``underactivity`` alert is readable
-   through the API (polled every 50 ms), after one warm-up upload. With the broker, the day grids go to the stream and
-   the worker judges them; the same is measured with a second API process without a broker,
+   under-active patient over ~2 years of conservative management) uploaded with a patient
+   token: the response time, and the time from the start of the upload until its
+   ``underactivity`` alert is readable through the API (polled every 50 ms), after one
+   warm-up upload. With the broker, the day grids go to the stream and the worker judges
+   them; the same is measured with a second API process without a broker,
    which evaluates the patient before it answers. Goal: under 5 s.
 2. **50 concurrent clients**: a clinician token, each client looping over a mix of reads
    (a patient's plan, 30 days of summaries, their targets, the team's alert list) until

@@ -141,7 +141,8 @@ def register(sub: Any, adder: Callable[[Any], Adder], iso_date: Callable[[str], 
     tc.add_argument("--label", default="", help="what the token is for")
     adder(token)("revoke", token_cmd, "revoke a token by its id").add_argument("id")
     adder(token)("list", token_cmd, "list tokens (ids, never secrets)")
-    au = add("audit", partial(cmd_audit, emit), "the audit trail (reads of patient data and changes)")
+    au = add("audit", partial(cmd_audit, emit),
+             "the audit trail (reads of patient data and changes)")
     au.add_argument("--patient")
     au.add_argument("--actor")
     au.add_argument("--from", dest="date_from", type=iso_date)

@@ -8,7 +8,7 @@ lifecycle go through :class:`rehabwatch.service.Service`.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any, BinaryIO
 from zoneinfo import ZoneInfo
@@ -235,10 +235,9 @@ class Clinic:
             if team is None or not caller.may_see(where.patient_id, team):
                 raise NotFound(f"no patient {where.patient_id}")
         if caller.role == PATIENT:
-            where = alert_lists.AlertFilter(**{**where.__dict__, "patient_id": caller.patient_id,
-                                               "audiences": PATIENT_AUDIENCES})
+            where = replace(where, patient_id=caller.patient_id, audiences=PATIENT_AUDIENCES)
         else:
-            where = alert_lists.AlertFilter(**{**where.__dict__, "teams": caller.team_scope()})
+            where = replace(where, teams=caller.team_scope())
         with database.session_scope(self.url) as session:
             found = alert_lists.listed(session, where, page.limit, page.offset)
             record(session, actor, "alert.list", patient_id=where.patient_id,

@@ -1,5 +1,6 @@
 """``rehabwatch api`` as an operator runs it: it prints its URL, serves, logs JSON lines by
-route template (never a patient id), stops gracefully on SIGTERM; and a bug is a 500 saying only that."""
+route template (never a patient id), stops gracefully on SIGTERM; and a bug is a 500 that
+says only that."""
 
 from __future__ import annotations
 

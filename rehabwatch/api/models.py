@@ -3,8 +3,8 @@ refused, ids follow :data:`schemas.identifiers.ID_PATTERN`, dates are real dates
 
 from __future__ import annotations
 
-from datetime import date
-from typing import Annotated, Any
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import Path, Query
@@ -73,6 +73,60 @@ class ErrorDoc(BaseModel):
 def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The OpenAPI ``responses`` of error answers (each an :class:`ErrorDoc`)."""
     return {status: {"model": ErrorDoc} for status in (400, 401, 403, 404, 422, *statuses)}
+
+
+class FileOutcome(BaseModel):
+    """What became of one uploaded file."""
+
+    filename: str = Field(description="the file's label (its name's last segment)")
+    upload_id: int
+    status: Literal["stored", "partial", "duplicate", "rejected"]
+    format: str | None = Field(description="the format found (none if rejected unread)")
+    days: list[date] = Field(description="local days the file holds data for")
+    days_changed: int
+    reason: str = Field(description="why partial, duplicate or rejected; empty if stored")
+    published: int = Field(description="day grids handed to the stream (with a broker)")
+    publish_error: str | None
+
+
+class UploadAnswer(BaseModel):
+    uploads: list[FileOutcome]
+
+
+class UploadRow(BaseModel):
+    """One upload of the patient's upload log."""
+
+    upload_id: int
+    filename: str
+    status: Literal["stored", "partial", "duplicate", "rejected"]
+    format: str | None
+    reason: str
+    size_bytes: int
+    records: int
+    grids: int
+    steps: int
+    received_at: datetime
+
+
+class UploadLog(BaseModel):
+    uploads: list[UploadRow]
+
+
+class PatientRow(BaseModel):
+    """A patient as listed: plan, phase and week today, active alerts by severity."""
+
+    patient: str
+    team: str
+    procedure: str
+    start_date: date
+    tz: str
+    phase: str
+    week: int
+    open_alerts: dict[str, int]
+
+
+class PatientList(BaseModel):
+    patients: list[PatientRow]
 
 
 class Strict(BaseModel):

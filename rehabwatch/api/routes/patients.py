@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from rehabwatch.access import ADMIN, CLINICIAN, ROLES, STAFF_ROLES, Caller
-from rehabwatch.api.models import (DayQuery, Id, Limit, NewPatient, Offset, PatientId, PlanEdit,
-                                   errors)
+from rehabwatch.api.models import (DayQuery, Id, Limit, NewPatient, Offset, PatientId,
+                                   PatientList, PlanEdit, errors)
 from rehabwatch.api.rules import actor_of, allow
 from rehabwatch.clinic import Page
 from schemas.errors import UsageError
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/api/v1/patients", tags=["patients"], responses=error
 Doc = dict[str, Any]
 
 
-@router.get("")
+@router.get("", response_model=PatientList)
 async def list_patients(request: Request, caller: Caller = allow(*STAFF_ROLES),
                         team: Annotated[Id | None, Query()] = None,
                         procedure: Annotated[str | None, Query(max_length=32)] = None,

@@ -18,7 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from rehabwatch.access import ADMIN, CLINICIAN, MONITORING, PATIENT, Caller
-from rehabwatch.api.models import Limit, Offset, PatientId, errors
+from rehabwatch.api.models import Limit, Offset, PatientId, UploadAnswer, UploadLog, errors
 from rehabwatch.api.rules import CSRF_FIELD, actor_of, allow
 from rehabwatch.clinic import Page
 from rehabwatch.settings import Settings
@@ -51,7 +51,7 @@ def router_for(settings: Settings) -> APIRouter:
     router = APIRouter(prefix="/api/v1/patients", tags=["uploads"], responses=errors(413, 415))
 
     @router.post("/{patient_id}/uploads", openapi_extra=MULTIPART_BODY,
-                 max_body_size=settings.max_upload_bytes + FRAMING)
+                 response_model=UploadAnswer, max_body_size=settings.max_upload_bytes + FRAMING)
     async def upload(patient_id: PatientId, request: Request,
                      caller: Caller = allow(PATIENT, CLINICIAN, ADMIN, scope="patient")
                      ) -> dict[str, list[Doc]]:
@@ -72,7 +72,7 @@ def router_for(settings: Settings) -> APIRouter:
             await form.close()
         return {"uploads": results}
 
-    @router.get("/{patient_id}/uploads")
+    @router.get("/{patient_id}/uploads", response_model=UploadLog)
     async def list_uploads(patient_id: PatientId, request: Request,
                            caller: Caller = allow(PATIENT, CLINICIAN, MONITORING, ADMIN,
                                                   scope="patient"),
