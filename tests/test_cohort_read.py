@@ -95,13 +95,15 @@ def test_the_memo_reads_again_only_patients_whose_data_moved(database_url: str) 
     fill_cohort(database_url, 12, 30, NOW)
     memo = DaysMemo()
     with database.session_scope(database_url) as session:
-        before = {r.patient_id: r for r in build_cohort(session, None, Filters(), NOW, P, memo).rows}
+        before = {r.patient_id: r
+                  for r in build_cohort(session, None, Filters(), NOW, P, memo).rows}
     yesterday = NOW.date() - timedelta(days=1)
     with database.session_scope(database_url) as session:
         summaries.upsert_summaries(session, [DailySummary("P00001", yesterday, 30000.0, True,
                                                           True, 900, 900, "device", 60)])
     with database.session_scope(database_url) as session, counted(database_url) as seen:
-        after = {r.patient_id: r for r in build_cohort(session, None, Filters(), NOW, P, memo).rows}
+        after = {r.patient_id: r
+                 for r in build_cohort(session, None, Filters(), NOW, P, memo).rows}
     read_days = [s for s in seen if " AS w" in s]  # the windowed read of days
     assert len(read_days) == 1  # the one patient whose summaries moved
     assert after["P00001"].states[-1] is DayState.OVERLOAD
