@@ -122,7 +122,10 @@ def main() -> None:
         with background(settings) as base, httpx.Client(base_url=base, timeout=60) as client:
             client.post("/api/v1/session", json={"name": "bench", "password": PASSWORD}
                         ).raise_for_status()
-            page = lambda: client.get("/", headers={"accept": "text/html"}).raise_for_status()  # noqa: E731
+
+            def page() -> None:
+                client.get("/", headers={"accept": "text/html"}).raise_for_status()
+
             page()  # the process's first view: its memo fills
             report("GET / over HTTP, warm", timed(args.rounds, page))
             ids = [e.patient_id for e in enrolled]

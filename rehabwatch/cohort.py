@@ -162,6 +162,16 @@ class DaysMemo:
     def __init__(self, size: int = 50_000) -> None:
         self.size = size
         self._facts: dict[str, tuple[tuple[Any, ...], DayFacts]] = {}
+        #: Patients whose facts were computed anew since :meth:`settle` last said so.
+        self.fresh = 0
+
+    def settle(self, after: int) -> bool:
+        """True (once) when ``after`` or more patients' facts were computed anew: the moment
+        to move what the process holds for long out of the cyclic collector's reach."""
+        if self.fresh < after:
+            return False
+        self.fresh = 0
+        return True
 
     def get(self, pid: str, key: tuple[Any, ...]) -> DayFacts | None:
         found = self._facts.get(pid)
@@ -171,6 +181,7 @@ class DaysMemo:
         if len(self._facts) >= self.size and pid not in self._facts:
             self._facts.clear()
         self._facts[pid] = (key, facts)
+        self.fresh += 1
 
 
 @dataclass
@@ -203,18 +214,24 @@ def _rows(session: Session, patients: list[Any], now: datetime, params: Overload
           memo: DaysMemo) -> list[CohortRow]:
     todays = {tz: now.astimezone(ZoneInfo(tz)).date() for tz in {p.tz for p in patients}}
     everyone = [_facts(p, todays[p.tz], params) for p in patients]
-    known = {f.patient.id: memo.get(f.patient.id, f.key) for f in everyone}
-    stale = [f for f in everyone if known[f.patient.id] is None]
+    known: dict[str, DayFacts] = {}
+    stale = []
+    for f in everyone:
+        found = memo.get(f.patient.id, f.key)
+        if found is None:
+            stale.append(f)
+        else:
+            known[f.patient.id] = found
     for f, facts in zip(stale, _day_facts(session, stale, params)):
         memo.put(f.patient.id, f.key, facts)
         known[f.patient.id] = facts
     ids = [f.patient.id for f in everyone]
-    older = [pid for pid in ids if known[pid].last_valid is None]  # type: ignore[union-attr]
+    older = [pid for pid in ids if known[pid].last_valid is None]
     last_valid = reads.last_valid_days(session, older) if older else {}
     uploads = reads.last_uploads(session, ids) if ids else {}
     alerts = reads.staff_alert_counts(session, ids) if ids else {}
-    return [_row(f, known[f.patient.id],  # type: ignore[arg-type]
-                 known[f.patient.id].last_valid or last_valid.get(f.patient.id),  # type: ignore[union-attr]
+    return [_row(f, known[f.patient.id],
+                 known[f.patient.id].last_valid or last_valid.get(f.patient.id),
                  uploads.get(f.patient.id), alerts.get(f.patient.id, {}))
             for f in everyone]
 

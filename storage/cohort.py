@@ -49,7 +49,8 @@ _WINDOWED_DAYS = {
                     ELSE coalesce(json_extract(s.payload, '$.wear_minutes'), 0) END
         FROM json_each(:windows) AS w
         JOIN daily_summaries AS s ON s.patient_id = json_extract(w.value, '$[0]')
-         AND s.local_date BETWEEN json_extract(w.value, '$[1]') AND json_extract(w.value, '$[2]')""",
+         AND s.local_date BETWEEN json_extract(w.value, '$[1]')
+                              AND json_extract(w.value, '$[2]')""",
     "postgresql": """
         SELECT w.i, s.local_date - DATE '0001-01-01' + 1, s.steps, CAST(s.valid AS integer),
                CASE WHEN s.valid THEN 1

@@ -95,15 +95,30 @@ def test_the_memo_reads_again_only_patients_whose_data_moved(database_url: str) 
     fill_cohort(database_url, 12, 30, NOW)
     memo = DaysMemo()
     with database.session_scope(database_url) as session:
-        before = {r.patient_id: r for r in build_cohort(session, None, Filters(), NOW, P, memo).rows}
+        before = {r.patient_id: r
+                  for r in build_cohort(session, None, Filters(), NOW, P, memo).rows}
     yesterday = NOW.date() - timedelta(days=1)
     with database.session_scope(database_url) as session:
         summaries.upsert_summaries(session, [DailySummary("P00001", yesterday, 30000.0, True,
                                                           True, 900, 900, "device", 60)])
     with database.session_scope(database_url) as session, counted(database_url) as seen:
-        after = {r.patient_id: r for r in build_cohort(session, None, Filters(), NOW, P, memo).rows}
+        after = {r.patient_id: r
+                 for r in build_cohort(session, None, Filters(), NOW, P, memo).rows}
     read_days = [s for s in seen if " AS w" in s]  # the windowed read of days
     assert len(read_days) == 1  # the one patient whose summaries moved
     assert after["P00001"].states[-1] is DayState.OVERLOAD
     assert {p: r.cells for p, r in after.items() if p != "P00001"} == {
         p: r.cells for p, r in before.items() if p != "P00001"}
+
+
+def test_the_memo_says_once_when_many_patients_were_computed_anew() -> None:
+    from rehabwatch.cohort import DayFacts
+
+    memo = DaysMemo()
+    facts = DayFacts("graded loading", 3, 1000.0, 5000.0, 1200.0, 5, None, "4" * 30)
+    for k in range(3):
+        memo.put(f"P{k}", (k,), facts)
+    assert not memo.settle(4)
+    memo.put("P3", (3,), facts)
+    assert memo.settle(4) and not memo.settle(4)
+    assert memo.get("P3", (3,)) is facts and memo.get("P3", (4,)) is None

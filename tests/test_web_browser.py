@@ -14,11 +14,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import device_file
 from tests.web_stack import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, WebStack, web_stack
 
-playwright = pytest.importorskip("playwright.sync_api")
 if not Path(CHROMIUM).exists():
     pytest.skip(f"{CHROMIUM} is not installed (make system-deps installs Debian's chromium)",
                 allow_module_level=True)
@@ -33,18 +33,18 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebStack]:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright.sync_playwright() as p:
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
         found = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield found
         found.close()
 
 
 @pytest.fixture
-def page(browser: object, stack: WebStack) -> Iterator[object]:
+def page(browser: Browser, stack: WebStack) -> Iterator[Page]:
     """A fresh browser context (no cookies) whose page records anything that is not the app
     talking to itself, and fails the test on it."""
-    context = browser.new_context(viewport={"width": 1440, "height": 900})  # type: ignore[attr-defined]
+    context = browser.new_context(viewport={"width": 1440, "height": 900})
     tab = context.new_page()
     problems: list[str] = []
     tab.on("request", lambda r: None if r.url.startswith((stack.url, "data:", "blob:"))
@@ -57,52 +57,55 @@ def page(browser: object, stack: WebStack) -> Iterator[object]:
     assert not problems, problems
 
 
-def sign_in(page: object, stack: WebStack, name: str = "alice") -> None:
-    page.goto(stack.url + "/")  # type: ignore[attr-defined]
-    assert "/sign-in" in page.url  # type: ignore[attr-defined]
-    page.get_by_label("User name").fill(name)  # type: ignore[attr-defined]
-    page.get_by_label("Password").fill(PASSWORD)  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Sign in").click()  # type: ignore[attr-defined]
-    page.wait_for_load_state()  # type: ignore[attr-defined]
+def sign_in(page: Page, stack: WebStack, name: str = "alice") -> None:
+    page.goto(stack.url + "/")
+    assert "/sign-in" in page.url
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
 
 
-def accessible(page: object) -> None:
+def accessible(page: Page) -> None:
     """axe-core (injected from tests/vendor, not fetched) finds nothing serious."""
-    page.add_script_tag(path=str(AXE))  # type: ignore[attr-defined]
-    found = page.evaluate("axe.run(document, {resultTypes: ['violations']})")  # type: ignore[attr-defined]
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
     bad = [(v["id"], v["impact"], v["help"], [n["target"] for n in v["nodes"][:3]])
            for v in found["violations"] if v["impact"] in ("serious", "critical")]
     assert not bad, bad
 
 
-def shot(page: object, name: str) -> None:
+def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)  # type: ignore[attr-defined]
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def cells(page: object, column: int) -> list[str]:
-    return page.locator(f"table.cohort tbody tr > :nth-child({column})").all_inner_texts()  # type: ignore[attr-defined]
+def cells(page: Page, column: int) -> list[str]:
+    return page.locator(f"table.cohort tbody tr > :nth-child({column})").all_inner_texts()
 
 
-def test_cohort_signed_in_sorted_and_filtered(page: object, stack: WebStack) -> None:
+def test_cohort_signed_in_sorted_and_filtered(page: Page, stack: WebStack) -> None:
     sign_in(page, stack)
-    assert page.get_by_role("heading", name=re.compile("^Cohort")).is_visible()  # type: ignore[attr-defined]
-    assert "within target yesterday" in page.locator("#within-figure").inner_text()  # type: ignore[attr-defined]
-    first = page.locator("table.cohort tbody tr").first  # type: ignore[attr-defined]
+    assert page.get_by_role("heading", name=re.compile("^Cohort")).is_visible()
+    assert "within target yesterday" in page.locator("#within-figure").inner_text()
+    first = page.locator("table.cohort tbody tr").first
     assert "new alert" in first.locator("td.reason").inner_text()
-    assert page.locator("table.cohort td.grid").first.locator("span.c").count() == 30  # type: ignore[attr-defined]
-    never = page.locator("table.never tbody tr")  # type: ignore[attr-defined]
+    assert page.locator("table.cohort td.grid").first.locator("span.c").count() == 30
+    never = page.locator("table.never tbody tr")
     assert never.count() == sum(e.profile == "never_sent" for e in stack.enrolled)
     accessible(page)
     shot(page, "cohort")
-    page.get_by_role("link", name="Last valid wear day").click()  # type: ignore[attr-defined]
-    page.wait_for_load_state()  # type: ignore[attr-defined]
-    assert "sort=wear" in page.url and "dir=desc" in page.url  # type: ignore[attr-defined]
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+    page.get_by_role("link", name="Last valid wear day").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # sorting by keyboard
+    assert "sort=wear" in page.url and "dir=desc" in page.url
     stale = [_days(t) for t in cells(page, 7)]
     assert stale == sorted(stale, reverse=True) and stale[0] > 3
-    page.get_by_label("Procedure").select_option("fusion")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Apply").click()  # type: ignore[attr-defined]
-    page.wait_for_load_state()  # type: ignore[attr-defined]
+    page.get_by_label("Procedure").select_option("fusion")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_load_state()
     procedures = cells(page, 3)
     assert procedures and all(p.startswith("fusion") for p in procedures)
 
@@ -113,56 +116,56 @@ def _days(text: str) -> int:
     return 0 if text == "today" else int(text.split()[0])
 
 
-def test_patient_chart_band_and_target_edit(page: object, stack: WebStack) -> None:
+def test_patient_chart_band_and_target_edit(page: Page, stack: WebStack) -> None:
     sign_in(page, stack)
     patient = next(e.patient_id for e in stack.enrolled if e.profile == "spike")
-    page.get_by_role("link", name=patient, exact=True).click()  # type: ignore[attr-defined]
-    page.wait_for_load_state("networkidle")  # type: ignore[attr-defined]
-    assert page.locator("#steps-chart canvas").count() == 1  # type: ignore[attr-defined]
-    assert "UTC" in page.locator("#tz-note").inner_text()  # type: ignore[attr-defined]
-    data = json.loads(page.locator("#chart-data").text_content())  # type: ignore[attr-defined]
+    page.get_by_role("link", name=patient, exact=True).click()
+    page.wait_for_load_state("networkidle")
+    assert page.locator("#steps-chart canvas").count() == 1
+    assert "UTC" in page.locator("#tz-note").inner_text()
+    data = json.loads(page.locator("#chart-data").text_content())
     assert len(data["labels"]) == 14 and all(v is not None for v in data["low"])
     assert data["state"][-1] == 5 and data["alerts"]  # yesterday's spike, on the timeline
-    legend = page.locator("#steps-chart .u-legend").inner_text()  # type: ignore[attr-defined]
+    legend = page.locator("#steps-chart .u-legend").inner_text()
     assert "target low" in legend and "7-day median" in legend
-    page.get_by_text("Table of the charts' numbers").click()  # type: ignore[attr-defined]
-    assert page.locator("table.numbers tbody tr").count() == 14  # type: ignore[attr-defined]
+    page.get_by_text("Table of the charts' numbers").click()
+    assert page.locator("table.numbers tbody tr").count() == 14
     accessible(page)
     shot(page, "patient")
-    page.get_by_label("Daily steps, low").fill("1234")  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Save care plan").click()  # type: ignore[attr-defined]
-    page.wait_for_load_state()  # type: ignore[attr-defined]
-    assert "Care plan saved" in page.get_by_role("status").inner_text()  # type: ignore[attr-defined]
-    card = page.locator(".card").nth(1).inner_text()  # type: ignore[attr-defined]
+    page.get_by_label("Daily steps, low").fill("1234")
+    page.get_by_role("button", name="Save care plan").click()
+    page.wait_for_load_state()
+    assert "Care plan saved" in page.get_by_role("status").inner_text()
+    card = page.locator(".card").nth(1).inner_text()
     assert "1,234" in card and "set by a clinician" in card
 
 
-def test_inbox_acknowledge_and_snooze_are_audited(page: object, stack: WebStack,
-                                                  browser: object) -> None:
+def test_inbox_acknowledge_and_snooze_are_audited(page: Page, stack: WebStack,
+                                                  browser: Browser) -> None:
     sign_in(page, stack)
-    page.get_by_role("link", name="Alert inbox").click()  # type: ignore[attr-defined]
-    page.wait_for_load_state()  # type: ignore[attr-defined]
-    assert "clinician alerts per patient-week" in page.locator("#burden").inner_text()  # type: ignore[attr-defined]
-    assert "0.4–3.4" in page.locator("#burden").inner_text()  # type: ignore[attr-defined]
+    page.get_by_role("link", name="Alert inbox").click()
+    page.wait_for_load_state()
+    assert "clinician alerts per patient-week" in page.locator("#burden").inner_text()
+    assert "0.4–3.4" in page.locator("#burden").inner_text()
     accessible(page)
     shot(page, "inbox")
-    rows = page.locator("table.inbox tbody tr")  # type: ignore[attr-defined]
+    rows = page.locator("table.inbox tbody tr")
     first = rows.nth(0)
     patient = first.locator("th").inner_text().split("\n")[0]
     first.get_by_role("button", name=re.compile("^Acknowledge")).click()
-    page.wait_for_load_state()  # type: ignore[attr-defined]
-    assert page.get_by_role("status").inner_text() == "Alert acknowledged."  # type: ignore[attr-defined]
-    second = page.locator("table.inbox tbody tr").nth(1)  # type: ignore[attr-defined]
+    page.wait_for_load_state()
+    assert page.get_by_role("status").inner_text() == "Alert acknowledged."
+    second = page.locator("table.inbox tbody tr").nth(1)
     snoozed = second.locator("th").inner_text().split("\n")[0]
     second.get_by_text("Snooze…").click()
     second.get_by_label("for").select_option("3")
     second.get_by_label("reason").first.fill("seen at clinic today")
     second.get_by_role("button", name="Snooze", exact=True).click()
-    page.wait_for_load_state()  # type: ignore[attr-defined]
-    assert "Alert snoozed until" in page.get_by_role("status").inner_text()  # type: ignore[attr-defined]
-    acked = page.locator("table.inbox tbody tr", has_text=patient).first  # type: ignore[attr-defined]
+    page.wait_for_load_state()
+    assert "Alert snoozed until" in page.get_by_role("status").inner_text()
+    acked = page.locator("table.inbox tbody tr", has_text=patient).first
     assert "acknowledged" in acked.inner_text() and "by alice" in acked.inner_text()
-    admin = browser.new_context().new_page()  # type: ignore[attr-defined]
+    admin = browser.new_context().new_page()
     sign_in(admin, stack, "root")
     admin.goto(stack.url + "/admin?actor=alice")
     trail = admin.locator("table.audit tbody").inner_text()
@@ -173,44 +176,44 @@ def test_inbox_acknowledge_and_snooze_are_audited(page: object, stack: WebStack,
     admin.context.close()
 
 
-def test_a_form_without_its_csrf_token_is_refused(page: object, stack: WebStack) -> None:
+def test_a_form_without_its_csrf_token_is_refused(page: Page, stack: WebStack) -> None:
     sign_in(page, stack)
-    page.goto(stack.url + "/inbox")  # type: ignore[attr-defined]
-    action = page.locator("table.inbox form").first.get_attribute("action")  # type: ignore[attr-defined]
-    refused = page.request.post(stack.url + action, form={"view": "team"},  # type: ignore[attr-defined]
+    page.goto(stack.url + "/inbox")
+    action = page.locator("table.inbox form").first.get_attribute("action")
+    refused = page.request.post(stack.url + action, form={"view": "team"},
                                 headers={"accept": "text/html"})
     assert refused.status == 403 and "CSRF" in refused.text()
-    signin = page.request.post(stack.url + "/sign-in", form={  # type: ignore[attr-defined]
+    signin = page.request.post(stack.url + "/sign-in", form={
         "name": "alice", "password": PASSWORD, "next": "/"}, headers={"accept": "text/html"})
     assert signin.status == 403
 
 
-def test_sign_out_ends_the_session(page: object, stack: WebStack) -> None:
+def test_sign_out_ends_the_session(page: Page, stack: WebStack) -> None:
     sign_in(page, stack)
-    page.get_by_role("button", name="Sign out").click()  # type: ignore[attr-defined]
-    page.wait_for_load_state()  # type: ignore[attr-defined]
-    assert "You are signed out" in page.get_by_role("status").inner_text()  # type: ignore[attr-defined]
-    page.goto(stack.url + "/inbox")  # type: ignore[attr-defined]
-    assert "/sign-in" in page.url  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_load_state()
+    assert "You are signed out" in page.get_by_role("status").inner_text()
+    page.goto(stack.url + "/inbox")
+    assert "/sign-in" in page.url
 
 
-def test_a_patient_uploads_a_real_file_on_their_page(page: object, stack: WebStack) -> None:
+def test_a_patient_uploads_a_real_file_on_their_page(page: Page, stack: WebStack) -> None:
     walk = device_file("fit/activity/garmin-fenix-5-walk.fit")
-    page.goto(f"{stack.url}/me#token={stack.patient_token}")  # type: ignore[attr-defined]
-    words = page.locator("#words")  # type: ignore[attr-defined]
+    page.goto(f"{stack.url}/me#token={stack.patient_token}")
+    words = page.locator("#words")
     words.filter(has_not_text="Loading").wait_for()
     assert "typical day" in words.inner_text()
-    assert page.url.endswith("/me")  # type: ignore[attr-defined]  # the token left the address bar
-    page.get_by_label(re.compile("Export file")).set_input_files(str(walk))  # type: ignore[attr-defined]
-    page.get_by_role("button", name="Send").click()  # type: ignore[attr-defined]
-    result = page.locator("#upload-result.notice")  # type: ignore[attr-defined]
+    assert page.url.endswith("/me")  # the token left the address bar
+    page.get_by_label(re.compile("Export file")).set_input_files(str(walk))
+    page.get_by_role("button", name="Send").click()
+    result = page.locator("#upload-result.notice")
     result.wait_for()
     assert re.search(r"Accepted: 1 day of data.*Days: \d{4}-\d\d-\d\d", result.inner_text())
-    page.locator("#uploads tbody tr", has_text=walk.name).wait_for()  # type: ignore[attr-defined]
-    page.get_by_label(re.compile("Export file")).set_input_files(  # type: ignore[attr-defined]
+    page.locator("#uploads tbody tr", has_text=walk.name).wait_for()
+    page.get_by_label(re.compile("Export file")).set_input_files(
         {"name": "notes.txt", "mimeType": "text/plain", "buffer": b"not a tracker export"})
-    page.get_by_role("button", name="Send").click()  # type: ignore[attr-defined]
-    refused = page.locator("#upload-result.problem")  # type: ignore[attr-defined]
+    page.get_by_role("button", name="Send").click()
+    refused = page.locator("#upload-result.problem")
     refused.wait_for()
     assert "Not accepted" in refused.inner_text()
     accessible(page)

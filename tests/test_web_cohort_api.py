@@ -1,6 +1,7 @@
 """GET /api/v1/cohort over the real app on uvicorn (SQLite and PostgreSQL): a staff
 session's cohort, paged and filtered, day states with their names, the patients who never
-sent data apart, each patient shown audited; refused to patients, bad filters a 422 naming the parameter."""
+sent data apart, each patient shown audited; refused to patients, bad filters a 422 naming
+the parameter."""
 
 from __future__ import annotations
 
