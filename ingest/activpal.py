@@ -39,7 +39,8 @@ import numpy as np
 import pandas as pd
 
 from ingest.base import ParseContext, ParseResult, PatientSeries
-from ingest.csv_table import decode, drop_cut_last_line, head_lines, numbers, read_table
+from ingest.csv_table import (concatenate, drop_cut_last_line, head_lines, numbers, read_chunks,
+                              tail_text)
 from ingest.errors import UnsupportedFormat
 from ingest.timestamps import device_clock_to_utc, reject_lines
 from schemas.binning import IntervalBatch
@@ -95,10 +96,11 @@ class ActivPalParser:
         return 0 if kind is None else 90 if kind == "events" else 20
 
     def parse(self, stream: BinaryIO, ctx: ParseContext) -> ParseResult:
-        data = stream.read()
+        """Read in chunks of rows (:func:`read_chunks`), each reduced to its four numbers at
+        once; the order checks run within and across chunks."""
         filename = ctx.filename or "upload"
-        text = decode(data, filename)
-        kind = _kind(head_lines(data))
+        kind = _kind(head_lines(stream.read(4096)))
+        stream.seek(0)
         if kind is None:
             raise UnsupportedFormat(f"{filename}: no activPAL events header (Time, Interval (s), "
                                     "ActivityCode, CumulativeStepCount) on its first line")
@@ -106,24 +108,42 @@ class ActivPalParser:
             raise UnsupportedFormat(f"{filename}: {kind}; upload the activPAL events file "
                                     "(…Events.csv, exported by PALanalysis or PALbatch) instead")
         result = ParseResult(self.name)
-        frame = drop_cut_last_line(read_table(text, filename), text, result)
-        frame.columns = [_key(c) for c in frame.columns]
-        if not frame.empty:
+        tail = tail_text(stream)
+        parts: list[np.ndarray] = []
+        previous: tuple[int, np.ndarray] | None = None  # the last row read: line, numbers
+        for frame, last in read_chunks(stream, filename):
+            frame = drop_cut_last_line(frame, tail, result) if last else frame
+            frame.columns = [_key(c) for c in frame.columns]
+            if frame.empty:
+                continue
+            values = numbers(frame, [TIME, INTERVAL, CODE, CUMULATIVE], filename)
+            lines = frame.index.to_numpy()
+            if previous is not None:
+                lines, checked = np.r_[previous[0], lines], np.vstack([previous[1], values])
+            else:
+                checked = values
+            _check_order(pd.Index(lines), _local_seconds(checked[:, 0]), checked[:, 1],
+                         checked[:, 3], filename)
+            previous = (int(lines[-1]), values[-1])
+            parts.append(values)
+        result.records = sum(len(part) for part in parts)
+        if parts:
             result.series.append(PatientSeries(ctx.patient_id,
-                                               _events(frame, ctx, filename, result)))
-        result.records = len(frame)
+                                               _events(concatenate(parts), ctx, result)))
         return result
 
 
-def _events(frame: pd.DataFrame, ctx: ParseContext, filename: str,
-            result: ParseResult) -> IntervalBatch:
-    """The checked events as one interval batch of the minute grid: one interval per event
-    with its posture seconds, and one point at the middle of each event that counted steps."""
-    serial, interval, code, count = numbers(frame, [TIME, INTERVAL, CODE, CUMULATIVE],
-                                            filename).T
-    local_s = np.round((serial - EXCEL_EPOCH_DAYS) * 86400.0, 1)
-    _check_order(frame.index, local_s, interval, count, filename)
-    start = device_clock_to_utc(local_s, ctx.tz_for(ctx.patient_id), result)
+def _local_seconds(serial: np.ndarray) -> np.ndarray:
+    """Device-clock seconds since 1970 of Excel serial day numbers, to 0.1 s."""
+    return np.round((serial - EXCEL_EPOCH_DAYS) * 86400.0, 1)
+
+
+def _events(values: np.ndarray, ctx: ParseContext, result: ParseResult) -> IntervalBatch:
+    """The checked events (rows of time, interval, code, cumulative count) as one interval
+    batch of the minute grid: one interval per event with its posture seconds, and one
+    point at the middle of each event that counted steps."""
+    serial, interval, code, count = values.T
+    start = device_clock_to_utc(_local_seconds(serial), ctx.tz_for(ctx.patient_id), result)
     code10 = np.round(code * 10).astype(np.int64)
     steps = _steps(count, code10)
     stepped = np.flatnonzero(steps > 0)
@@ -131,7 +151,7 @@ def _events(frame: pd.DataFrame, ctx: ParseContext, filename: str,
     measures = {name: np.r_[values, np.full(points, np.nan)] if name != "worn"
                 else np.r_[values, values[stepped]]
                 for name, values in _postures(code10, interval, result).items()}
-    return IntervalBatch(_source(filename), MINUTE,
+    return IntervalBatch(_source(ctx.filename), MINUTE,
                          np.r_[start, start[stepped] + interval[stepped] / 2],
                          np.r_[interval, np.zeros(points)],
                          steps=np.r_[np.zeros(len(start)), steps[stepped]], **measures)

@@ -245,3 +245,21 @@ def test_end_to_end_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert sum(d["steps"] for d in days) == 27522  # whole strides: no split steps
     assert by_day["2018-11-24"]["sitting_minutes"] > 0
     assert by_day["2018-11-24"]["wear_method"] == "device"
+
+
+def test_reading_in_chunks_gives_what_one_pass_gives(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read 997 rows at a time: the same batch; an event overlapping the one before is
+    found across a chunk edge too."""
+    import ingest.csv_table as csv_table
+
+    data = device_file(EVENTS).read_bytes()
+    whole = parse(data)
+    monkeypatch.setattr(csv_table, "CHUNK_ROWS", 997)
+    chunked = parse(data)
+    assert whole.records == chunked.records and whole.skipped == chunked.skipped
+    a, b = whole.series[0].batch, chunked.series[0].batch
+    assert np.array_equal(a.start, b.start) and np.array_equal(a.steps, b.steps)
+    lines = data.split(b"\r\n")
+    lines[999] = lines[997]  # line 1000 (first of the second chunk) repeats line 998's time
+    with pytest.raises(CorruptFile, match="starts before the previous event ends.*1000"):
+        parse(b"\r\n".join(lines))

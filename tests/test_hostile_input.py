@@ -350,3 +350,21 @@ def test_an_upload_of_too_many_source_days_is_refused() -> None:
     with pytest.raises(TooLarge, match="more than 10,000 days of data"):
         parse_upload(io.BytesIO(data), ParseContext("p1", TZ, "x.csv"), "csv", "d",
                      DEFAULT_BOUNDS, NOW)
+
+
+def test_a_summary_never_holds_an_infinite_or_negative_slot() -> None:
+    """A grid stored before the screen (or from another producer on the stream) with inf and
+    negative slots: those slots are missing to the summary, and its JSON is valid."""
+    import json
+
+    from processors.summary import summarize_grids
+    from schemas.daygrid import MINUTE, Source, WEAR_UNKNOWN, slot_count
+
+    n = slot_count(date(2026, 11, 20), "UTC", MINUTE)
+    steps = np.full(n, np.nan)
+    steps[600:610], steps[610], steps[611] = 80.0, np.inf, -5.0
+    grid = DayGrid("p1", Source("csv", "csv"), date(2026, 11, 20), "UTC", MINUTE, steps=steps,
+                   worn=np.full(n, WEAR_UNKNOWN, np.int8))
+    (summary,) = summarize_grids([grid])
+    assert summary.steps == 800
+    json.dumps(summary.__dict__, default=str, allow_nan=False)
