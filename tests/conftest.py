@@ -104,19 +104,37 @@ def postgres_url() -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A freshly migrated database: SQLite in a temp dir, and PostgreSQL."""
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def empty_database(request: pytest.FixtureRequest, folder: Path) -> str:
+    """URL of an empty database of the backend ``request.param``: SQLite in ``folder``, or
+    the session's PostgreSQL server with its schema dropped."""
     from sqlalchemy import text
 
     from storage import database
 
     if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'rw.db'}"
-    else:
-        url = request.getfixturevalue("postgres_url")
-        with database.engine(url).begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+        return f"sqlite:///{folder / 'rw.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    with database.engine(url).begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    return url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_database_url(request: pytest.FixtureRequest,
+                        tmp_path_factory: pytest.TempPathFactory) -> str:
+    """An empty database shared by one module's tests, on SQLite and PostgreSQL."""
+    return empty_database(request, tmp_path_factory.mktemp("db"))
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A freshly migrated database: SQLite in a temp dir, and PostgreSQL."""
+    from storage import database
+
+    url = empty_database(request, tmp_path)
     database.upgrade(url)
     yield url
     database.engine(url).dispose()

@@ -27,21 +27,9 @@ AS = {"anonymous": None, "expired": None, "revoked": None,
       "admin": Caller("a", "admin")}
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql",
-                                                                marks=pytest.mark.postgres)])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[ApiStack]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('api') / 'rw.db'}"
-    else:
-        from sqlalchemy import text
-
-        from storage import database
-
-        url = request.getfixturevalue("postgres_url")
-        with database.engine(url).begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    with api_stack(url) as stack:
+@pytest.fixture(scope="module")
+def stack(module_database_url: str) -> Iterator[ApiStack]:
+    with api_stack(module_database_url) as stack:
         yield stack
 
 

@@ -14,19 +14,9 @@ from storage import audit, database
 from tests.web_stack import PASSWORD, WebStack, web_stack
 
 
-@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql",
-                                                                marks=pytest.mark.postgres)])
-def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-          ) -> Iterator[WebStack]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('cohort') / 'rw.db'}"
-    else:
-        from sqlalchemy import text
-
-        url = request.getfixturevalue("postgres_url")
-        with database.engine(url).begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    with web_stack(url, patients=24, days=40) as found:
+@pytest.fixture(scope="module")
+def stack(module_database_url: str) -> Iterator[WebStack]:
+    with web_stack(module_database_url, patients=24, days=40) as found:
         yield found
 
 
