@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import re
-from typing import Any
+from typing import Any, Iterator
+
+import ijson
 
 from ingest.errors import CorruptFile, UnsupportedFormat
 
@@ -55,3 +59,51 @@ def has_keys(head: bytes, *keys: str) -> bool:
     """True when every ``"key":`` appears in the first bytes of a JSON upload (for sniffing:
     a JSON head need not be complete, so it is searched, not parsed)."""
     return all(re.search(rb'"' + re.escape(k.encode()) + rb'"\s*:', head) for k in keys)
+
+
+#: Deeper nesting than this is refused by the streaming reader (exports nest a few levels).
+MAX_DEPTH = 512
+JSONError = ijson.JSONError
+
+
+def _stream(data: bytes) -> io.BytesIO:
+    """``data`` as a stream past its byte-order mark (the buffer is shared, not copied)."""
+    stream = io.BytesIO(data)
+    stream.seek(len(BOM) if data.startswith(BOM) else 0)
+    return stream
+
+
+def scan_json(data: bytes, wanted: frozenset[str]) -> tuple[str, dict[str, tuple[str, Any]]]:
+    """Check a whole JSON document in bounded memory, building none of it: (the top-level
+    event, ``start_map`` or ``start_array`` or a scalar's, and the first event and value at
+    each of the ``wanted`` dotted prefixes of depth 1 or 2 that occur). Raises
+    :class:`JSONError` for malformed JSON and :class:`RecursionError` past ``MAX_DEPTH``."""
+    depth, top, path, seen = 0, "", [""] * 3, {}
+    for event, value in ijson.basic_parse(_stream(data), use_float=True):
+        if not top:
+            top = event
+        if event == "map_key":
+            if depth <= 2:
+                path[depth] = value
+            continue
+        if 1 <= depth <= 2:
+            prefix = ".".join(path[1:depth + 1])
+            if prefix in wanted and prefix not in seen:
+                seen[prefix] = (event, value)
+        if event in ("start_map", "start_array"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise RecursionError(f"JSON nested past {MAX_DEPTH} levels")
+            if event == "start_array" and depth <= 2:
+                path[depth] = "item"
+        elif event in ("end_map", "end_array"):
+            depth -= 1
+    return top, seen
+
+
+def json_items(data: bytes, prefix: str, size: int) -> Iterator[list[Any]]:
+    """The values at ``prefix`` (ijson's dotted path, ``item`` for array members) of a
+    document :func:`scan_json` has checked, ``size`` at a time."""
+    items = ijson.items(_stream(data), prefix, use_float=True)
+    while chunk := list(itertools.islice(items, size)):
+        yield chunk

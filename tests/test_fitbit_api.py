@@ -127,3 +127,37 @@ def test_random_input_raises_only_ingest_errors(data: bytes) -> None:
         PARSER.parse(io.BytesIO(data), ParseContext("p1", "UTC", "x.json"))
     except IngestError:
         pass
+
+
+@pytest.mark.parametrize("name, key", [
+    ("fitbit-activities-steps-timeseries.json", "activities-steps"),
+    ("fitbit-activities-steps-1d-1m-intraday.json", None),
+    ("fitbit-activities-heart-1d-1m-intraday.json", None),
+])
+@pytest.mark.parametrize("chunk", [1, 7])
+def test_streamed_in_small_chunks_equals_one_chunk(monkeypatch: pytest.MonkeyPatch, name: str,
+                                                   key: str | None, chunk: int) -> None:
+    """Entries streamed a few at a time (repeats falling in other chunks) give the batches and
+    skip counts of one whole read, and the daily series the values json.loads finds."""
+    import ingest.fitbit_api as fitbit_api
+
+    document = json.loads(device_file(f"{FOLDER}/{name}").read_bytes())
+    if key:  # every entry twice, the copies CHUNK entries or more apart
+        document[key] = document[key] * 2
+    data = json.dumps(document).encode()
+
+    def parse() -> ParseResult:
+        return PARSER.parse(io.BytesIO(data), ParseContext("p1", "UTC", name))
+
+    whole = parse()
+    monkeypatch.setattr(fitbit_api, "CHUNK", chunk)
+    streamed = parse()
+    assert streamed.skipped == whole.skipped and streamed.records == whole.records
+    for a, b in zip(streamed.series, whole.series, strict=True):
+        for field in ("start", "duration", "steps", "worn"):
+            np.testing.assert_array_equal(getattr(a.batch, field), getattr(b.batch, field))
+    if key:
+        assert whole.skipped == {"duplicate row": len(document[key]) // 2}
+        expected = {row["dateTime"]: float(row["value"]) for row in document[key]}
+        days = pd.to_datetime(whole.series[0].batch.start, unit="s").strftime("%Y-%m-%d")
+        assert dict(zip(days, whole.series[0].batch.steps)) == expected
