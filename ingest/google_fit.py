@@ -28,7 +28,7 @@ overlay each other's grids, never add. Precedence: after Apple Health, before CS
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ from ingest.base import ParseContext, ParseResult, PatientSeries
 from ingest.csv_table import decode, head_lines
 from ingest.errors import CorruptFile, UnsupportedFormat
 from ingest.google_fit_csv import SOURCE, csv_kind, read_takeout_csv
-from ingest.json_doc import has_keys, load_json
+from ingest.json_doc import has_keys, json_items, scan_document
 from schemas.binning import IntervalBatch
 from schemas.daygrid import HOUR, MINUTE
 
@@ -51,6 +51,9 @@ SELF_REPORTED = ":user_input"
 INSTEAD = ("upload the step count deltas instead (com.google.step_count.delta: Takeout "
            "'All Data/derived_com.google.step_count.delta_….json' or that REST dataset), the "
            "activity segments, or Takeout's Daily activity metrics CSVs")
+_WANTED = frozenset({"dataSourceId", "Data Source", "point", "Data Points"})
+#: Points converted at a time (memory stays bounded whatever the file holds).
+CHUNK = 100_000
 _REFUSED = {"com.google.step_count.cumulative": "a raw cumulative step counter",
             "com.google.heart_rate.bpm": "heart rate", "com.google.height": "height",
             "com.google.weight": "weight", "com.google.location.sample": "location",
@@ -64,7 +67,7 @@ class Points:
 
     start: np.ndarray
     end: np.ndarray
-    value: list[Any]
+    value: np.ndarray  # NaN where a point has none
     kept: np.ndarray  # points not skipped so far
 
 
@@ -86,49 +89,68 @@ class GoogleFitParser:
         if kind:
             read_takeout_csv(decode(data, filename), kind, filename, ctx, result)
             return result
-        data_type, points = _dataset(load_json(data, filename, "Google Fit"), filename)
+        data_type, points = _dataset(data, filename)
         if data_type not in (STEPS, SEGMENTS):
             what = _REFUSED.get(data_type, f"'{data_type}'" if data_type else "unnamed")
             raise UnsupportedFormat(f"{filename}: a Google Fit {what} dataset carries no step "
                                     f"or activity data rehabwatch uses; {INSTEAD}")
-        result.records = len(points)
-        if not points:
+        checked = _points(json_items(data, f"{points}.item", CHUNK) if points else iter([]),
+                          data_type, filename, result)
+        result.records = len(checked.start)
+        if not result.records:
             result.notes.append("the dataset holds no data points")
             return result
-        checked = _points(points, data_type, filename, result)
         batch = (_step_batch if data_type == STEPS else _segment_batch)(checked)
         if len(batch):
             result.series.append(PatientSeries(ctx.patient_id, batch))
         return result
 
 
-def _dataset(document: Any, filename: str) -> tuple[str, list[Any]]:
-    """(data type, raw points) of a REST or Takeout dataset."""
-    if not isinstance(document, dict):
+def _dataset(data: bytes, filename: str) -> tuple[str, str | None]:
+    """(data type, the key of the point list or None if absent) of a REST or Takeout
+    dataset, the whole document checked without building it."""
+    top, seen = scan_document(data, filename, "Google Fit", _WANTED)
+    if top != "start_map":
         raise UnsupportedFormat(f"{filename}: not a Google Fit dataset (no object at its top)")
-    source = document.get("dataSourceId", document.get("Data Source"))
-    points = document.get("point", document.get("Data Points", []))
-    if not isinstance(source, str) or not isinstance(points, list):
+    source = seen.get("dataSourceId", seen.get("Data Source", ("", None)))[1]
+    points = "point" if "point" in seen else "Data Points" if "Data Points" in seen else None
+    if not isinstance(source, str) or (points and seen[points][0] != "start_array"):
         raise UnsupportedFormat(f"{filename}: not a Google Fit dataset (no dataSourceId / "
                                 "Data Source and point list)")
     parts = source.split(":")
     return (parts[1] if len(parts) > 1 else ""), points
 
 
-def _points(points: list[Any], kind: str, filename: str, result: ParseResult) -> Points:
-    """Times and values of every point; odd points marked as not kept and counted."""
-    start, end, value = np.zeros(len(points)), np.zeros(len(points)), []
-    kept = np.ones(len(points), dtype=bool)
-    for i, point in enumerate(points):
-        if not isinstance(point, dict):
-            raise CorruptFile(f"{filename}: point {i + 1} is not an object")
-        start[i], end[i] = (_seconds(point.get(k), filename, i) for k in
-                            ("startTimeNanos", "endTimeNanos"))
-        value.append(_int_value(point, filename, i))
-        reason = _skip_reason(point, kind, start[i], end[i], value[-1])
-        if reason:
-            result.skip(reason)
-            kept[i] = False
+def _points(chunks: Iterator[list[Any]], kind: str, filename: str,
+            result: ParseResult) -> Points:
+    """Times and values of every point (streamed a chunk at a time, values as floats with
+    NaN for none); odd points marked as not kept and counted."""
+    starts: list[np.ndarray] = []
+    ends: list[np.ndarray] = []
+    values: list[np.ndarray] = []
+    keeps: list[np.ndarray] = []
+    offset = 0
+    for points in chunks:
+        start, end = np.zeros(len(points)), np.zeros(len(points))
+        value, kept = np.full(len(points), np.nan), np.ones(len(points), dtype=bool)
+        for i, point in enumerate(points):
+            if not isinstance(point, dict):
+                raise CorruptFile(f"{filename}: point {offset + i + 1} is not an object")
+            start[i], end[i] = (_seconds(point.get(k), filename, offset + i) for k in
+                                ("startTimeNanos", "endTimeNanos"))
+            number = _int_value(point, filename, offset + i)
+            reason = _skip_reason(point, kind, start[i], end[i], number)
+            if number is not None:
+                value[i] = number
+            if reason:
+                result.skip(reason)
+                kept[i] = False
+        offset += len(points)
+        for parts, part in ((starts, start), (ends, end), (values, value), (keeps, kept)):
+            parts.append(part)
+    start, end, value, kept = (np.concatenate(parts) if parts else np.zeros(0) for parts in
+                               (starts, ends, values, keeps))
+    kept = kept.astype(bool)
     return Points(start, end, value, kept & _not_overlapping(start, end, value, kept, result))
 
 
@@ -169,10 +191,10 @@ def _skip_reason(point: dict[str, Any], kind: str, start: float, end: float,
     return None
 
 
-def _not_overlapping(start: np.ndarray, end: np.ndarray, value: list[Any], kept: np.ndarray,
+def _not_overlapping(start: np.ndarray, end: np.ndarray, value: np.ndarray, kept: np.ndarray,
                      result: ParseResult) -> np.ndarray:
     """Mask of kept points that repeat or overlap no earlier kept point (counted)."""
-    frame = pd.DataFrame({"start": start, "end": end, "value": pd.Series(value, dtype=object)})
+    frame = pd.DataFrame({"start": start, "end": end, "value": value})
     frame = frame[kept].sort_values(["start", "end"], kind="stable")
     duplicate = frame.duplicated()
     reach = frame["end"].where(~duplicate).cummax().ffill().shift()  # latest end so far
@@ -189,12 +211,12 @@ def _not_overlapping(start: np.ndarray, end: np.ndarray, value: list[Any], kept:
 def _step_batch(points: Points) -> IntervalBatch:
     rows = np.flatnonzero(points.kept)
     return IntervalBatch(SOURCE, MINUTE, points.start[rows], points.end[rows] - points.start[rows],
-                         steps=np.array([points.value[i] for i in rows], dtype=np.float64))
+                         steps=points.value[rows])
 
 
 def _segment_batch(points: Points) -> IntervalBatch:
     rows = np.flatnonzero(points.kept)
-    types = np.array([points.value[i] for i in rows], dtype=np.int64)
+    types = points.value[rows].astype(np.int64)
     seconds = points.end[rows] - points.start[rows]
     unknown = np.isin(types, list(NO_EVIDENCE_TYPES))
 

@@ -107,3 +107,31 @@ def json_items(data: bytes, prefix: str, size: int) -> Iterator[list[Any]]:
     items = ijson.items(_stream(data), prefix, use_float=True)
     while chunk := list(itertools.islice(items, size)):
         yield chunk
+
+
+def scan_document(data: bytes, filename: str, what: str,
+                  wanted: frozenset[str]) -> tuple[str, dict[str, tuple[str, Any]]]:
+    """:func:`scan_json` of an upload with :func:`load_json`'s errors: text that does not
+    start like JSON is not this format; JSON that breaks off or is malformed is a damaged
+    ``what`` file."""
+    opening = data[:4096].removeprefix(BOM).lstrip()[:1]
+    if opening not in (b"{", b"["):
+        try:
+            data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise CorruptFile(f"{filename}: not UTF-8 text (byte {exc.start})") from exc
+        raise UnsupportedFormat(f"{filename}: not a {what} JSON document")
+    try:
+        return scan_json(data, wanted)
+    except RecursionError as exc:
+        raise CorruptFile(f"{filename}: damaged {what} JSON: nested deeper than any export "
+                          f"({MAX_DEPTH_NOTE})") from exc
+    except JSONError as exc:
+        try:
+            data.decode("utf-8-sig")
+        except UnicodeDecodeError as bad:
+            raise CorruptFile(f"{filename}: not UTF-8 text (byte {bad.start})") from exc
+        defect = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        cut = (" (it stops before its brackets close: cut short?)"
+               if "premature EOF" in defect else "")
+        raise CorruptFile(f"{filename}: damaged {what} JSON: {defect}{cut}") from exc

@@ -241,3 +241,24 @@ def test_end_to_end_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     assert upload["skipped"] == {SELF_REPORTED: 2}
     assert [(d["local_date"], round(d["steps"])) for d in days] == [
         ("2015-02-02", 4146), ("2015-07-10", 17)]
+
+
+@pytest.mark.parametrize("name", [STEPS, SEGMENTS])
+@pytest.mark.parametrize("chunk", [1, 7])
+def test_points_streamed_in_small_chunks_equal_one_chunk(monkeypatch: pytest.MonkeyPatch,
+                                                         name: str, chunk: int) -> None:
+    """Points streamed a few at a time (each repeated in a later chunk) give the batch and
+    skip counts of one whole read."""
+    import ingest.google_fit as google_fit
+
+    document = json.loads(device_file(name).read_bytes())
+    document["point"] = document["point"] * 2
+    data = json.dumps(document).encode()
+    whole = parse(data)
+    monkeypatch.setattr(google_fit, "CHUNK", chunk)
+    streamed = parse(data)
+    assert streamed.skipped == whole.skipped and streamed.records == whole.records
+    assert whole.skipped["duplicate point"] > 0
+    a, b = streamed.series[0].batch, whole.series[0].batch
+    for field in ("start", "duration", "steps", "sedentary_s", "stepping_s"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
