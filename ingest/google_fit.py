@@ -53,7 +53,7 @@ INSTEAD = ("upload the step count deltas instead (com.google.step_count.delta: T
            "activity segments, or Takeout's Daily activity metrics CSVs")
 _WANTED = frozenset({"dataSourceId", "Data Source", "point", "Data Points"})
 #: Points converted at a time (memory stays bounded whatever the file holds).
-CHUNK = 100_000
+CHUNK = 10_000
 _REFUSED = {"com.google.step_count.cumulative": "a raw cumulative step counter",
             "com.google.heart_rate.bpm": "heart rate", "com.google.height": "height",
             "com.google.weight": "weight", "com.google.location.sample": "location",
