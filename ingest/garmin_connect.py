@@ -28,14 +28,14 @@ counted; non-numeric steps reject the file.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Iterator
 
 import numpy as np
 import pandas as pd
 
 from ingest.base import ParseContext, ParseResult, PatientSeries
 from ingest.errors import CorruptFile, UnsupportedFormat
-from ingest.json_doc import has_keys, load_json
+from ingest.json_doc import has_keys, json_items, scan_document
 from ingest.timestamps import local_days_to_utc
 from schemas.binning import IntervalBatch
 from schemas.daygrid import DAY, HOUR, WEAR_UNKNOWN, WORN, Source, day_bounds
@@ -45,6 +45,11 @@ UNIX_EPOCH = datetime(1970, 1, 1)
 #: primaryActivityLevel -> (counts as sedentary, worn flag); other levels are no evidence.
 LEVELS = {"sedentary": (True, WEAR_UNKNOWN), "active": (False, WORN),
           "highlyActive": (False, WORN), "sleeping": (False, WORN)}
+DAY_FIELDS = ("calendarDate", "totalSteps", "sedentarySeconds")
+#: The user daily summary's fields read (its top-level keys).
+_SUMMARY = frozenset({*DAY_FIELDS, "wellnessStartTimeGmt", "wellnessStartTimeLocal"})
+#: List items converted at a time (memory stays bounded whatever the file holds).
+CHUNK = 10_000
 _INSTEAD = ("upload the daily summary chart (wellness-service/wellness/dailySummaryChart), "
             "the user daily summary or the daily step statistics instead")
 
@@ -75,31 +80,44 @@ class GarminConnectParser:
         data = stream.read()
         filename = ctx.filename or "upload"
         kind = _kind(data)
-        document = load_json(data, filename, "Garmin Connect")
+        top, seen = scan_document(data, filename, "Garmin Connect", _SUMMARY)
         if kind == "heart rate":
             raise UnsupportedFormat(f"{filename}: a Garmin Connect daily heart-rate response "
                                     f"carries no step data rehabwatch uses; {_INSTEAD}")
         result = ParseResult(self.name)
-        if kind == "chart" and isinstance(document, list):
-            _chart(document, ctx, filename, result)
-        elif kind == "user summary" and isinstance(document, dict):
-            _days([document], ctx, filename, result)
-            _check_offset(document, ctx, result)
-        elif kind == "step statistics" and isinstance(document, list):
-            _days(document, ctx, filename, result)
+        if kind == "chart" and top == "start_array":
+            _chart(data, ctx, filename, result)
+        elif kind == "user summary" and top == "start_map":
+            # Values of the fields read; a list or object stands as an empty one.
+            summary = {key: {"start_map": {}, "start_array": []}.get(event, value)
+                       for key, (event, value) in seen.items()}
+            _days(iter([_items([summary], DAY_FIELDS, filename, 0)]), ctx, filename, result)
+            _check_offset(summary, ctx, result)
+        elif kind == "step statistics" and top == "start_array":
+            _days(_chunks(data, DAY_FIELDS, filename), ctx, filename, result)
         else:
             raise UnsupportedFormat(f"{filename}: not a Garmin Connect response rehabwatch "
                                     f"reads; {_INSTEAD}")
         return result
 
 
-def _items(items: list[Any], fields: tuple[str, ...], filename: str) -> pd.DataFrame:
-    """The objects of a list response as a frame indexed by item number (1-based)."""
+def _chunks(data: bytes, fields: tuple[str, ...], filename: str) -> Iterator[pd.DataFrame]:
+    """The items of a list response as frames of ``CHUNK`` items (memory stays bounded)."""
+    offset = 0
+    for chunk in json_items(data, "item", CHUNK):
+        yield _items(chunk, fields, filename, offset)
+        offset += len(chunk)
+
+
+def _items(items: list[Any], fields: tuple[str, ...], filename: str,
+           offset: int) -> pd.DataFrame:
+    """Objects of a list response (from item ``offset`` + 1) as a frame indexed by item
+    number (1-based)."""
     if not all(isinstance(item, dict) for item in items):
         raise CorruptFile(f"{filename}: a Garmin Connect list holds an item that is not an object")
     frame = pd.DataFrame([{f: item.get(f) for f in fields} for item in items],
                          columns=list(fields))
-    frame.index = pd.RangeIndex(1, len(frame) + 1)
+    frame.index = pd.RangeIndex(offset + 1, offset + len(frame) + 1)
     return frame
 
 
@@ -117,27 +135,38 @@ def _steps(frame: pd.DataFrame, column: str, filename: str, result: ParseResult)
     return frame
 
 
-def _chart(items: list[Any], ctx: ParseContext, filename: str, result: ParseResult) -> None:
-    """15-minute buckets (GMT) -> an hourly batch."""
-    frame = _items(items, ("startGMT", "endGMT", "steps", "primaryActivityLevel"), filename)
-    result.records = len(frame)
-    frame = _steps(frame, "steps", filename, result)
-    start = _gmt_seconds(frame["startGMT"], filename)
-    duration = _gmt_seconds(frame["endGMT"], filename) - start
+def _chart(data: bytes, ctx: ParseContext, filename: str, result: ParseResult) -> None:
+    """15-minute buckets (GMT) -> an hourly batch, read a chunk of buckets at a time."""
+    parts = []
+    for frame in _chunks(data, ("startGMT", "endGMT", "steps", "primaryActivityLevel"),
+                         filename):
+        result.records += len(frame)
+        frame = _steps(frame, "steps", filename, result)
+        levels = frame["primaryActivityLevel"].fillna("none").to_numpy(dtype=object)
+        evidence = [LEVELS.get(level) for level in levels]
+        parts.append(pd.DataFrame({
+            "start": _gmt_seconds(frame["startGMT"], filename),
+            "end": _gmt_seconds(frame["endGMT"], filename),
+            "steps": frame["steps"].to_numpy(dtype=np.float64),
+            "sedentary": [np.nan if e is None else float(e[0]) for e in evidence],
+            "worn": np.array([WEAR_UNKNOWN if e is None else e[1] for e in evidence], np.int8),
+            "none": levels == "none"}))
+    if not parts:
+        parts.append(pd.DataFrame({"start": [], "end": [], "steps": [], "sedentary": [],
+                                   "worn": np.zeros(0, np.int8), "none": np.zeros(0, bool)}))
+    buckets = pd.concat(parts, ignore_index=True)
+    start = buckets["start"].to_numpy()
+    duration = buckets["end"].to_numpy() - start
     if not ((duration > 0) & (duration <= HOUR)).all():
         raise CorruptFile(f"{filename}: a bucket that does not end within an hour after it starts")
-    if pd.Series(start).duplicated().any():
+    if buckets["start"].duplicated().any():
         raise CorruptFile(f"{filename}: two buckets start at the same time")
-    levels = frame["primaryActivityLevel"].fillna("none").to_numpy(dtype=object)
-    steps = frame["steps"].to_numpy(dtype=np.float64)
-    evidence = [LEVELS.get(level) for level in levels]
-    sedentary = np.array([np.nan if e is None else d * float(e[0])
-                          for e, d in zip(evidence, duration)])
-    worn = np.array([WEAR_UNKNOWN if e is None else e[1] for e in evidence], dtype=np.int8)
-    steps = np.where((levels == "none") & (steps == 0), np.nan, steps)
+    steps = buckets["steps"].to_numpy()
+    steps = np.where(buckets["none"].to_numpy() & (steps == 0), np.nan, steps)
     result.series.append(PatientSeries(ctx.patient_id, IntervalBatch(
         SOURCE, HOUR, start.astype(np.int64), duration.astype(np.int64), steps=steps,
-        sedentary_s=sedentary, worn=worn)))
+        sedentary_s=buckets["sedentary"].to_numpy() * duration,
+        worn=buckets["worn"].to_numpy())))
 
 
 def _gmt_seconds(texts: pd.Series, filename: str) -> np.ndarray:
@@ -151,23 +180,30 @@ def _gmt_seconds(texts: pd.Series, filename: str) -> np.ndarray:
     return (stamps - UNIX_EPOCH).dt.total_seconds().to_numpy()
 
 
-def _days(items: list[Any], ctx: ParseContext, filename: str, result: ParseResult) -> None:
+def _days(frames: Iterator[pd.DataFrame], ctx: ParseContext, filename: str,
+          result: ParseResult) -> None:
     """Daily totals (user summary or step statistics) -> a daily batch of local days."""
-    frame = _items(items, ("calendarDate", "totalSteps", "sedentarySeconds"), filename)
-    result.records = len(frame)
-    frame = _steps(frame, "totalSteps", filename, result)
-    days = pd.to_datetime(frame["calendarDate"].astype(str), format="%Y-%m-%d", errors="coerce")
-    if days.isna().any():
-        raise CorruptFile(f"{filename}: a calendarDate that is not YYYY-MM-DD")
-    if days.duplicated().any():
-        raise CorruptFile(f"{filename}: the same calendarDate twice")
-    if frame.empty:
+    parts = []
+    for frame in frames:
+        result.records += len(frame)
+        frame = _steps(frame, "totalSteps", filename, result)
+        days = pd.to_datetime(frame["calendarDate"].astype(str), format="%Y-%m-%d",
+                              errors="coerce")
+        if days.isna().any():
+            raise CorruptFile(f"{filename}: a calendarDate that is not YYYY-MM-DD")
+        parts.append(pd.DataFrame({
+            "day": days, "steps": frame["totalSteps"].to_numpy(dtype=np.float64),
+            "sedentary": pd.to_numeric(frame["sedentarySeconds"], errors="coerce")}))
+    totals = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    if totals.empty:
         return
-    start, duration = local_days_to_utc(days.to_numpy(dtype="datetime64[D]"),
+    if totals["day"].duplicated().any():
+        raise CorruptFile(f"{filename}: the same calendarDate twice")
+    start, duration = local_days_to_utc(totals["day"].to_numpy(dtype="datetime64[D]"),
                                         ctx.tz_for(ctx.patient_id))
-    sedentary = pd.to_numeric(frame["sedentarySeconds"], errors="coerce").to_numpy(np.float64)
+    sedentary = totals["sedentary"].to_numpy(np.float64)
     result.series.append(PatientSeries(ctx.patient_id, IntervalBatch(
-        SOURCE, DAY, start, duration, steps=frame["totalSteps"].to_numpy(dtype=np.float64),
+        SOURCE, DAY, start, duration, steps=totals["steps"].to_numpy(),
         sedentary_s=None if np.isnan(sedentary).all() else sedentary)))
 
 

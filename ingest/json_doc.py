@@ -76,7 +76,7 @@ def _stream(data: bytes) -> io.BytesIO:
 def scan_json(data: bytes, wanted: frozenset[str]) -> tuple[str, dict[str, tuple[str, Any]]]:
     """Check a whole JSON document in bounded memory, building none of it: (the top-level
     event, ``start_map`` or ``start_array`` or a scalar's, and the first event and value at
-    each of the ``wanted`` dotted prefixes of depth 1 or 2 that occur). Raises
+    each of the ``wanted`` dotted prefixes of depth 1 or 2 that occur, the last if repeated). Raises
     :class:`JSONError` for malformed JSON and :class:`RecursionError` past ``MAX_DEPTH``."""
     depth, top, path, seen = 0, "", [""] * 3, {}
     for event, value in ijson.basic_parse(_stream(data), use_float=True):
@@ -86,9 +86,12 @@ def scan_json(data: bytes, wanted: frozenset[str]) -> tuple[str, dict[str, tuple
             if depth <= 2:
                 path[depth] = value
             continue
+        if event in ("end_map", "end_array"):
+            depth -= 1
+            continue
         if 1 <= depth <= 2:
             prefix = ".".join(path[1:depth + 1])
-            if prefix in wanted and prefix not in seen:
+            if prefix in wanted:  # the last, as json.loads keeps a repeated key's last value
                 seen[prefix] = (event, value)
         if event in ("start_map", "start_array"):
             depth += 1
@@ -96,8 +99,6 @@ def scan_json(data: bytes, wanted: frozenset[str]) -> tuple[str, dict[str, tuple
                 raise RecursionError(f"JSON nested past {MAX_DEPTH} levels")
             if event == "start_array" and depth <= 2:
                 path[depth] = "item"
-        elif event in ("end_map", "end_array"):
-            depth -= 1
     return top, seen
 
 
