@@ -162,3 +162,20 @@ def test_end_to_end_through_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     (day,) = days
     assert (day["local_date"], day["steps"], day["resolution_s"]) == ("2023-07-01", 12413, HOUR)
     assert day["sources"] == ["garmin-connect:garmin-connect:"]
+
+
+@pytest.mark.parametrize("chunk", [1, 7])
+def test_chart_streamed_in_small_chunks_equals_one_chunk(monkeypatch: pytest.MonkeyPatch,
+                                                         chunk: int) -> None:
+    """Buckets streamed a few at a time give the batch, records and skip counts of one read."""
+    import ingest.garmin_connect as garmin_connect
+
+    data = device_file(CHART).read_bytes()
+    whole = parse(data)
+    monkeypatch.setattr(garmin_connect, "CHUNK", chunk)
+    streamed = parse(data)
+    assert (streamed.records, streamed.skipped) == (whole.records, whole.skipped)
+    assert whole.records == len(load(CHART))  # type: ignore[arg-type]
+    a, b = streamed.series[0].batch, whole.series[0].batch
+    for field in ("start", "duration", "steps", "sedentary_s", "worn"):
+        np.testing.assert_array_equal(getattr(a, field), getattr(b, field))
