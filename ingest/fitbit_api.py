@@ -14,12 +14,9 @@ Sleep, weight and the daily activity summary (which holds no date) are refused c
 
 from __future__ import annotations
 
-import io
-import itertools
 import re
 from typing import Any, BinaryIO, Callable
 
-import ijson
 import numpy as np
 import pandas as pd
 
@@ -140,8 +137,7 @@ def _intraday(data: bytes, seen: dict[str, tuple[str, Any]], kind: str, ctx: Par
 
 def _series_day(data: bytes, filename: str, kind: str) -> str:
     """The one date (YYYY-MM-DD) an intraday response covers (at most two entries read)."""
-    days = list(itertools.islice(ijson.items(io.BytesIO(data.removeprefix(BOM)),
-                                             f"activities-{kind}.item"), 2))
+    days = next(json_items(data, f"activities-{kind}.item", 2), [])
     try:
         day = str(days[0]["dateTime"])
         pd.Timestamp(day)
