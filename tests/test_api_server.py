@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -36,12 +37,12 @@ def test_rehabwatch_api_serves_logs_by_template_and_stops_on_sigterm(tmp_path: P
         line = proc.stdout.readline().strip()  # type: ignore[union-attr]
         assert line.startswith("RW_API_URL=http://127.0.0.1:")
         base = line.removeprefix("RW_API_URL=")
-        for _ in range(100):
+        for _ in range(100):  # up to 5 s for the server to accept connections
             try:
                 httpx.get(f"{base}/healthz")
                 break
             except httpx.TransportError:
-                pass
+                time.sleep(0.05)
         answer = httpx.get(f"{base}/api/v1/patients/P1/summaries",
                            headers={"Authorization": f"Bearer {token}"})
         assert answer.status_code == 200

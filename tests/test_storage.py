@@ -222,14 +222,14 @@ def test_a_plan_writes_nothing_until_written(database_url: str) -> None:
         assert s.scalar(select(func.count()).select_from(SourceRow)) == 2
 
 
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgresql", marks=pytest.mark.postgres)], indirect=True)
 def test_a_source_registered_between_plan_and_write_is_used_not_duplicated(
         database_url: str) -> None:
     """Another writer (an upload, a second worker) may register the same new device while a
     plan waits to be written: the write keeps that row and files its grids under it. (On
     SQLite no other writer can come between: a writing unit holds the write lock from its
-    start.)"""
-    if database_url.startswith("sqlite"):
-        pytest.skip("SQLite serializes writing units (BEGIN IMMEDIATE)")
+    start, so this race is PostgreSQL's alone.)"""
     add_patient(database_url, "p2")
     day = date(2024, 6, 1)
     planned = sparse_grid("p2", SRC2, day, {600: 50.0})

@@ -19,9 +19,9 @@ from playwright.sync_api import Browser, Page, sync_playwright
 from tests.conftest import device_file
 from tests.web_stack import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, PASSWORD, WebStack, web_stack
 
-if not Path(CHROMIUM).exists():
-    pytest.skip(f"{CHROMIUM} is not installed (make system-deps installs Debian's chromium)",
-                allow_module_level=True)
+if not Path(CHROMIUM).exists():  # `make test` installs it first: a missing browser is an error
+    pytest.fail(f"{CHROMIUM} is not installed: run `make system-deps` (Debian's chromium)",
+                pytrace=False)
 
 AXE = Path(__file__).resolve().parent / "vendor" / "axe-core" / "axe.min.js"
 
